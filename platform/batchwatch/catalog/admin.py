@@ -1,0 +1,121 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+
+from batchwatch.catalog import services
+from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "slack_channel", "created_at"]
+    search_fields = ["name", "slug", "slack_channel"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role", "created_at"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "user__email", "team__name", "team__slug"]
+    autocomplete_fields = ["user", "team"]
+
+
+class UpstreamInline(admin.TabularInline):
+    model = JobDependency
+    fk_name = "downstream"
+    extra = 1
+    autocomplete_fields = ["upstream"]
+    verbose_name = "upstream job"
+    verbose_name_plural = "upstream jobs (this job waits for them)"
+    readonly_fields = ["created_at", "last_observed_at"]
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "key",
+        "owner_team",
+        "engine",
+        "tier",
+        "schedule_cron",
+        "schedule_timezone",
+        "registration",
+        "is_active",
+        "last_seen_at",
+    ]
+    list_filter = ["engine", "owner_team", "tier", "registration", "is_active"]
+    search_fields = ["key", "description", "namespace", "name"]
+    list_select_related = ["owner_team"]
+    readonly_fields = ["key", "registration", "last_seen_at", "created_at", "updated_at"]
+    autocomplete_fields = ["owner_team"]
+    inlines = [UpstreamInline]
+    # Links without a scheme are https ones (Django 6's default, chosen now).
+    formfield_overrides = {
+        models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
+    }
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "key",
+                    "engine",
+                    "namespace",
+                    "name",
+                    "description",
+                    "owner_team",
+                    "tier",
+                    "is_active",
+                ]
+            },
+        ),
+        ("Schedule", {"fields": ["schedule_cron", "schedule_timezone"]}),
+        ("Labels and links", {"fields": ["labels", "repo_url", "docs_url"]}),
+        (
+            "Bookkeeping",
+            {
+                "fields": ["registration", "last_seen_at", "created_at", "updated_at"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+
+@admin.register(JobDependency)
+class JobDependencyAdmin(admin.ModelAdmin):
+    list_display = ["upstream", "downstream", "source", "created_at", "last_observed_at"]
+    list_filter = ["source"]
+    search_fields = ["upstream__key", "downstream__key"]
+    autocomplete_fields = ["upstream", "downstream"]
+    list_select_related = ["upstream", "downstream"]
+
+
+@admin.register(OwnershipRule)
+class OwnershipRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "priority",
+        "team",
+        "engine",
+        "namespace_pattern",
+        "name_pattern",
+        "label_selector",
+        "is_active",
+    ]
+    list_display_links = ["priority", "team"]
+    list_filter = ["is_active", "engine", "team"]
+    search_fields = ["namespace_pattern", "name_pattern", "description", "team__name"]
+    autocomplete_fields = ["team"]
+    actions = ["apply_to_unowned_jobs"]
+
+    @admin.action(description="Apply the active rules to jobs that have no owner yet")
+    def apply_to_unowned_jobs(self, request, queryset):
+        changed = services.ownership_rules_apply(only_unowned=True)
+        self.message_user(request, f"{changed} unowned job(s) got an owner.", messages.SUCCESS)

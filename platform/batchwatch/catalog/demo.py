@@ -1,0 +1,96 @@
+"""Loads the demo catalog (``fixtures/demo_catalog.yaml``) through the catalog services.
+
+Idempotent: teams and jobs are updated in place; existing users keep their passwords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from batchwatch.catalog import services
+from batchwatch.catalog.models import Job, Membership, OwnershipRule, Team, job_key
+
+DEMO_FILE = Path(__file__).parent / "fixtures" / "demo_catalog.yaml"
+DEMO_PASSWORD = "batchwatch-demo"  # noqa: S105 - a demo, on 127.0.0.1, printed to the user
+DEMO_ADMIN = "admin"
+
+
+@dataclass
+class DemoSummary:
+    teams: int
+    jobs: int
+    users_created: list[str]
+
+
+@transaction.atomic
+def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
+    spec = yaml.safe_load(path.read_text())
+    User = get_user_model()
+    created: list[str] = []
+
+    admin_user = User.objects.filter(username=DEMO_ADMIN).first()
+    if admin_user is None:
+        User.objects.create_superuser(DEMO_ADMIN, "admin@example.com", DEMO_PASSWORD)
+        created.append(DEMO_ADMIN)
+    users = {}
+    for entry in spec["users"]:
+        user, was_created = User.objects.get_or_create(
+            username=entry["username"],
+            defaults={k: v for k, v in entry.items() if k != "username"},
+        )
+        if was_created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            created.append(user.username)
+        users[user.username] = user
+
+    teams = {}
+    for entry in spec["teams"]:
+        fields = {k: entry.get(k, "") for k in ("name", "description", "slack_channel")}
+        team = Team.objects.filter(slug=entry["slug"]).first()
+        if team is None:
+            team = services.team_create(slug=entry["slug"], **fields)
+        else:
+            team = services.team_update(team=team, changes=fields)
+        for username in entry.get("owners", []):
+            services.membership_set(team=team, user=users[username], role=Membership.Role.OWNER)
+        for username in entry.get("members", []):
+            services.membership_set(team=team, user=users[username], role=Membership.Role.MEMBER)
+        teams[team.slug] = team
+
+    OwnershipRule.objects.filter(
+        description__in=[r["description"] for r in spec["ownership_rules"]]
+    ).delete()
+    for entry in spec["ownership_rules"]:
+        entry = dict(entry)
+        services.ownership_rule_create(team=teams[entry.pop("team")], **entry)
+
+    # Jobs first, edges second: an edge may point at a job further down the file.
+    jobs: dict[str, Job] = {}
+    for entry in spec["jobs"]:
+        fields = {k: v for k, v in entry.items() if k not in {"upstream", "owner_team"}}
+        fields["owner_team"] = teams[entry["owner_team"]]
+        key = job_key(entry["engine"], entry["namespace"], entry["name"])
+        job = Job.objects.filter(key=key).first()
+        if job is None:
+            job = services.job_create(**fields)
+        else:
+            job = services.job_update(job=job, changes=fields)
+        jobs[key] = job
+    for entry in spec["jobs"]:
+        key = job_key(entry["engine"], entry["namespace"], entry["name"])
+        services.job_set_upstream(
+            job=jobs[key], upstream=[jobs[k] for k in entry.get("upstream", [])]
+        )
+
+    now = datetime.now(UTC)
+    for entry in spec["observed_jobs"]:
+        services.job_register_observed(seen_at=now, **entry)
+
+    return DemoSummary(teams=len(teams), jobs=Job.objects.count(), users_created=created)

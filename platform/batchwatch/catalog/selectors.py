@@ -1,0 +1,159 @@
+"""Reads of the catalog. Views, the API and other apps read through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
+
+
+def ownership_rule_matches(
+    rule: OwnershipRule, *, engine: str, namespace: str, name: str, labels: Mapping[str, str]
+) -> bool:
+    if rule.engine and rule.engine != engine:
+        return False
+    if rule.namespace_pattern and not fnmatchcase(namespace, rule.namespace_pattern):
+        return False
+    if rule.name_pattern and not fnmatchcase(name, rule.name_pattern):
+        return False
+    for key, pattern in (rule.label_selector or {}).items():
+        value = labels.get(key)
+        if value is None or not fnmatchcase(value, pattern):
+            return False
+    return True
+
+
+def ownership_rules_active() -> list[OwnershipRule]:
+    return list(OwnershipRule.objects.filter(is_active=True).select_related("team"))
+
+
+def owner_team_for(
+    *,
+    engine: str,
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    rules: Iterable[OwnershipRule] | None = None,
+) -> Team | None:
+    """The team the first matching ownership rule names, or None.
+
+    Pass ``rules`` (from :func:`ownership_rules_active`) when resolving many jobs at once.
+    """
+    for rule in ownership_rules_active() if rules is None else rules:
+        if ownership_rule_matches(
+            rule, engine=engine, namespace=namespace, name=name, labels=labels or {}
+        ):
+            return rule.team
+    return None
+
+
+def job_list(
+    *,
+    team: str | None = None,
+    engine: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    search: str | None = None,
+    active: bool | None = None,
+) -> QuerySet[Job]:
+    """Jobs with their owner loaded; ``team`` is a slug, or ``"-"`` for unowned jobs."""
+    jobs = Job.objects.select_related("owner_team")
+    if team == "-":
+        jobs = jobs.filter(owner_team__isnull=True)
+    elif team:
+        jobs = jobs.filter(owner_team__slug=team)
+    if engine:
+        jobs = jobs.filter(engine=engine)
+    for key, value in (labels or {}).items():
+        jobs = jobs.filter(**{f"labels__{key}": value})
+    if search:
+        jobs = jobs.filter(Q(key__icontains=search) | Q(description__icontains=search))
+    if active is not None:
+        jobs = jobs.filter(is_active=active)
+    return jobs
+
+
+@dataclass(frozen=True)
+class TeamOverview:
+    team: Team | None  # None: the jobs nobody owns yet
+    jobs: list[Job]
+
+
+def catalog_overview(
+    *, team: str | None = None, engine: str | None = None, search: str | None = None
+) -> list[TeamOverview]:
+    """Teams with their (filtered) jobs, and a last group of unowned jobs if there are any.
+
+    Two queries whatever the catalog size: teams, then jobs with their upstream counts.
+    """
+    jobs = list(
+        job_list(team=team, engine=engine, search=search).annotate(
+            upstream_count=Count("upstream_edges__upstream", distinct=True)
+        )
+    )
+    by_team: dict[int | None, list[Job]] = {}
+    for job in jobs:
+        by_team.setdefault(job.owner_team_id, []).append(job)
+    teams = Team.objects.all()
+    if team and team != "-":
+        teams = teams.filter(slug=team)
+    filtering = bool(engine or search)
+    groups = [
+        TeamOverview(team=t, jobs=by_team.get(t.id, []))
+        for t in teams
+        if not filtering or t.id in by_team
+    ]
+    if by_team.get(None):
+        groups.append(TeamOverview(team=None, jobs=by_team[None]))
+    return groups
+
+
+def job_detail(*, job_id: int) -> Job:
+    """A job with its owner, edges (both ways, with provenance) loaded."""
+    return (
+        Job.objects.select_related("owner_team")
+        .prefetch_related(
+            Prefetch(
+                "upstream_edges",
+                queryset=JobDependency.objects.select_related("upstream").order_by("upstream__key"),
+            ),
+            Prefetch(
+                "downstream_edges",
+                queryset=JobDependency.objects.select_related("downstream").order_by(
+                    "downstream__key"
+                ),
+            ),
+        )
+        .get(pk=job_id)
+    )
+
+
+def schedule_next_occurrences(job: Job, *, after: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` scheduled instants after ``after``, aware, in the job's own zone."""
+    if not job.schedule_cron:
+        return []
+    zone = ZoneInfo(job.schedule_timezone)
+    itr = croniter(job.schedule_cron, after.astimezone(zone))
+    return [itr.get_next(datetime) for _ in range(count)]
+
+
+def team_roles_of(user) -> dict[int, str]:
+    """``{team_id: role}`` for the teams the user belongs to (one query)."""
+    if not user.is_authenticated:
+        return {}
+    return dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+
+
+def declared_edges() -> list[tuple[int, int]]:
+    """All declared (upstream_id, downstream_id) edges; for cycle checks."""
+    return list(
+        JobDependency.objects.filter(source=JobDependency.Source.DECLARED).values_list(
+            "upstream_id", "downstream_id"
+        )
+    )

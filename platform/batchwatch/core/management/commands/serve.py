@@ -1,0 +1,51 @@
+"""``manage.py serve``: the web server, with the embedded scheduler when there is no broker."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from batchwatch.core.scheduler import EmbeddedScheduler
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve Batchwatch over HTTP (waitress). Without REDIS_URL, also runs the in-process "
+        "scheduler; Ctrl-C stops both."
+    )
+
+    def add_arguments(self, parser):
+        base = urlsplit(settings.BATCHWATCH_BASE_URL)
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+        parser.add_argument("--port", type=int, default=base.port or 8000)
+        parser.add_argument("--threads", type=int, default=8, help="request worker threads")
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="do not start the embedded scheduler (production uses Celery beat)",
+        )
+
+    def handle(self, *args, host, port, threads, no_scheduler, **options):
+        import waitress
+
+        from batchwatch.wsgi import application
+
+        if not 0 < port < 65536:
+            raise CommandError(f"--port {port} is not a TCP port (1-65535).")
+        scheduler = None
+        if settings.BATCHWATCH_EMBEDDED and not no_scheduler:
+            scheduler = EmbeddedScheduler(tick_seconds=settings.BATCHWATCH_SCHEDULER_TICK_SECONDS)
+            scheduler.start()
+            self.stdout.write("Embedded scheduler started.")
+        url = f"http://{host}:{port}"
+        self.stdout.write(self.style.SUCCESS(f"Batchwatch is serving at {url}  (Ctrl-C stops)"))
+        try:
+            waitress.serve(application, host=host, port=port, threads=threads, _quiet=True)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+                self.stdout.write("Embedded scheduler stopped.")

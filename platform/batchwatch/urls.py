@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from batchwatch.catalog.api import JobViewSet, TeamViewSet
+from batchwatch.core import views as core_views
+from batchwatch.web.urls import auth_urlpatterns
+
+router = DefaultRouter()
+router.register("teams", TeamViewSet, basename="team")
+router.register("jobs", JobViewSet, basename="job")
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    *auth_urlpatterns,
+    path("", include("batchwatch.web.urls")),
+]
+
+handler404 = "batchwatch.web.views.not_found"
+handler500 = "batchwatch.web.views.server_error"

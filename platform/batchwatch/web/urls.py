@@ -1,0 +1,22 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from batchwatch.web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("jobs/<int:job_id>/", views.job_page, name="job"),
+    path("teams/<slug:slug>/", views.team_page, name="team"),
+]
+
+# Login and logout live at the top level (settings.LOGIN_URL = "login").
+auth_urlpatterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

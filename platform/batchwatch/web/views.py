@@ -1,0 +1,77 @@
+"""Pages for on-call work. Thin: read through selectors, render."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from batchwatch.catalog.models import Engine, Job, Team
+from batchwatch.catalog.selectors import (
+    catalog_overview,
+    job_detail,
+    schedule_next_occurrences,
+    team_roles_of,
+)
+
+
+@require_GET
+@login_required
+def overview(request):
+    team = request.GET.get("team") or None
+    engine = request.GET.get("engine") or None
+    if engine and engine not in Engine.values:
+        engine = None
+    search = (request.GET.get("q") or "").strip() or None
+    groups = catalog_overview(team=team, engine=engine, search=search)
+    return render(
+        request,
+        "web/overview.html",
+        {
+            "groups": groups,
+            "teams": Team.objects.all(),
+            "engines": Engine.choices,
+            "filters": {"team": team or "", "engine": engine or "", "q": search or ""},
+            "filtering": bool(team or engine or search),
+            "job_total": sum(len(g.jobs) for g in groups),
+            "my_roles": team_roles_of(request.user),
+        },
+    )
+
+
+@require_GET
+@login_required
+def team_page(request, slug: str):
+    team = get_object_or_404(Team.objects.prefetch_related("memberships__user"), slug=slug)
+    groups = catalog_overview(team=slug)
+    jobs = groups[0].jobs if groups else []
+    return render(request, "web/team.html", {"team": team, "jobs": jobs})
+
+
+@require_GET
+@login_required
+def job_page(request, job_id: int):
+    try:
+        job = job_detail(job_id=job_id)
+    except Job.DoesNotExist:
+        raise Http404("No such job") from None
+    now = datetime.now(UTC)
+    return render(
+        request,
+        "web/job.html",
+        {
+            "job": job,
+            "next_runs": schedule_next_occurrences(job, after=now, count=5),
+        },
+    )
+
+
+def not_found(request, exception=None):
+    return render(request, "web/404.html", status=404)
+
+
+def server_error(request):
+    return render(request, "web/500.html", status=500)

@@ -1,0 +1,99 @@
+import pytest
+
+from batchwatch.catalog import services
+from batchwatch.catalog.demo import DEMO_PASSWORD, load_demo_catalog
+
+
+def test_pages_need_a_login(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.url == "/login/?next=/"
+
+
+def test_login_page_and_a_wrong_password(client, teammate):
+    assert client.get("/login/").status_code == 200
+    response = client.post("/login/", {"username": "tom", "password": "nope"})
+    assert response.status_code == 200
+    assert b"do not match" in response.content
+
+
+def test_login_lands_on_the_overview(client, teammate):
+    response = client.post(
+        "/login/", {"username": "tom", "password": "correct horse battery"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == "/"
+    assert b"Overview" in response.content
+
+
+def test_empty_catalog_explains_how_to_start(client, teammate):
+    Team = type(teammate.teams.first())
+    Team.objects.all().delete()
+    client.force_login(teammate)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"The catalog is empty" in response.content
+    assert b"load_demo" in response.content
+
+
+def test_a_team_without_jobs_says_so(client, teammate):
+    client.force_login(teammate)
+    assert b"No jobs yet." in client.get("/").content
+
+
+@pytest.fixture
+def demo(db):
+    load_demo_catalog()
+
+
+def test_overview_lists_teams_and_jobs_in_few_queries(client, demo, django_assert_max_num_queries):
+    client.login(username="alice", password=DEMO_PASSWORD)
+    with django_assert_max_num_queries(8):
+        response = client.get("/")
+    page = response.content.decode()
+    for team in ("Ledger &amp; Accounting", "Credit Risk", "Data Platform", "Growth Analytics"):
+        assert team in page
+    assert "ledger_nightly_close" in page
+    assert "Unowned jobs" in page and "adhoc_notebook_export" in page
+
+
+def test_overview_filters(client, demo):
+    client.login(username="alice", password=DEMO_PASSWORD)
+    page = client.get("/", {"engine": "flink"}).content.decode()
+    assert "fraud_signals" in page and "ledger_nightly_close" not in page
+    page = client.get("/", {"q": "no-such-job"}).content.decode()
+    assert "No jobs match these filters" in page
+    # An unknown engine is ignored rather than an error.
+    assert client.get("/", {"engine": "cobol"}).status_code == 200
+
+
+def test_job_page_shows_schedule_and_edges(client, demo):
+    from batchwatch.catalog.models import Job
+
+    job = Job.objects.get(key="airflow:prod-airflow/ledger_nightly_close")
+    client.login(username="bob", password=DEMO_PASSWORD)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "America/New_York" in page
+    assert "Next runs" in page
+    assert "spark:prod-emr/loan_events_compaction" in page  # upstream
+    assert "airflow:prod-airflow/ach_settlement_file" in page  # downstream
+    assert "No runs recorded yet" in page
+
+
+def test_team_page(client, demo):
+    client.login(username="bob", password=DEMO_PASSWORD)
+    page = client.get("/teams/ledger/").content.decode()
+    assert "Alice Ng" in page and "autopay_batch" in page
+
+
+def test_unknown_pages_are_a_friendly_404(client, teammate):
+    client.force_login(teammate)
+    for url in ("/jobs/999999/", "/teams/nobody/", "/nowhere/"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert b"Back to the overview" in response.content
+
+
+def test_inactive_job_is_marked(client, team_a, teammate):
+    services.job_create(engine="dbt", namespace="w", name="old", owner_team=team_a, is_active=False)
+    client.force_login(teammate)
+    assert b"inactive" in client.get("/").content
