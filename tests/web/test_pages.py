@@ -77,7 +77,7 @@ def test_job_page_shows_schedule_and_edges(client, demo):
     assert "America/New_York" in page
     assert "Next runs" in page
     # In the job's own zone (EST or EDT depending on today's date), with UTC beside it.
-    assert re.search(r"02:00 E[SD]T</?\w*.*?· 0[67]:00 UTC", page, re.S)
+    assert re.search(r"02:00 E[SD]T <span[^>]*>· 0[67]:00 UTC", page)
     assert "spark:prod-emr/loan_events_compaction" in page  # upstream
     assert "airflow:prod-airflow/ach_settlement_file" in page  # downstream
     assert "No runs recorded yet" in page
