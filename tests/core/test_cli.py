@@ -88,7 +88,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_runs_web_and_scheduler_and_ctrl_c_stops_both(var_dir):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_runs_web_and_scheduler_and_a_signal_stops_both(var_dir, stop_signal):
     port = _free_port()
     env = {**os.environ, **var_dir}
     env.pop("DATABASE_URL", None)
@@ -111,7 +112,7 @@ def test_serve_runs_web_and_scheduler_and_ctrl_c_stops_both(var_dir):
             except OSError:
                 time.sleep(0.1)
         assert body == b'{"status": "ok"}'
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

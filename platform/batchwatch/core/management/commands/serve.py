@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -39,6 +40,8 @@ class Command(BaseCommand):
             scheduler = EmbeddedScheduler(tick_seconds=settings.BATCHWATCH_SCHEDULER_TICK_SECONDS)
             scheduler.start()
             self.stdout.write("Embedded scheduler started.")
+        # `docker stop` and process managers send SIGTERM: stop as gracefully as on Ctrl-C.
+        signal.signal(signal.SIGTERM, _interrupt)
         url = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"Batchwatch is serving at {url}  (Ctrl-C stops)"))
         try:
@@ -49,3 +52,7 @@ class Command(BaseCommand):
             if scheduler is not None:
                 scheduler.stop()
                 self.stdout.write("Embedded scheduler stopped.")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
