@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "batchwatch.core",
     "batchwatch.catalog",
+    "batchwatch.runs",
+    "batchwatch.ingest",
     "batchwatch.web",
 ]
 
@@ -316,3 +318,14 @@ LOGGING = {
 # --- Batchwatch ------------------------------------------------------------------------------
 # How often the embedded scheduler looks for due periodic work.
 BATCHWATCH_SCHEDULER_TICK_SECONDS = float(os.environ.get("BATCHWATCH_SCHEDULER_TICK_SECONDS", "1"))
+
+# --- Ingest ----------------------------------------------------------------------------------
+# Largest body accepted, after decompression (OTLP's usual default is 20 MiB).
+BATCHWATCH_INGEST_MAX_BODY_BYTES = _env_int("BATCHWATCH_INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024)
+# Keyless ingest is a convenience of the embedded default; production always needs a key.
+BATCHWATCH_INGEST_ALLOW_ANONYMOUS = (
+    _env_bool("BATCHWATCH_INGEST_ALLOW_ANONYMOUS", True) and not PRODUCTION
+)
+# Ingest requests writing at once; others wait this long for a slot, then get 503 + Retry-After.
+BATCHWATCH_INGEST_MAX_CONCURRENCY = _env_int("BATCHWATCH_INGEST_MAX_CONCURRENCY", 4)
+BATCHWATCH_INGEST_QUEUE_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_QUEUE_SECONDS", "5"))

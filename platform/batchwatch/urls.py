@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
+from batchwatch.ingest import views as ingest_views
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
@@ -14,6 +15,9 @@ router.register("jobs", JobViewSet, basename="job")
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
+    path("v1/logs", ingest_views.otlp_logs, name="otlp-logs"),
+    path("api/v1/lineage", ingest_views.lineage, name="openlineage"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

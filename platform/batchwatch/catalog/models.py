@@ -209,6 +209,36 @@ class JobDependency(models.Model):
         return f"{self.upstream} → {self.downstream} ({self.source})"
 
 
+class JobDataset(models.Model):
+    """A dataset a job was seen reading or writing (OpenLineage inputs and outputs).
+
+    Two jobs where one writes what the other reads get an observed edge between them.
+    """
+
+    class Direction(models.TextChoices):
+        INPUT = "input", "Reads"
+        OUTPUT = "output", "Writes"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="datasets")
+    namespace = models.CharField(max_length=300)
+    name = models.CharField(max_length=500)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "namespace", "name", "direction"], name="jobdataset_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["namespace", "name", "direction"], name="jobdataset_dataset_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.direction} {self.namespace}/{self.name}"
+
+
 class OwnershipRule(models.Model):
     """Gives an owner to jobs that register themselves through telemetry.
 

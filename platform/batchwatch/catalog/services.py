@@ -9,9 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from batchwatch.catalog.models import (
     Job,
+    JobDataset,
     JobDependency,
     Membership,
     OwnershipRule,
@@ -171,11 +173,13 @@ def job_register_observed(
     name: str,
     seen_at: datetime,
     labels: Mapping[str, str] | None = None,
+    default_team_id: int | None = None,
 ) -> Job:
     """Get the job telemetry speaks of, registering it (owner from the rules) if new.
 
     Used by ingest: a job that sends telemetry before anyone declared it still lands in the
-    catalog, with the owner its ownership rules give. A declared job's owner is never changed.
+    catalog, with the owner its ownership rules give, else ``default_team_id`` (the team an
+    ingest key is bound to). A declared job's owner is never changed.
     """
     key = job_key(engine, namespace, name)
     job = Job.objects.select_for_update().filter(key=key).first()
@@ -191,6 +195,8 @@ def job_register_observed(
             ),
             last_seen_at=seen_at,
         )
+        if job.owner_team is None and default_team_id is not None:
+            job.owner_team_id = default_team_id
         job.key = key
         job.full_clean(validate_unique=False, validate_constraints=False)
         try:
@@ -243,3 +249,84 @@ def ownership_rule_create(*, team: Team, priority: int = 100, **conditions: Any)
     rule = OwnershipRule(team=team, priority=priority, **conditions)
     _save_validated(rule)
     return rule
+
+
+def lineage_record(observations, *, seen_at: datetime) -> int:
+    """Record datasets read and written, and the job → job edges they imply.
+
+    ``observations`` are ``runs.observations.LineageObservation``s whose jobs exist (ingest
+    registers them first). Edges are *observed*: a producer of a dataset is upstream of every
+    job that reads it; a parent run's job is upstream of its child's. Returns new edges.
+    """
+    observations = [o for o in observations if o.inputs or o.outputs or o.parent_job_key]
+    if not observations:
+        return 0
+    keys = {o.job_key for o in observations} | {
+        o.parent_job_key for o in observations if o.parent_job_key
+    }
+    jobs = dict(Job.objects.filter(key__in=keys).values_list("key", "pk"))
+    accesses = []
+    for obs in observations:
+        job_id = jobs.get(obs.job_key)
+        if job_id is None:
+            continue
+        for direction, datasets in (
+            (JobDataset.Direction.INPUT, obs.inputs),
+            (JobDataset.Direction.OUTPUT, obs.outputs),
+        ):
+            accesses += [
+                JobDataset(job_id=job_id, namespace=ns[:300], name=name[:500],
+                           direction=direction, last_seen_at=seen_at)
+                for ns, name in datasets
+            ]  # fmt: skip
+    JobDataset.objects.bulk_create(
+        accesses,
+        update_conflicts=True,
+        unique_fields=["job", "namespace", "name", "direction"],
+        update_fields=["last_seen_at"],
+    )
+    edges: set[tuple[int, int]] = set()
+    for obs in observations:
+        job_id = jobs.get(obs.job_key)
+        if job_id is None:
+            continue
+        if obs.parent_job_key and jobs.get(obs.parent_job_key):
+            edges.add((jobs[obs.parent_job_key], job_id))
+        for ns, name in obs.inputs:
+            for producer in JobDataset.objects.filter(
+                namespace=ns, name=name, direction=JobDataset.Direction.OUTPUT
+            ).values_list("job_id", flat=True):
+                edges.add((producer, job_id))
+        for ns, name in obs.outputs:
+            for consumer in JobDataset.objects.filter(
+                namespace=ns, name=name, direction=JobDataset.Direction.INPUT
+            ).values_list("job_id", flat=True):
+                edges.add((job_id, consumer))
+    edges = {(up, down) for up, down in edges if up != down}
+    if not edges:
+        return 0
+    existing = set(
+        JobDependency.objects.filter(
+            source=JobDependency.Source.OBSERVED, downstream_id__in={d for _, d in edges}
+        ).values_list("upstream_id", "downstream_id")
+    )
+    JobDependency.objects.bulk_create(
+        [
+            JobDependency(
+                upstream_id=up,
+                downstream_id=down,
+                source=JobDependency.Source.OBSERVED,
+                last_observed_at=seen_at,
+            )
+            for up, down in edges - existing
+        ],
+        ignore_conflicts=True,
+    )
+    q = Q()
+    for up, down in edges & existing:
+        q |= Q(upstream_id=up, downstream_id=down)
+    if edges & existing:
+        JobDependency.objects.filter(q, source=JobDependency.Source.OBSERVED).update(
+            last_observed_at=seen_at
+        )
+    return len(edges - existing)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class IngestConfig(AppConfig):
+    """Telemetry intake: OTLP/HTTP, OpenLineage, Spark event logs, Flink. Parses at the edge."""
+
+    name = "batchwatch.ingest"
+    label = "ingest"
+    verbose_name = "Ingest"

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """A request we refuse, with the HTTP status and a sentence for the sender."""
+
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after

@@ -1,0 +1,242 @@
+"""OTLP/HTTP at the edge: bodies in, typed records out (and responses back in kind).
+
+Protobuf and OTLP/JSON decode into the same protobuf message, then into ``SpanRecord``s.
+OTLP/JSON differs from proto3 JSON in its ids (hex, not base64); we convert them first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from batchwatch.ingest.errors import IngestError
+from batchwatch.runs.observations import SpanRecord
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Spans before this or more than a day ahead of our clock are refused as absurd.
+OLDEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+MAX_ATTRIBUTES = 128
+MAX_STRING = 4096
+MAX_EVENTS = 8
+
+ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
+
+
+def content_type_of(request) -> str:
+    """The request's media type, with 'application/json' that is really protobuf corrected.
+
+    Airflow 2.10 with newer SDKs sends protobuf labelled as JSON; JSON always starts with '{'.
+    """
+    media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media in {PROTOBUF, "application/protobuf"}:
+        return PROTOBUF
+    if media == JSON:
+        return JSON
+    raise IngestError(
+        415,
+        f"Content-Type {media or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}.",
+    )
+
+
+def sniff(body: bytes, declared: str) -> str:
+    if declared == JSON and body and body.lstrip()[:1] != b"{":
+        return PROTOBUF
+    return declared
+
+
+def _hex_to_b64(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise IngestError(400, f"{field} must be a hex string.")
+    if value == "":
+        return ""
+    try:
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    except ValueError:
+        raise IngestError(400, f"{field} {value[:40]!r} is not hex.") from None
+
+
+def _convert_ids(node: Any) -> None:
+    """Rewrite OTLP/JSON hex ids to proto3 JSON base64, in place, anywhere in the tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ID_FIELDS:
+                node[key] = _hex_to_b64(value, key)
+            else:
+                _convert_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _convert_ids(item)
+
+
+def _parse(message_cls, body: bytes, content_type: str):
+    if content_type == PROTOBUF:
+        try:
+            return message_cls.FromString(body)
+        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            raise IngestError(400, f"Body is not a valid OTLP protobuf message: {exc}.") from None
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IngestError(400, f"Body is not valid JSON: {exc}.") from None
+    if not isinstance(document, dict):
+        raise IngestError(400, "Body must be a JSON object.")
+    _convert_ids(document)
+    try:
+        return json_format.ParseDict(document, message_cls(), ignore_unknown_fields=True)
+    except (json_format.ParseError, binascii.Error, TypeError, ValueError) as exc:
+        raise IngestError(400, f"Body is not a valid OTLP/JSON message: {exc}.") from None
+
+
+def parse_traces(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServiceRequest:
+    return _parse(trace_service_pb2.ExportTraceServiceRequest, body, content_type)
+
+
+def parse_logs(body: bytes, content_type: str) -> logs_service_pb2.ExportLogsServiceRequest:
+    return _parse(logs_service_pb2.ExportLogsServiceRequest, body, content_type)
+
+
+def any_value(value) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        s = value.string_value
+        return s if len(s) <= MAX_STRING else s[:MAX_STRING] + "…"
+    if kind == "int_value":
+        return value.int_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values[:MAX_ATTRIBUTES]]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return None
+
+
+def attributes(kvs) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in kvs[:MAX_ATTRIBUTES]}
+
+
+def nanos_to_datetime(nanos: int) -> datetime:
+    return EPOCH + timedelta(microseconds=nanos // 1000)
+
+
+@dataclass
+class DecodedSpans:
+    spans: list[SpanRecord]
+    rejected: int
+    first_rejection: str
+
+
+def spans_from_request(
+    request: trace_service_pb2.ExportTraceServiceRequest, *, now: datetime
+) -> DecodedSpans:
+    """Valid spans as records; invalid ones counted with the first reason (partial success)."""
+    spans: list[SpanRecord] = []
+    rejected = 0
+    first_rejection = ""
+    newest_ns = int((now + FUTURE_SLACK - EPOCH).total_seconds() * 1e9)
+    oldest_ns = int((OLDEST_ACCEPTED - EPOCH).total_seconds() * 1e9)
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        service = str(resource.get("service.name", ""))[:200]
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name
+            for span in scope_spans.spans:
+                problem = _span_problem(span, oldest_ns, newest_ns)
+                if problem:
+                    rejected += 1
+                    first_rejection = first_rejection or problem
+                    continue
+                spans.append(
+                    SpanRecord(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        name=span.name[:300],
+                        kind=span.kind,
+                        start=nanos_to_datetime(span.start_time_unix_nano),
+                        end=nanos_to_datetime(span.end_time_unix_nano),
+                        status_code=span.status.code,
+                        status_message=span.status.message[:MAX_STRING],
+                        service_name=service,
+                        attributes=attributes(span.attributes),
+                        events=_events(span),
+                        resource=resource,
+                        scope=scope,
+                    )
+                )
+    return DecodedSpans(spans=spans, rejected=rejected, first_rejection=first_rejection)
+
+
+def _span_problem(span, oldest_ns: int, newest_ns: int) -> str:
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return f"span {span.name!r} has an invalid trace id (16 non-zero bytes expected)"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return f"span {span.name!r} has an invalid span id (8 non-zero bytes expected)"
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        return f"span {span.name!r} has an invalid parent span id"
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if not oldest_ns <= start <= newest_ns:
+        return f"span {span.name!r} starts at an absurd time ({start} ns since 1970)"
+    if not start <= end <= newest_ns:
+        return f"span {span.name!r} ends before it starts or in the far future"
+    return ""
+
+
+def _events(span) -> list[dict[str, Any]]:
+    # Exceptions are what a trace view needs; other events are counted, not kept.
+    kept = []
+    for event in span.events:
+        if event.name == "exception" and len(kept) < MAX_EVENTS:
+            kept.append(
+                {
+                    "name": event.name,
+                    "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
+                    "attributes": attributes(event.attributes),
+                }
+            )
+    return kept
+
+
+def traces_response(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
+    response = trace_service_pb2.ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return _encode(response, content_type)
+
+
+def logs_response(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
+    response = logs_service_pb2.ExportLogsServiceResponse()
+    if rejected:
+        response.partial_success.rejected_log_records = rejected
+        response.partial_success.error_message = message
+    return _encode(response, content_type)
+
+
+def status_body(content_type: str, code: int, message: str) -> bytes:
+    """A google.rpc.Status, as OTLP asks for on errors."""
+    return _encode(status_pb2.Status(code=code, message=message), content_type)
+
+
+def _encode(message, content_type: str) -> bytes:
+    if content_type == PROTOBUF:
+        return message.SerializeToString()
+    return json_format.MessageToJson(message, indent=None).encode()

@@ -1,0 +1,153 @@
+"""Ingest endpoints. Thin: authenticate, read and decode at the edge, call one service.
+
+Status codes follow the OTLP/HTTP specification: 200 (with partial_success when some spans
+were refused), 400 undecodable, 401 bad key, 413 too large, 415 unsupported type or encoding,
+503 with Retry-After when the database is unavailable or we are saturated (clients retry).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from batchwatch.ingest import otlp
+from batchwatch.ingest.auth import authenticate
+from batchwatch.ingest.body import read_body
+from batchwatch.ingest.errors import IngestError
+from batchwatch.ingest.flink import observations_from_logs
+from batchwatch.ingest.openlineage import parse_run_event
+from batchwatch.ingest.services import ingest_run_events, ingest_spans
+from batchwatch.ingest.stats import INGEST_STATS
+
+logger = logging.getLogger("batchwatch.ingest")
+
+# Bounds how many ingest requests write at once; the rest are told to retry, not queued.
+_slots = threading.BoundedSemaphore(settings.BATCHWATCH_INGEST_MAX_CONCURRENCY)
+GRPC_CODES = {400: 3, 401: 16, 413: 3, 415: 3, 503: 14}  # INVALID_ARGUMENT, UNAUTHENTICATED...
+
+
+class _Saturated(Exception):
+    pass
+
+
+class _Slot:
+    def __enter__(self):
+        if not _slots.acquire(timeout=settings.BATCHWATCH_INGEST_QUEUE_SECONDS):
+            raise _Saturated
+        return self
+
+    def __exit__(self, *exc):
+        _slots.release()
+
+
+def _otlp_error(content_type: str, status: int, message: str, retry_after: int | None = None):
+    body = otlp.status_body(content_type, GRPC_CODES.get(status, 2), message)
+    response = HttpResponse(body, status=status, content_type=content_type)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _otlp_endpoint(request, handle):
+    """The shared OTLP envelope: content type, auth, body, errors in the request's encoding."""
+    started = datetime.now(UTC)
+    reply_type = otlp.JSON
+    try:
+        declared = otlp.content_type_of(request)
+        reply_type = declared
+        principal = authenticate(request)
+        body = read_body(request)
+        content_type = otlp.sniff(body, declared)
+        with _Slot():
+            return handle(body, content_type, reply_type, principal, started)
+    except IngestError as exc:
+        INGEST_STATS.count_error(exc.status)
+        return _otlp_error(reply_type, exc.status, exc.message, exc.retry_after)
+    except _Saturated:
+        INGEST_STATS.count_error(503)
+        return _otlp_error(reply_type, 503, "Batchwatch is saturated; retry shortly.", 1)
+    except (OperationalError, InterfaceError) as exc:
+        INGEST_STATS.count_error(503)
+        logger.warning("ingest.database_unavailable", extra={"error": str(exc)[:200]})
+        return _otlp_error(reply_type, 503, "The database is unavailable; retry shortly.", 5)
+    finally:
+        INGEST_STATS.observe_latency((datetime.now(UTC) - started).total_seconds())
+
+
+@csrf_exempt
+@require_POST
+def otlp_traces(request):
+    def handle(body, content_type, reply_type, principal, now):
+        decoded = otlp.spans_from_request(otlp.parse_traces(body, content_type), now=now)
+        result = ingest_spans(decoded.spans, principal=principal, now=now)
+        rejected = decoded.rejected + result.rejected
+        message = decoded.first_rejection or result.message
+        INGEST_STATS.count_spans(result.accepted)
+        if rejected:
+            message = f"{rejected} span(s) rejected; first: {message}"
+        return HttpResponse(
+            otlp.traces_response(reply_type, rejected=rejected, message=message),
+            content_type=reply_type,
+        )
+
+    return _otlp_endpoint(request, handle)
+
+
+@csrf_exempt
+@require_POST
+def otlp_logs(request):
+    """OTLP logs: we keep Flink's job status events, and accept (and drop) the rest."""
+
+    def handle(body, content_type, reply_type, principal, now):
+        observations, _ = observations_from_logs(otlp.parse_logs(body, content_type))
+        ingest_run_events(observations, lineage=[], principal=principal, now=now)
+        return HttpResponse(otlp.logs_response(reply_type), content_type=reply_type)
+
+    return _otlp_endpoint(request, handle)
+
+
+def _json_error(status: int, message: str, retry_after: int | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@csrf_exempt
+@require_POST
+def lineage(request):
+    """One OpenLineage RunEvent per request, as Marquez takes them. 201 on success."""
+    now = datetime.now(UTC)
+    try:
+        media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise IngestError(415, "Content-Type must be application/json.")
+        principal = authenticate(request)
+        body = read_body(request)
+        try:
+            event = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IngestError(400, f"Body is not valid JSON: {exc}.") from None
+        observation, lineage_observation = parse_run_event(event, now=now)
+        with _Slot():
+            ingest_run_events(
+                [observation], lineage=[lineage_observation], principal=principal, now=now
+            )
+    except IngestError as exc:
+        INGEST_STATS.count_error(exc.status)
+        return _json_error(exc.status, exc.message, exc.retry_after)
+    except _Saturated:
+        return _json_error(503, "Batchwatch is saturated; retry shortly.", 1)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("ingest.database_unavailable", extra={"error": str(exc)[:200]})
+        return _json_error(503, "The database is unavailable; retry shortly.", 5)
+    INGEST_STATS.count_events(1)
+    return HttpResponse(status=201)

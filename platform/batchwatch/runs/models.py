@@ -1,0 +1,106 @@
+"""Runs of jobs, and the spans of their traces."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from batchwatch.catalog.models import Job
+
+
+class RunState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    MISSED = "missed", "Missed"
+
+
+TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
+
+
+class RunSource(models.TextChoices):
+    OTLP = "otlp", "OTLP traces"
+    OTLP_LOGS = "otlp_logs", "OTLP logs"
+    OPENLINEAGE = "openlineage", "OpenLineage"
+    SPARK_EVENTLOG = "spark_eventlog", "Spark event log"
+    FLINK_REST = "flink_rest", "Flink REST API"
+    LEDGER = "ledger", "Expected by schedule"
+
+
+class Run(models.Model):
+    """One execution of a job, converged from every report that mentions it.
+
+    ``external_id`` is the engine's own run identity (Airflow run_id, Spark app id, an
+    OpenLineage runId, a Flink job id); ``(job, external_id)`` is unique, so repeated or
+    out-of-order reports update one row.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    external_id = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.RUNNING)
+    scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text="Logical or nominal time the run is for."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    failure_reason = models.TextField(blank=True)
+    trace_id = models.CharField(max_length=32, blank=True, db_index=True)
+    root_span_id = models.CharField(max_length=16, blank=True)
+    parent_run = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="child_runs"
+    )
+    # How a report names the parent before the parent is known: "<job key>#<external id>" or
+    # "span:<trace id>/<span id>". Kept so the link is made whichever arrives first.
+    parent_ref = models.CharField(max_length=600, blank=True, db_index=True)
+    source = models.CharField(max_length=16, choices=RunSource.choices)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "external_id"], name="run_unique_job_external")
+        ]
+        indexes = [
+            models.Index(fields=["job", "-started_at"], name="run_job_started_idx"),
+            models.Index(fields=["state", "-started_at"], name="run_state_started_idx"),
+        ]
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.job.key} #{self.external_id}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.job.key}#{self.external_id}"
+
+
+class Span(models.Model):
+    """A span kept for trace views; ``(trace_id, span_id)`` dedupes retried exports."""
+
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=300)
+    kind = models.PositiveSmallIntegerField(default=0)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(default=0)  # 0 unset, 1 ok, 2 error
+    status_message = models.TextField(blank=True)
+    service_name = models.CharField(max_length=200, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="span_unique_trace_span")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.trace_id}/{self.span_id})"
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_time - self.start_time).total_seconds() * 1000

@@ -1,0 +1,72 @@
+"""Plain typed objects that ingest hands to the runs domain. No wire formats past this line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class RunObservation:
+    """What one report says about one run. Missing facts are None and change nothing."""
+
+    engine: str
+    namespace: str
+    job_name: str
+    external_id: str
+    source: str
+    state: str | None = None  # running | succeeded | failed
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    attempt: int | None = None
+    failure_reason: str = ""
+    trace_id: str = ""
+    root_span_id: str = ""
+    parent_ref: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    owner_team_id: int | None = None  # the ingest key's team, for jobs it registers
+
+    @property
+    def job_key(self) -> str:
+        return f"{self.engine}:{self.namespace}/{self.job_name}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.job_key}#{self.external_id}"
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One decoded span, ids as lower-case hex."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: int
+    start: datetime
+    end: datetime
+    status_code: int
+    status_message: str
+    service_name: str
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    resource: dict[str, Any]
+    scope: str
+
+
+@dataclass(slots=True)
+class LineageObservation:
+    """Datasets a run read and wrote, for job → job edges."""
+
+    job_key: str
+    inputs: list[tuple[str, str]]
+    outputs: list[tuple[str, str]]
+    parent_job_key: str | None = None
+
+
+def span_ref(trace_id: str, span_id: str) -> str:
+    return f"span:{trace_id}/{span_id}"

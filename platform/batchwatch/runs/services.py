@@ -1,0 +1,230 @@
+"""Writes to the run ledger: observations converge into runs; spans are stored once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+
+from batchwatch.catalog.models import Job
+from batchwatch.catalog.services import job_register_observed
+from batchwatch.runs.models import Run, RunState, Span
+from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
+
+logger = logging.getLogger("batchwatch.runs")
+
+FINISHED = {RunState.SUCCEEDED, RunState.FAILED}
+RUN_FIELDS = [
+    "state", "scheduled_at", "started_at", "ended_at", "duration_seconds", "attempt",
+    "failure_reason", "trace_id", "root_span_id", "parent_ref", "attributes", "updated_at",
+]  # fmt: skip
+
+
+def merge_observation(target: RunObservation, later: RunObservation) -> RunObservation:
+    """Fold two observations of the same run (within one request) into one."""
+    run = Run(state=target.state or RunState.RUNNING)
+    _apply(run, target)
+    _apply(run, later)
+    target.state = run.state
+    target.scheduled_at, target.started_at, target.ended_at = (
+        run.scheduled_at, run.started_at, run.ended_at,
+    )  # fmt: skip
+    target.attempt = run.attempt
+    target.failure_reason = run.failure_reason
+    target.trace_id, target.root_span_id = run.trace_id, run.root_span_id
+    target.parent_ref = run.parent_ref
+    target.attributes = run.attributes
+    target.labels = {**target.labels, **later.labels}
+    return target
+
+
+def _apply(run: Run, obs: RunObservation) -> None:
+    """Converge ``run`` with what ``obs`` says, whatever order reports arrive in.
+
+    * A newer attempt (a retry) takes over the state; within one attempt a finished state is
+      never undone by a late 'running' report, and of two finished reports the later end wins.
+    * Start is the earliest seen, end the latest; the scheduled (logical) time the first given.
+    """
+    attempt = obs.attempt or 1
+    newer_attempt = attempt > (run.attempt or 1)
+    later_finish = (
+        obs.state in FINISHED
+        and obs.ended_at is not None
+        and (run.ended_at is None or obs.ended_at >= run.ended_at)
+    )
+    if obs.state and (newer_attempt or run.state not in FINISHED or later_finish):
+        run.state = obs.state
+    if newer_attempt:
+        run.attempt = attempt
+    if obs.started_at and (run.started_at is None or obs.started_at < run.started_at):
+        run.started_at = obs.started_at
+    if (
+        obs.ended_at
+        and obs.state in FINISHED
+        and (run.ended_at is None or obs.ended_at > run.ended_at)
+    ):
+        run.ended_at = obs.ended_at
+    if run.state not in FINISHED:
+        run.ended_at = None
+    run.scheduled_at = run.scheduled_at or obs.scheduled_at
+    if run.state == RunState.FAILED:
+        run.failure_reason = obs.failure_reason or run.failure_reason
+    elif run.state == RunState.SUCCEEDED:
+        run.failure_reason = ""
+    run.trace_id = run.trace_id or obs.trace_id
+    run.root_span_id = run.root_span_id or obs.root_span_id
+    run.parent_ref = run.parent_ref or obs.parent_ref
+    if obs.attributes:
+        run.attributes = {**(run.attributes or {}), **obs.attributes}
+    run.duration_seconds = (
+        (run.ended_at - run.started_at).total_seconds() if run.started_at and run.ended_at else None
+    )
+
+
+def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
+    wanted = {o.job_key: o for o in observations}
+    jobs = {j.key: j for j in Job.objects.filter(key__in=wanted)}
+    for key, obs in wanted.items():
+        if key not in jobs:
+            jobs[key] = job_register_observed(
+                engine=obs.engine,
+                namespace=obs.namespace,
+                name=obs.job_name,
+                labels=obs.labels,
+                seen_at=seen_at,
+                default_team_id=obs.owner_team_id,
+            )
+    # One UPDATE for the jobs we already knew: last seen moves forward only.
+    known = [j.pk for k, j in jobs.items() if j.last_seen_at is None or j.last_seen_at < seen_at]
+    if known:
+        Job.objects.filter(pk__in=known).filter(
+            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen_at)
+        ).update(last_seen_at=seen_at)
+    return jobs
+
+
+@transaction.atomic
+def runs_record(observations: list[RunObservation], *, seen_at: datetime) -> list[Run]:
+    """Create or update the runs these observations speak of; link parents both ways."""
+    if not observations:
+        return []
+    folded: dict[tuple[str, str], RunObservation] = {}
+    for obs in observations:
+        key = (obs.job_key, obs.external_id)
+        folded[key] = merge_observation(folded[key], obs) if key in folded else obs
+    jobs = _jobs_for(folded.values(), seen_at=seen_at)
+    try:
+        with transaction.atomic():
+            runs = _upsert(folded, jobs)
+    except IntegrityError:
+        # Another request created one of these runs between our read and our insert; the
+        # second pass sees its row and updates it instead.
+        runs = _upsert(folded, jobs)
+    _link_parents(runs)
+    return runs
+
+
+def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job]) -> list[Run]:
+    by_job_ids = {jobs[k].pk for k, _ in folded}
+    external_ids = {e for _, e in folded}
+    existing = {
+        (r.job_id, r.external_id): r
+        for r in Run.objects.select_for_update().filter(
+            job_id__in=by_job_ids, external_id__in=external_ids
+        )
+    }
+    created, updated = [], []
+    for (job_key, external_id), obs in folded.items():
+        job = jobs[job_key]
+        run = existing.get((job.pk, external_id))
+        if run is None:
+            run = Run(job=job, external_id=external_id, source=obs.source, attempt=obs.attempt or 1)
+            run.state = obs.state or RunState.RUNNING
+            _apply(run, obs)
+            created.append(run)
+        else:
+            _apply(run, obs)
+            updated.append(run)
+    Run.objects.bulk_create(created)
+    if updated:
+        Run.objects.bulk_update(updated, RUN_FIELDS)
+    return created + updated
+
+
+def _refs_of(run: Run) -> list[str]:
+    refs = [f"{run.job.key}#{run.external_id}",
+            f"ol:{run.job.namespace}/{run.job.name}#{run.external_id}"]  # fmt: skip
+    if run.trace_id and run.root_span_id:
+        refs.append(span_ref(run.trace_id, run.root_span_id))
+    return refs
+
+
+def _link_parents(runs: list[Run]) -> None:
+    """Each run finds its parent if it is known, and waiting children find it.
+
+    Three forms of reference: '<job key>#<external id>', 'ol:<namespace>/<name>#<run id>'
+    (OpenLineage parents name no engine) and 'span:<trace>/<span>' (a parent span).
+    """
+    by_ref: dict[str, Run] = {}
+    for run in runs:
+        for ref in _refs_of(run):
+            by_ref[ref] = run
+    # Children waiting for one of these runs.
+    waiting = Run.objects.filter(parent_ref__in=list(by_ref), parent_run__isnull=True)
+    for child in waiting.only("id", "parent_ref"):
+        parent = by_ref[child.parent_ref]
+        if parent.pk != child.pk:
+            Run.objects.filter(pk=child.pk).update(parent_run=parent)
+    # Parents of these runs.
+    orphans = [r for r in runs if r.parent_ref and r.parent_run_id is None]
+    for run in orphans:
+        parent = by_ref.get(run.parent_ref) or _find_parent(run.parent_ref)
+        if parent is not None and parent.pk != run.pk:
+            run.parent_run = parent
+            Run.objects.filter(pk=run.pk).update(parent_run=parent)
+
+
+def _find_parent(ref: str) -> Run | None:
+    if ref.startswith("span:"):
+        trace_id, _, span_id = ref.removeprefix("span:").partition("/")
+        return Run.objects.filter(trace_id=trace_id, root_span_id=span_id).first()
+    if ref.startswith("ol:"):
+        path, _, external_id = ref.removeprefix("ol:").rpartition("#")
+        namespace, _, name = path.partition("/")
+        return Run.objects.filter(
+            job__namespace=namespace, job__name=name, external_id=external_id
+        ).first()
+    job_key, _, external_id = ref.rpartition("#")
+    return Run.objects.filter(job__key=job_key, external_id=external_id).first()
+
+
+def spans_store(records: list[SpanRecord]) -> int:
+    """Store spans, skipping any already stored (exporters retry). Returns how many were new."""
+    if not records:
+        return 0
+    rows = [
+        Span(
+            trace_id=r.trace_id,
+            span_id=r.span_id,
+            parent_span_id=r.parent_span_id,
+            name=r.name,
+            kind=r.kind,
+            start_time=r.start,
+            end_time=r.end,
+            status_code=r.status_code,
+            status_message=r.status_message,
+            service_name=r.service_name,
+            attributes=r.attributes,
+            events=r.events,
+        )
+        for r in records
+    ]
+    if connection.vendor == "postgresql":
+        from batchwatch.runs.pgcopy import copy_spans
+
+        return copy_spans(rows)
+    Span.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    return len(rows)
