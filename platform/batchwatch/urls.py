@@ -6,11 +6,13 @@ from rest_framework.routers import DefaultRouter
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
+from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
 router.register("teams", TeamViewSet, basename="team")
 router.register("jobs", JobViewSet, basename="job")
+router.register("runs", RunViewSet, basename="run")
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -18,6 +20,7 @@ urlpatterns = [
     path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
     path("v1/logs", ingest_views.otlp_logs, name="otlp-logs"),
     path("api/v1/lineage", ingest_views.lineage, name="openlineage"),
+    path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

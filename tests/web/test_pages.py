@@ -80,7 +80,8 @@ def test_job_page_shows_schedule_and_edges(client, demo):
     assert re.search(r"02:00 E[SD]T <span[^>]*>· 0[67]:00 UTC", page)
     assert "spark:prod-emr/loan_events_compaction" in page  # upstream
     assert "airflow:prod-airflow/ach_settlement_file" in page  # downstream
-    assert "No runs recorded yet" in page
+    assert "Duration of the latest runs" in page  # demo history, charted
+    assert "ExecutorLostFailure" in page
 
 
 def test_team_page(client, demo):

@@ -39,14 +39,14 @@ def _string(value: Any, where: str, *, max_length: int = 300) -> str:
     return value.strip()
 
 
-def _engine(event: dict) -> str:
+def _engine(event: dict) -> str | None:
     job_facets = event.get("job", {}).get("facets") or {}
     integration = str((job_facets.get("jobType") or {}).get("integration", "")).upper()
     if integration in INTEGRATIONS:
         return INTEGRATIONS[integration]
     run_facets = event.get("run", {}).get("facets") or {}
     processing = str((run_facets.get("processing_engine") or {}).get("name", "")).lower()
-    return processing if processing in ENGINES else "other"
+    return processing if processing in ENGINES else None
 
 
 def _datasets(event: dict, key: str) -> list[tuple[str, str]]:
@@ -102,7 +102,8 @@ def parse_run_event(event: Any, *, now: datetime) -> tuple[RunObservation, Linea
             parent_ref = f"ol:{p_job['namespace']}/{p_job['name']}#{p_run}"
             parent_job_key = _parent_job_key(p_job)
     observation = RunObservation(
-        engine=engine,
+        engine=engine or "other",
+        engine_known=engine is not None,
         namespace=namespace.replace(" ", "_"),
         job_name=name.replace(" ", "_"),
         external_id=run_id,

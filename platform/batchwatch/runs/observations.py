@@ -28,6 +28,9 @@ class RunObservation:
     labels: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     owner_team_id: int | None = None  # the ingest key's team, for jobs it registers
+    # False when the report does not say its engine (an OpenLineage event without a jobType):
+    # then a catalog job with the same namespace and name is that job, whatever its engine.
+    engine_known: bool = True
 
     @property
     def job_key(self) -> str:

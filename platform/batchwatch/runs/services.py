@@ -84,6 +84,23 @@ def _apply(run: Run, obs: RunObservation) -> None:
     )
 
 
+def _adopt_known_engines(observations: Iterable[RunObservation]) -> None:
+    """Give engine-less observations the engine of the catalog job with their namespace/name."""
+    unsure = [o for o in observations if not o.engine_known]
+    if not unsure:
+        return
+    q = Q()
+    for o in unsure:
+        q |= Q(namespace=o.namespace, name=o.job_name)
+    engines: dict[tuple[str, str], set[str]] = {}
+    for namespace, name, engine in Job.objects.filter(q).values_list("namespace", "name", "engine"):
+        engines.setdefault((namespace, name), set()).add(engine)
+    for o in unsure:
+        found = engines.get((o.namespace, o.job_name), set())
+        if len(found) == 1:  # several engines share the name: do not guess
+            o.engine = found.pop()
+
+
 def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
     wanted = {o.job_key: o for o in observations}
     jobs = {j.key: j for j in Job.objects.filter(key__in=wanted)}
@@ -111,6 +128,7 @@ def runs_record(observations: list[RunObservation], *, seen_at: datetime) -> lis
     """Create or update the runs these observations speak of; link parents both ways."""
     if not observations:
         return []
+    _adopt_known_engines(observations)
     folded: dict[tuple[str, str], RunObservation] = {}
     for obs in observations:
         key = (obs.job_key, obs.external_id)

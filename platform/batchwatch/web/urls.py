@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("teams/<slug:slug>/", views.team_page, name="team"),
+    path("runs/<int:run_id>/", views.run_page, name="run"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").

@@ -16,6 +16,17 @@ from batchwatch.catalog.selectors import (
     schedule_next_occurrences,
     team_roles_of,
 )
+from batchwatch.runs.models import Run
+from batchwatch.runs.selectors import (
+    child_runs,
+    duration_chart,
+    latest_run_by_job,
+    run_detail,
+    run_list,
+    run_span_tree,
+)
+
+RECENT_RUNS = 50
 
 
 @require_GET
@@ -27,6 +38,10 @@ def overview(request):
         engine = None
     search = (request.GET.get("q") or "").strip() or None
     groups = catalog_overview(team=team, engine=engine, search=search)
+    latest = latest_run_by_job([job.pk for g in groups for job in g.jobs])
+    for group in groups:
+        for job in group.jobs:
+            job.last_run = latest.get(job.pk)
     return render(
         request,
         "web/overview.html",
@@ -59,13 +74,30 @@ def job_page(request, job_id: int):
     except Job.DoesNotExist:
         raise Http404("No such job") from None
     now = datetime.now(UTC)
+    runs = list(run_list(job_id=job.pk).order_by("-started_at", "-id")[:RECENT_RUNS])
     return render(
         request,
         "web/job.html",
         {
             "job": job,
             "next_runs": schedule_next_occurrences(job, after=now, count=5),
+            "runs": runs,
+            "chart": duration_chart(runs),
         },
+    )
+
+
+@require_GET
+@login_required
+def run_page(request, run_id: int):
+    try:
+        run = run_detail(run_id=run_id)
+    except Run.DoesNotExist:
+        raise Http404("No such run") from None
+    return render(
+        request,
+        "web/run.html",
+        {"run": run, "tree": run_span_tree(run), "children": child_runs(run)},
     )
 
 

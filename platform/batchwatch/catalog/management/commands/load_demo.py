@@ -20,7 +20,10 @@ class Command(BaseCommand):
             )
         summary = load_demo_catalog()
         self.stdout.write(
-            self.style.SUCCESS(f"Demo catalog loaded: {summary.teams} teams, {summary.jobs} jobs.")
+            self.style.SUCCESS(
+                f"Demo catalog loaded: {summary.teams} teams, {summary.jobs} jobs"
+                + (f", {summary.runs} runs of history." if summary.runs else ".")
+            )
         )
         if summary.users_created:
             self.stdout.write(

@@ -1,0 +1,155 @@
+"""Reads of the run ledger: run lists, a run with its spans as a tree, a whole trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from batchwatch.runs.models import Run, Span
+
+MAX_TRACE_SPANS = 5000
+
+
+def run_list(
+    *,
+    job_id: int | None = None,
+    job_key: str | None = None,
+    team: str | None = None,
+    state: str | None = None,
+    engine: str | None = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+) -> QuerySet[Run]:
+    runs = Run.objects.select_related("job__owner_team", "parent_run__job")
+    if job_id is not None:
+        runs = runs.filter(job_id=job_id)
+    if job_key:
+        runs = runs.filter(job__key=job_key)
+    if team == "-":
+        runs = runs.filter(job__owner_team__isnull=True)
+    elif team:
+        runs = runs.filter(job__owner_team__slug=team)
+    if state:
+        runs = runs.filter(state=state)
+    if engine:
+        runs = runs.filter(job__engine=engine)
+    if started_after:
+        runs = runs.filter(started_at__gte=started_after)
+    if started_before:
+        runs = runs.filter(started_at__lt=started_before)
+    return runs
+
+
+@dataclass
+class SpanNode:
+    span: Span
+    depth: int
+    children: list[SpanNode]
+    offset_pct: float = 0.0  # where the bar starts in the waterfall, % of the window
+    width_pct: float = 0.0
+
+
+@dataclass
+class SpanTree:
+    roots: list[SpanNode]
+    flat: list[SpanNode]  # depth-first, for the waterfall
+    start: datetime | None
+    end: datetime | None
+    truncated: bool
+
+
+def span_tree(spans: list[Span], *, root_span_id: str = "") -> SpanTree:
+    """Spans as a tree (depth-first), limited to ``root_span_id``'s subtree when it is given."""
+    by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in spans}
+    roots: list[SpanNode] = []
+    for node in sorted(by_id.values(), key=lambda n: (n.span.start_time, n.span.span_id)):
+        parent = by_id.get(node.span.parent_span_id)
+        if parent is not None and parent is not node:
+            parent.children.append(node)
+        else:
+            roots.append(node)  # the root, or a span whose parent we never received
+    if root_span_id and root_span_id in by_id:
+        roots = [by_id[root_span_id]]
+    flat: list[SpanNode] = []
+    stack = [(r, 0) for r in reversed(roots)]
+    while stack:
+        node, depth = stack.pop()
+        node.depth = depth
+        flat.append(node)
+        stack.extend((child, depth + 1) for child in reversed(node.children))
+    start = min((n.span.start_time for n in flat), default=None)
+    end = max((n.span.end_time for n in flat), default=None)
+    if start and end:
+        window = max((end - start).total_seconds(), 1e-6)
+        for node in flat:
+            node.offset_pct = (node.span.start_time - start).total_seconds() / window * 100
+            width = (node.span.end_time - node.span.start_time).total_seconds() / window * 100
+            node.width_pct = max(width, 0.3)
+    return SpanTree(roots=roots, flat=flat, start=start, end=end,
+                    truncated=len(spans) >= MAX_TRACE_SPANS)  # fmt: skip
+
+
+def trace_spans(trace_id: str) -> list[Span]:
+    return list(Span.objects.filter(trace_id=trace_id).order_by("start_time")[:MAX_TRACE_SPANS])
+
+
+def run_span_tree(run: Run) -> SpanTree:
+    if not run.trace_id:
+        return SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
+    return span_tree(trace_spans(run.trace_id), root_span_id=run.root_span_id)
+
+
+def run_detail(*, run_id: int) -> Run:
+    return Run.objects.select_related("job__owner_team", "parent_run__job").get(pk=run_id)
+
+
+def child_runs(run: Run) -> QuerySet[Run]:
+    return run.child_runs.select_related("job").order_by("started_at", "id")
+
+
+def runs_of_trace(trace_id: str) -> QuerySet[Run]:
+    return Run.objects.filter(trace_id=trace_id).select_related("job").order_by("started_at")
+
+
+def latest_run_by_job(job_ids: list[int]) -> dict[int, Run]:
+    """Each job's most recent run, in one query (a subquery picks the id per job)."""
+    from django.db.models import OuterRef, Subquery
+
+    from batchwatch.catalog.models import Job
+
+    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-started_at", "-id").values("id")[:1]
+    ids = (
+        Job.objects.filter(pk__in=job_ids)
+        .annotate(last_run_id=Subquery(latest))
+        .exclude(last_run_id=None)
+        .values_list("last_run_id", flat=True)
+    )
+    return {run.job_id: run for run in Run.objects.filter(pk__in=list(ids))}
+
+
+@dataclass
+class DurationBar:
+    run: Run
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def duration_chart(runs: list[Run], *, width: int = 600, height: int = 80) -> list[DurationBar]:
+    """Bars for an inline SVG chart of run durations, oldest on the left."""
+    timed = [r for r in reversed(runs) if r.duration_seconds is not None]
+    if not timed:
+        return []
+    longest = max(r.duration_seconds for r in timed) or 1
+    step = width / len(timed)
+    bars = []
+    for i, run in enumerate(timed):
+        bar_height = max(2.0, run.duration_seconds / longest * height)
+        bars.append(
+            DurationBar(run=run, x=i * step, y=height - bar_height,
+                        width=max(1.0, step * 0.8), height=bar_height)
+        )  # fmt: skip
+    return bars
