@@ -51,3 +51,25 @@ class IngestKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class EventLogImport(models.Model):
+    """What was imported from a Spark event log, so a re-import or a watcher skips it."""
+
+    path = models.CharField(max_length=1000, unique=True)
+    size = models.BigIntegerField()
+    mtime = models.FloatField()
+    app_id = models.CharField(max_length=255, blank=True)
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    in_progress = models.BooleanField(default=False)
+    events = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    imported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return self.path

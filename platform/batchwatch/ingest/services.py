@@ -66,3 +66,64 @@ def ingest_run_events(
     runs = runs_record(observations, seen_at=now)
     lineage_record(lineage, seen_at=now)
     return len(runs)
+
+
+@dataclass
+class EventLogResult:
+    path: str
+    status: str  # imported | unchanged | failed
+    message: str
+    run_id: int | None = None
+
+
+def spark_eventlog_import(
+    log, *, namespace: str, now: datetime, force: bool = False, progress=None
+) -> EventLogResult:
+    """Import one Spark event log (a file or a rolling directory), idempotently.
+
+    Unchanged logs (same size and mtime as last time) are skipped unless ``force``; changed
+    ones are read again and converge onto the same run and spans (stable ids).
+    """
+    from batchwatch.ingest.models import EventLogImport
+    from batchwatch.ingest.sparklog import EventLogError, read_event_log
+
+    key = str(log.path.resolve())
+    size, mtime = log.size, log.mtime
+    previous = EventLogImport.objects.filter(path=key).first()
+    if (
+        previous
+        and not force
+        and previous.size == size
+        and previous.mtime == mtime
+        and not (previous.error)
+    ):
+        if progress:
+            progress(size)
+        return EventLogResult(key, "unchanged", "already imported", previous.run_id)
+    try:
+        imported = read_event_log(log, namespace=namespace, progress=progress)
+    except (EventLogError, OSError) as exc:
+        EventLogImport.objects.update_or_create(
+            path=key,
+            defaults={"size": size, "mtime": mtime, "error": str(exc), "imported_at": now},
+        )
+        return EventLogResult(key, "failed", str(exc))
+    with transaction.atomic():
+        [run] = runs_record([imported.observation], seen_at=now)
+        spans_store(imported.spans)
+        EventLogImport.objects.update_or_create(
+            path=key,
+            defaults={
+                "size": size,
+                "mtime": mtime,
+                "app_id": imported.observation.external_id,
+                "run": run,
+                "in_progress": log.in_progress,
+                "events": imported.events,
+                "error": "",
+                "imported_at": now,
+            },
+        )
+    return EventLogResult(
+        key, "imported", f"{run.job.key} run {run.external_id}: {run.state}", run.pk
+    )

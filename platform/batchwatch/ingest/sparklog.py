@@ -1,0 +1,630 @@
+"""Spark event logs at the edge: files in, typed run and span records out.
+
+Handles what Spark writes: one plain JSON-lines file per application, the same compressed
+(``.zstd``, ``.lz4``, ``.snappy``; zstd frames, lz4-java block streams, xerial snappy streams),
+and Spark 4's default rolling directories ``eventlog_v2_<appId>/events_<N>_<appId>[.zstd]``.
+Parsing is lenient: unknown events are skipped, a truncated in-progress log reads up to its
+last whole line.
+
+Tasks are not kept one by one: each stage keeps aggregates (counts, run time, GC, spill,
+shuffle) and spans for its failed tasks and its slowest few, so one run stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import cramjam
+
+from batchwatch.runs.models import RunSource
+from batchwatch.runs.observations import RunObservation, SpanRecord
+
+SLOWEST_TASKS_KEPT = 5
+FAILED_TASKS_KEPT = 20
+LZ4_MAGIC = b"LZ4Block"
+SNAPPY_MAGIC = b"\x82SNAPPY\x00"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Files a history directory holds beside logs: checksums, notes, the scripts that made them.
+NOT_LOGS = (".crc", ".py", ".md", ".txt", ".sh")
+ROLLING_DIR = re.compile(r"^eventlog_v2_(?P<app>.+)$")
+ROLLING_FILE = re.compile(
+    r"^events_(?P<index>\d+)_(?P<app>.+?)(\.(?P<codec>zstd|zst|lz4|snappy|lzf))?$"
+)
+
+
+class EventLogError(Exception):
+    """A log we cannot read, with a sentence for the operator."""
+
+
+# --- Decompression ------------------------------------------------------------------------------
+def _codec_of(path: Path, head: bytes) -> str:
+    name = path.name.removesuffix(".inprogress")
+    for suffix, codec in (
+        (".zstd", "zstd"),
+        (".zst", "zstd"),
+        (".lz4", "lz4"),
+        (".snappy", "snappy"),
+        (".lzf", "lzf"),
+    ):
+        if name.endswith(suffix):
+            return codec
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head.startswith(LZ4_MAGIC):
+        return "lz4"
+    if head.startswith(SNAPPY_MAGIC):
+        return "snappy"
+    return "plain"
+
+
+def _lz4_blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """lz4-java's LZ4BlockOutputStream: magic, token, compressed and raw lengths, checksum."""
+    while True:
+        header = stream.read(21)
+        if len(header) < 21:
+            return  # end of file (an in-progress log may stop mid-block)
+        if header[:8] != LZ4_MAGIC:
+            raise EventLogError("not an lz4-java block stream (bad block magic)")
+        method = header[8] & 0xF0
+        compressed_len, raw_len, _checksum = struct.unpack("<iii", header[9:21])
+        if raw_len == 0:
+            return  # the end-of-stream block
+        payload = stream.read(compressed_len)
+        if len(payload) < compressed_len:
+            return
+        if method == 0x10:  # stored raw
+            yield payload
+        else:
+            yield bytes(cramjam.lz4.decompress_block(payload, output_len=raw_len))
+
+
+def _snappy_blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """xerial snappy-java's SnappyOutputStream: a header, then (big-endian length, block)s."""
+    head = stream.read(16)
+    if not head.startswith(SNAPPY_MAGIC):
+        raise EventLogError("not a snappy-java stream (missing \\x82SNAPPY header)")
+    while True:
+        size_bytes = stream.read(4)
+        if len(size_bytes) < 4:
+            return
+        (size,) = struct.unpack(">i", size_bytes)
+        block = stream.read(size)
+        if len(block) < size:
+            return
+        yield bytes(cramjam.snappy.decompress_raw(block))
+
+
+def _zstd_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    import zstandard
+
+    reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    while True:
+        try:
+            chunk = reader.read(1 << 20)
+        except zstandard.ZstdError as exc:
+            if "incomplete" in str(exc).lower() or "truncated" in str(exc).lower():
+                return  # an in-progress log ends mid-frame
+            raise EventLogError(f"corrupt zstd data: {exc}") from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _plain_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(1 << 20):
+        yield chunk
+
+
+def decompressed_chunks(path: Path, *, progress=None) -> Iterator[bytes]:
+    with path.open("rb") as raw:
+        head = raw.read(16)
+        raw.seek(0)
+        stream: BinaryIO = _CountingReader(raw, progress) if progress else raw
+        codec = _codec_of(path, head)
+        if codec == "lzf":
+            raise EventLogError(f"{path.name}: the lzf codec is not supported; use zstd or lz4")
+        reader = {
+            "zstd": _zstd_chunks,
+            "lz4": _lz4_blocks,
+            "snappy": _snappy_blocks,
+            "plain": _plain_chunks,
+        }[codec]
+        try:
+            yield from reader(stream)
+        except (cramjam.DecompressionError, struct.error) as exc:
+            raise EventLogError(f"{path.name}: corrupt {codec} data: {exc}") from None
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports bytes read from disk to a progress callback (for the CLI's progress bar)."""
+
+    def __init__(self, raw: BinaryIO, progress) -> None:
+        self._raw, self._progress = raw, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._progress(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def event_lines(paths: list[Path], *, progress=None) -> Iterator[dict[str, Any]]:
+    """Parsed events from the files of one log in order; bad lines are skipped."""
+    for path in paths:
+        pending = b""
+        for chunk in decompressed_chunks(path, progress=progress):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                event = _parse_line(line)
+                if event is not None:
+                    yield event
+        event = _parse_line(pending)  # the last line, if the file did not end with \n
+        if event is not None:
+            yield event
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None  # a truncated last line of an in-progress log, or garbage: skip
+    return event if isinstance(event, dict) and "Event" in event else None
+
+
+# --- Finding logs --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EventLog:
+    """One application's log: a single file, or the ordered files of a rolling directory."""
+
+    path: Path  # the file, or the eventlog_v2_ directory
+    files: tuple[Path, ...]
+    in_progress: bool
+
+    @property
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+    @property
+    def mtime(self) -> float:
+        return max(f.stat().st_mtime for f in self.files)
+
+
+def find_logs(path: Path) -> list[EventLog]:
+    """The logs at ``path``: a log file, a rolling directory, or a directory holding them at
+    any depth (history directories are often split by cluster or date)."""
+    if not path.exists():
+        raise EventLogError(f"{path} does not exist")
+    if path.is_file():
+        return [EventLog(path=path, files=(path,), in_progress=path.name.endswith(".inprogress"))]
+    if ROLLING_DIR.match(path.name):
+        return [_rolling(path)]
+    logs = []
+    for child in sorted(path.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir() and ROLLING_DIR.match(child.name):
+            logs.append(_rolling(child))
+        elif child.is_dir():
+            logs += find_logs(child)
+        elif (
+            child.is_file()
+            and not child.name.startswith("appstatus_")
+            and not child.name.endswith(NOT_LOGS)
+        ):
+            logs.append(
+                EventLog(path=child, files=(child,), in_progress=child.name.endswith(".inprogress"))
+            )
+    return logs
+
+
+def _rolling(directory: Path) -> EventLog:
+    parts = []
+    for child in directory.iterdir():
+        match = ROLLING_FILE.match(child.name)
+        if match:
+            parts.append((int(match["index"]), child))
+    if not parts:
+        raise EventLogError(f"{directory} has no events_<N>_<appId> files")
+    in_progress = any(
+        c.name.endswith(".inprogress")
+        for c in directory.iterdir()
+        if c.name.startswith("appstatus_")
+    )
+    return EventLog(
+        path=directory, files=tuple(p for _, p in sorted(parts)), in_progress=in_progress
+    )
+
+
+# --- Interpretation ------------------------------------------------------------------------------
+def _ms(value: Any) -> datetime | None:
+    if not isinstance(value, int | float) or value <= 0:
+        return None
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _stable_id(*parts: Any, length: int) -> str:
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:length]
+
+
+@dataclass
+class _Stage:
+    stage_id: int
+    attempt: int
+    name: str = ""
+    num_tasks: int = 0
+    submitted: datetime | None = None
+    completed: datetime | None = None
+    failure: str = ""
+    job_id: int | None = None
+    tasks: int = 0
+    failed_tasks: int = 0
+    run_time_ms: int = 0
+    gc_ms: int = 0
+    spilled_bytes: int = 0
+    shuffle_read_bytes: int = 0
+    shuffle_write_bytes: int = 0
+    max_task_ms: int = 0
+    kept: list[dict] = field(default_factory=list)  # the slowest and the failed tasks
+
+
+@dataclass
+class _Job:
+    job_id: int
+    submitted: datetime | None = None
+    completed: datetime | None = None
+    succeeded: bool | None = None
+    failure: str = ""
+    stage_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ParsedApplication:
+    app_id: str
+    app_name: str
+    user: str
+    started: datetime | None
+    ended: datetime | None
+    attempt: int | None
+    jobs: dict[int, _Job]
+    stages: dict[tuple[int, int], _Stage]
+    properties: dict[str, str]
+    events: int
+    stage_to_job: dict[int, int] = field(default_factory=dict)
+
+
+def parse_application(events: Iterator[dict[str, Any]]) -> ParsedApplication:
+    app = ParsedApplication(
+        app_id="",
+        app_name="",
+        user="",
+        started=None,
+        ended=None,
+        attempt=None,
+        jobs={},
+        stages={},
+        properties={},
+        events=0,
+    )
+    stage_to_job = app.stage_to_job
+    for event in events:
+        app.events += 1
+        kind = event.get("Event", "")
+        if kind == "SparkListenerApplicationStart":
+            app.app_id = str(event.get("App ID") or app.app_id)
+            app.app_name = str(event.get("App Name") or "")
+            app.user = str(event.get("User") or "")
+            app.started = _ms(event.get("Timestamp"))
+            app.attempt = event.get("App Attempt ID") and int(event["App Attempt ID"])
+        elif kind == "SparkListenerApplicationEnd":
+            app.ended = _ms(event.get("Timestamp"))
+        elif kind == "SparkListenerEnvironmentUpdate":
+            props = event.get("Spark Properties") or {}
+            if isinstance(props, dict):
+                app.properties = {
+                    k: str(v)
+                    for k, v in props.items()
+                    if k.startswith(("spark.batchwatch.", "spark.app."))
+                }
+        elif kind == "SparkListenerJobStart":
+            job = app.jobs.setdefault(event.get("Job ID", -1), _Job(event.get("Job ID", -1)))
+            job.submitted = _ms(event.get("Submission Time"))
+            job.stage_ids = list(event.get("Stage IDs") or [])
+            for stage_id in job.stage_ids:
+                stage_to_job[stage_id] = job.job_id
+        elif kind == "SparkListenerJobEnd":
+            job = app.jobs.setdefault(event.get("Job ID", -1), _Job(event.get("Job ID", -1)))
+            job.completed = _ms(event.get("Completion Time"))
+            result = event.get("Job Result") or {}
+            job.succeeded = result.get("Result") == "JobSucceeded"
+            if not job.succeeded:
+                exc = result.get("Exception") or {}
+                job.failure = str(exc.get("Message") or result.get("Result") or "job failed")
+        elif kind in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted"):
+            info = event.get("Stage Info") or {}
+            stage = _stage(app, info.get("Stage ID", -1), info.get("Stage Attempt ID", 0))
+            stage.name = str(info.get("Stage Name") or stage.name)
+            stage.num_tasks = int(info.get("Number of Tasks") or stage.num_tasks)
+            stage.submitted = _ms(info.get("Submission Time")) or stage.submitted
+            stage.completed = _ms(info.get("Completion Time")) or stage.completed
+            stage.failure = str(info.get("Failure Reason") or stage.failure)
+            stage.job_id = stage_to_job.get(stage.stage_id)
+        elif kind == "SparkListenerTaskEnd":
+            _task_end(app, event)
+    return app
+
+
+def _stage(app: ParsedApplication, stage_id: int, attempt: int) -> _Stage:
+    key = (stage_id, attempt)
+    if key not in app.stages:
+        app.stages[key] = _Stage(
+            stage_id=stage_id, attempt=attempt, job_id=app.stage_to_job.get(stage_id)
+        )
+    return app.stages[key]
+
+
+def _task_end(app: ParsedApplication, event: dict) -> None:
+    stage = _stage(app, event.get("Stage ID", -1), event.get("Stage Attempt ID", 0))
+    info = event.get("Task Info") or {}
+    metrics = event.get("Task Metrics") or {}
+    reason = event.get("Task End Reason") or {}
+    launch, finish = info.get("Launch Time") or 0, info.get("Finish Time") or 0
+    took = max(0, finish - launch)
+    failed = reason.get("Reason", "Success") != "Success"
+    stage.tasks += 1
+    stage.failed_tasks += failed
+    stage.run_time_ms += int(metrics.get("Executor Run Time") or 0)
+    stage.gc_ms += int(metrics.get("JVM GC Time") or 0)
+    stage.spilled_bytes += int(metrics.get("Memory Bytes Spilled") or 0) + int(
+        metrics.get("Disk Bytes Spilled") or 0
+    )
+    read = metrics.get("Shuffle Read Metrics") or {}
+    stage.shuffle_read_bytes += int(read.get("Remote Bytes Read") or 0) + int(
+        read.get("Local Bytes Read") or 0
+    )
+    stage.shuffle_write_bytes += int(
+        (metrics.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written") or 0
+    )
+    stage.max_task_ms = max(stage.max_task_ms, took)
+    task = {
+        "task_id": info.get("Task ID"),
+        "index": info.get("Index"),
+        "attempt": info.get("Attempt"),
+        "executor": info.get("Executor ID"),
+        "host": info.get("Host"),
+        "launch": launch,
+        "finish": finish,
+        "took_ms": took,
+        "failed": failed,
+        "reason": _task_failure(reason) if failed else "",
+    }
+    stage.kept.append(task)
+    # Keep the failed ones (bounded) and the slowest few; aggregates carry the rest.
+    failed_kept = [t for t in stage.kept if t["failed"]][:FAILED_TASKS_KEPT]
+    slowest = sorted((t for t in stage.kept if not t["failed"]), key=lambda t: -t["took_ms"])
+    stage.kept = failed_kept + slowest[:SLOWEST_TASKS_KEPT]
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.$]+(Error|Exception|Failure|Exit)\b(:.*)?$")
+
+
+def headline(text: str) -> str:
+    """The line of a failure that says what failed: for a traceback, its exception line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1:
+        for line in reversed(lines):
+            if _EXCEPTION_LINE.match(line):
+                return line[:500]
+    return lines[0][:500]
+
+
+def _task_failure(reason: dict) -> str:
+    kind = reason.get("Reason", "")
+    if kind == "ExceptionFailure":
+        return f"{reason.get('Class Name', 'Exception')}: {reason.get('Description', '')}"[:2000]
+    if kind == "FetchFailed":
+        return f"FetchFailed: {reason.get('Message', '')}"[:2000]
+    if kind == "ExecutorLostFailure":
+        return f"ExecutorLostFailure: {reason.get('Loss Reason', '')}"[:2000]
+    return kind
+
+
+@dataclass
+class ImportedApplication:
+    observation: RunObservation
+    spans: list[SpanRecord]
+    events: int
+
+
+def application_records(
+    app: ParsedApplication, *, namespace: str, in_progress: bool, fallback_id: str
+) -> ImportedApplication:
+    """The run and its spans (application → jobs → stages → kept tasks), with stable ids so
+    that importing the same log again changes nothing."""
+    app_id = app.app_id or fallback_id
+    trace_id = _stable_id("spark", app_id, length=32)
+    app_span = _stable_id("app", app_id, length=16)
+    failed_jobs = [j for j in app.jobs.values() if j.succeeded is False]
+    finished = app.ended is not None and not in_progress
+    state = ("failed" if failed_jobs else "succeeded") if finished else "running"
+    reason = ""
+    if failed_jobs:
+        first = min(failed_jobs, key=lambda j: j.job_id)
+        failed_stage = next(
+            (s for s in app.stages.values() if s.job_id == first.job_id and s.failure), None
+        )
+        failed_task = next(
+            (
+                t
+                for s in app.stages.values()
+                if s.job_id == first.job_id
+                for t in s.kept
+                if t["failed"] and t["reason"] and t["reason"] != "TaskKilled"
+            ),
+            None,
+        )
+        detail = (failed_task or {}).get("reason") or (
+            failed_stage.failure if failed_stage else first.failure
+        )
+        reason = f"job {first.job_id} failed: {headline(detail)}"
+    namespace = app.properties.get("spark.batchwatch.namespace", namespace)
+    labels = {
+        k.removeprefix("spark.batchwatch.label."): v
+        for k, v in app.properties.items()
+        if k.startswith("spark.batchwatch.label.")
+    }
+    observation = RunObservation(
+        engine="spark",
+        namespace=namespace,
+        job_name=(app.properties.get("spark.batchwatch.job") or app.app_name or app_id).replace(
+            " ", "_"
+        )[:300],
+        external_id=app_id,
+        source=RunSource.SPARK_EVENTLOG,
+        state=state,
+        started_at=app.started,
+        ended_at=app.ended if finished else None,
+        attempt=app.attempt,
+        failure_reason=reason[:2000],
+        trace_id=trace_id,
+        root_span_id=app_span,
+        labels=labels,
+        attributes={
+            "user": app.user,
+            "jobs": len(app.jobs),
+            "failed_jobs": len(failed_jobs),
+            "stages": len(app.stages),
+        },
+    )
+    spans: list[SpanRecord] = []
+    service = f"spark:{app.app_name}"[:200]
+
+    def span(span_id, parent, name, start, end, *, error="", attributes=None):
+        if start is None:
+            return
+        end = end or start
+        spans.append(
+            SpanRecord(
+                trace_id=trace_id,
+                span_id=span_id,
+                parent_span_id=parent,
+                name=name,
+                kind=1,
+                start=start,
+                end=max(start, end),
+                status_code=2 if error else 0,
+                status_message=error[:2000],
+                service_name=service,
+                attributes=attributes or {},
+                events=[],
+                resource={},
+                scope="batchwatch.sparklog",
+            )
+        )
+
+    span(
+        app_span,
+        "",
+        "spark.application",
+        app.started,
+        app.ended or _latest(app),
+        error=reason,
+        attributes={"spark.app.id": app_id, "spark.app.name": app.app_name},
+    )
+    for job in app.jobs.values():
+        job_span = _stable_id("job", app_id, job.job_id, length=16)
+        span(
+            job_span,
+            app_span,
+            "spark.job",
+            job.submitted,
+            job.completed,
+            error=job.failure,
+            attributes={"spark.job.id": job.job_id},
+        )
+        for stage in (s for s in app.stages.values() if s.job_id == job.job_id):
+            _stage_spans(span, app_id, job_span, stage)
+    for stage in (s for s in app.stages.values() if s.job_id is None):
+        _stage_spans(span, app_id, app_span, stage)
+    return ImportedApplication(observation=observation, spans=spans, events=app.events)
+
+
+def _stage_spans(span, app_id: str, parent: str, stage: _Stage) -> None:
+    stage_span = _stable_id("stage", app_id, stage.stage_id, stage.attempt, length=16)
+    # A log cut short may hold task ends of a stage whose submission it never recorded.
+    launches = [_ms(t["launch"]) for t in stage.kept if t["launch"]]
+    finishes = [_ms(t["finish"]) for t in stage.kept if t["finish"]]
+    span(
+        stage_span,
+        parent,
+        "spark.stage",
+        stage.submitted or min(launches, default=None),
+        stage.completed or max(finishes, default=None),
+        error=headline(stage.failure),
+        attributes={
+            "spark.stage.id": stage.stage_id,
+            "spark.stage.attempt": stage.attempt,
+            "spark.stage.name": stage.name,
+            "tasks": stage.tasks,
+            "failed_tasks": stage.failed_tasks,
+            "executor_run_time_ms": stage.run_time_ms,
+            "jvm_gc_time_ms": stage.gc_ms,
+            "spilled_bytes": stage.spilled_bytes,
+            "shuffle_read_bytes": stage.shuffle_read_bytes,
+            "shuffle_write_bytes": stage.shuffle_write_bytes,
+            "max_task_ms": stage.max_task_ms,
+            # The longest task against the average: a data-skew signal.
+            "skew_ratio": round(stage.max_task_ms / (stage.run_time_ms / stage.tasks), 2)
+            if stage.tasks and stage.run_time_ms
+            else None,
+        },
+    )
+    for task in stage.kept:
+        span(
+            _stable_id("task", app_id, task["task_id"], length=16),
+            stage_span,
+            "spark.task",
+            _ms(task["launch"]),
+            _ms(task["finish"]),
+            error=task["reason"],
+            attributes={
+                k: task[k] for k in ("task_id", "index", "attempt", "executor", "host", "took_ms")
+            },
+        )
+
+
+def _latest(app: ParsedApplication) -> datetime | None:
+    ends = [j.completed for j in app.jobs.values() if j.completed]
+    ends += [s.completed for s in app.stages.values() if s.completed]
+    return max(ends, default=None)
+
+
+def read_event_log(log: EventLog, *, namespace: str, progress=None) -> ImportedApplication:
+    app = parse_application(event_lines(list(log.files), progress=progress))
+    if not app.events:
+        raise EventLogError(f"{log.path.name}: no Spark events found (is this an event log?)")
+    fallback = log.path.name.removeprefix("eventlog_v2_").removesuffix(".inprogress")
+    return application_records(
+        app, namespace=namespace, in_progress=log.in_progress, fallback_id=fallback
+    )
