@@ -329,3 +329,5 @@ BATCHWATCH_INGEST_ALLOW_ANONYMOUS = (
 # Ingest requests writing at once; others wait this long for a slot, then get 503 + Retry-After.
 BATCHWATCH_INGEST_MAX_CONCURRENCY = _env_int("BATCHWATCH_INGEST_MAX_CONCURRENCY", 4)
 BATCHWATCH_INGEST_QUEUE_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_QUEUE_SECONDS", "5"))
+# Flink REST APIs the scheduler polls every minute (comma-separated URLs).
+BATCHWATCH_FLINK_URLS = _env_list("BATCHWATCH_FLINK_URLS", [])

@@ -4,9 +4,29 @@ import pytest
 from django.urls import reverse
 
 from batchwatch.catalog import services
-from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
+from batchwatch.catalog.models import (
+    Job,
+    JobDataset,
+    JobDependency,
+    Membership,
+    OwnershipRule,
+    Team,
+)
+from batchwatch.ingest.models import EventLogImport, IngestKey
+from batchwatch.runs.models import Run, Span
 
-MODELS = [Team, Membership, Job, JobDependency, OwnershipRule]
+MODELS = [
+    Team,
+    Membership,
+    Job,
+    JobDependency,
+    JobDataset,
+    OwnershipRule,
+    IngestKey,
+    EventLogImport,
+    Run,
+    Span,
+]
 
 
 @pytest.fixture

@@ -93,8 +93,9 @@ class TestKeys:
     @pytest.fixture
     def key(self, team_a):
         raw = generate_key()
-        IngestKey.objects.create(name="prod airflow", key_hash=hash_key(raw), key_prefix=raw[:8],
-                                 team=team_a)  # fmt: skip
+        IngestKey.objects.create(
+            name="prod airflow", key_hash=hash_key(raw), key_prefix=raw[:8], team=team_a
+        )
         return raw
 
     @pytest.fixture
@@ -108,34 +109,43 @@ class TestKeys:
 
     def test_wrong_key_is_401(self, client, key, keys_required):
         response = client.post(
-            "/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF,
+            "/v1/traces",
+            sample(AIRFLOW_OK),
+            content_type=PROTOBUF,
             HTTP_AUTHORIZATION="Bearer bwi_not-the-key",
-        )  # fmt: skip
+        )
         assert response.status_code == 401
         assert "unknown or revoked" in status_of(response).message
 
     def test_revoked_key_is_401(self, client, key, keys_required):
         IngestKey.objects.update(revoked_at=datetime.now(UTC))
         response = client.post(
-            "/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF,
+            "/v1/traces",
+            sample(AIRFLOW_OK),
+            content_type=PROTOBUF,
             HTTP_AUTHORIZATION=f"Bearer {key}",
-        )  # fmt: skip
+        )
         assert response.status_code == 401
 
     def test_basic_auth_instead_of_bearer_is_401(self, client, keys_required):
         response = client.post(
-            "/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF,
+            "/v1/traces",
+            sample(AIRFLOW_OK),
+            content_type=PROTOBUF,
             HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz",
-        )  # fmt: skip
+        )
         assert response.status_code == 401
         assert "must be 'Bearer <ingest key>'" in status_of(response).message
 
-    def test_a_teams_key_gives_its_team_the_jobs_it_registers(self, client, key, team_a,
-                                                                keys_required):  # fmt: skip
+    def test_a_teams_key_gives_its_team_the_jobs_it_registers(
+        self, client, key, team_a, keys_required
+    ):
         response = client.post(
-            "/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF,
+            "/v1/traces",
+            sample(AIRFLOW_OK),
+            content_type=PROTOBUF,
             HTTP_AUTHORIZATION=f"Bearer {key}",
-        )  # fmt: skip
+        )
         assert response.status_code == 200
         assert {r.job.owner_team for r in Run.objects.select_related("job__owner_team")} == {team_a}
         assert IngestKey.objects.get().last_used_at is not None
@@ -183,15 +193,34 @@ class TestPartialSuccess:
     def test_unknown_engine_is_rejected_by_name(self, client):
         now_ns = str(int(datetime.now(UTC).timestamp() * 1e9))
         body = {
-            "resourceSpans": [{"scopeSpans": [{"spans": [{
-                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
-                "name": "nightly", "startTimeUnixNano": now_ns, "endTimeUnixNano": now_ns,
-                "attributes": [
-                    {"key": "batch.job.name", "value": {"stringValue": "nightly"}},
-                    {"key": "batch.job.engine", "value": {"stringValue": "cobol"}},
-                ],
-            }]}]}]
-        }  # fmt: skip
+            "resourceSpans": [
+                {
+                    "scopeSpans": [
+                        {
+                            "spans": [
+                                {
+                                    "traceId": "5b8efff798038103d269b633813fc60c",
+                                    "spanId": "eee19b7ec3c1b174",
+                                    "name": "nightly",
+                                    "startTimeUnixNano": now_ns,
+                                    "endTimeUnixNano": now_ns,
+                                    "attributes": [
+                                        {
+                                            "key": "batch.job.name",
+                                            "value": {"stringValue": "nightly"},
+                                        },
+                                        {
+                                            "key": "batch.job.engine",
+                                            "value": {"stringValue": "cobol"},
+                                        },
+                                    ],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ]
+        }
         response = client.post("/v1/traces", json.dumps(body), content_type="application/json")
         assert response.status_code == 200
         partial = response.json()["partialSuccess"]
@@ -272,3 +301,17 @@ class TestLineageBadInput:
 
     def test_wrong_content_type_is_415(self, client):
         assert self.post(client, b"x", content_type="text/plain").status_code == 415
+
+
+def test_admin_creates_a_key_shown_once_and_usable(client, admin, settings):
+    settings.BATCHWATCH_INGEST_ALLOW_ANONYMOUS = False
+    client.force_login(admin)
+    response = client.post("/admin/ingest/ingestkey/add/", {"name": "prod airflow"}, follow=True)
+    text = response.content.decode()
+    raw = text.split("it is not shown again: ")[1].split()[0]
+    key = IngestKey.objects.get()
+    assert key.key_hash == hash_key(raw) and raw not in key.key_hash
+    ok = client.post(
+        "/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF, HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert ok.status_code == 200

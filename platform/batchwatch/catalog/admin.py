@@ -3,7 +3,14 @@ from django.contrib import admin, messages
 from django.db import models
 
 from batchwatch.catalog import services
-from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
+from batchwatch.catalog.models import (
+    Job,
+    JobDataset,
+    JobDependency,
+    Membership,
+    OwnershipRule,
+    Team,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -119,3 +126,11 @@ class OwnershipRuleAdmin(admin.ModelAdmin):
     def apply_to_unowned_jobs(self, request, queryset):
         changed = services.ownership_rules_apply(only_unowned=True)
         self.message_user(request, f"{changed} unowned job(s) got an owner.", messages.SUCCESS)
+
+
+@admin.register(JobDataset)
+class JobDatasetAdmin(admin.ModelAdmin):
+    list_display = ["job", "direction", "namespace", "name", "last_seen_at"]
+    list_filter = ["direction"]
+    search_fields = ["job__key", "namespace", "name"]
+    list_select_related = ["job"]

@@ -7,3 +7,6 @@ class IngestConfig(AppConfig):
     name = "batchwatch.ingest"
     label = "ingest"
     verbose_name = "Ingest"
+
+    def ready(self) -> None:
+        from batchwatch.ingest import periodic  # noqa: F401 - registers periodic work

@@ -127,3 +127,14 @@ def spark_eventlog_import(
     return EventLogResult(
         key, "imported", f"{run.job.key} run {run.external_id}: {run.state}", run.pk
     )
+
+
+def ingest_key_create(*, name: str, team=None, created_by=None):
+    """A new ingest key; returns ``(key, raw)``. Only the hash is stored: show ``raw`` once."""
+    from batchwatch.ingest.models import IngestKey, generate_key, hash_key
+
+    raw = generate_key()
+    key = IngestKey.objects.create(
+        name=name, team=team, created_by=created_by, key_hash=hash_key(raw), key_prefix=raw[:8]
+    )
+    return key, raw

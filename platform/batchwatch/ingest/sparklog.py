@@ -428,14 +428,16 @@ _EXCEPTION_LINE = re.compile(r"^[\w.$]+(Error|Exception|Failure|Exit)\b(:.*)?$")
 
 
 def headline(text: str) -> str:
-    """The line of a failure that says what failed: for a traceback, its exception line."""
+    """The line of a failure that says what failed: a Python traceback's exception line, or a
+    Java trace's deepest 'Caused by:'; otherwise the first line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
     if len(lines) > 1:
         for line in reversed(lines):
-            if _EXCEPTION_LINE.match(line):
-                return line[:500]
+            candidate = line.removeprefix("Caused by: ")
+            if _EXCEPTION_LINE.match(candidate):
+                return candidate[:500]
     return lines[0][:500]
 
 

@@ -1,0 +1,58 @@
+from datetime import UTC, datetime
+
+from django.contrib import admin, messages
+
+from batchwatch.ingest.models import EventLogImport, IngestKey
+from batchwatch.ingest.services import ingest_key_create
+
+
+@admin.register(IngestKey)
+class IngestKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "key_prefix",
+        "team",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["team", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "key_prefix", "team__name"]
+    readonly_fields = ["key_prefix", "created_by", "created_at", "last_used_at"]
+    fields = [
+        "name",
+        "team",
+        "key_prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = ingest_key_create(name=obj.name, team=obj.team, created_by=request.user)
+        obj.pk = key.pk
+        self.message_user(
+            request,
+            f"Ingest key created. Copy it now, it is not shown again: {raw}  — send it as "
+            "'Authorization: Bearer <key>'.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+        self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(EventLogImport)
+class EventLogImportAdmin(admin.ModelAdmin):
+    list_display = ["path", "app_id", "run", "in_progress", "events", "imported_at", "error"]
+    list_filter = ["in_progress"]
+    search_fields = ["path", "app_id", "error"]
+    readonly_fields = [f.name for f in EventLogImport._meta.fields]

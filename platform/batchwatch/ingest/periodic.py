@@ -1,0 +1,26 @@
+"""Ingest's periodic work: polling the Flink clusters named in BATCHWATCH_FLINK_URLS."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from batchwatch.core.periodic import periodic
+from batchwatch.ingest.auth import ANONYMOUS
+from batchwatch.ingest.flinkrest import FlinkUnreachable, poll
+from batchwatch.ingest.services import ingest_run_events
+
+logger = logging.getLogger("batchwatch.ingest")
+
+
+@periodic(every=timedelta(seconds=60), name="ingest.poll_flink")
+def poll_flink_clusters(now: datetime) -> None:
+    for url in settings.BATCHWATCH_FLINK_URLS:
+        try:
+            observations = poll(url)
+        except FlinkUnreachable as exc:
+            logger.warning("ingest.flink_unreachable", extra={"url": url, "error": str(exc)})
+            continue
+        ingest_run_events(observations, lineage=[], principal=ANONYMOUS, now=now)
