@@ -12,7 +12,7 @@ from batchwatch.catalog.services import lineage_record
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
 from batchwatch.runs.observations import LineageObservation, RunObservation, SpanRecord
-from batchwatch.runs.services import runs_record, spans_store
+from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
 
 logger = logging.getLogger("batchwatch.ingest")
 
@@ -25,11 +25,13 @@ class IngestResult:
     runs: int
 
 
-@transaction.atomic
 def ingest_spans(
     spans: list[SpanRecord], *, principal: IngestPrincipal, now: datetime
 ) -> IngestResult:
-    """Store the spans and converge the runs they describe; all or nothing.
+    """Store the spans and converge the runs they describe; runs and spans all or nothing.
+
+    New jobs are registered first, each in its own transaction: a job that registered itself
+    is harmless even when the request then fails and the exporter retries.
 
     A span an adapter refuses (say, an unknown engine) is left out and reported; the others
     are kept, as OTLP's partial success expects.
@@ -48,12 +50,13 @@ def ingest_spans(
         if observation is not None:
             observation.owner_team_id = principal.team_id
             observations.append(observation)
-    runs = runs_record(observations, seen_at=now)
-    spans_store(kept)
+    jobs = jobs_for_observations(observations, seen_at=now)
+    with transaction.atomic():
+        runs = runs_record(observations, seen_at=now, jobs=jobs)
+        spans_store(kept)
     return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=len(runs))
 
 
-@transaction.atomic
 def ingest_run_events(
     observations: list[RunObservation],
     *,
@@ -63,8 +66,10 @@ def ingest_run_events(
 ) -> int:
     for observation in observations:
         observation.owner_team_id = principal.team_id
-    runs = runs_record(observations, seen_at=now)
-    lineage_record(lineage, seen_at=now)
+    jobs = jobs_for_observations(observations, seen_at=now)
+    with transaction.atomic():
+        runs = runs_record(observations, seen_at=now, jobs=jobs)
+        lineage_record(lineage, seen_at=now)
     return len(runs)
 
 

@@ -8,6 +8,7 @@ import json
 from django.db import connection
 
 from batchwatch.runs.models import Span
+from batchwatch.runs.observations import SpanRecord
 
 COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time",
@@ -15,7 +16,7 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def copy_spans(rows: list[Span]) -> int:
+def copy_spans(records: list[SpanRecord]) -> int:
     table = Span._meta.db_table
     columns = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
@@ -29,11 +30,11 @@ def copy_spans(rows: list[Span]) -> int:
         )
         cursor.execute("TRUNCATE span_staging")
         with cursor.cursor.copy(f"COPY span_staging ({columns}) FROM STDIN") as copy:
-            for s in rows:
+            for s in records:
                 copy.write_row(
                     (
-                        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time,
-                        s.end_time, s.status_code, s.status_message, s.service_name,
+                        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start, s.end,
+                        s.status_code, s.status_message, s.service_name,
                         json.dumps(s.attributes, default=str), json.dumps(s.events, default=str),
                     )
                 )  # fmt: skip

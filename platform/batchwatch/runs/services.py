@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 
 from batchwatch.catalog.models import Job
@@ -18,9 +18,19 @@ logger = logging.getLogger("batchwatch.runs")
 
 FINISHED = {RunState.SUCCEEDED, RunState.FAILED}
 RUN_FIELDS = [
-    "state", "scheduled_at", "started_at", "ended_at", "duration_seconds", "attempt",
-    "failure_reason", "trace_id", "root_span_id", "parent_ref", "attributes", "updated_at",
-]  # fmt: skip
+    "state",
+    "scheduled_at",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "attempt",
+    "failure_reason",
+    "trace_id",
+    "root_span_id",
+    "parent_ref",
+    "attributes",
+    "updated_at",
+]
 
 
 def merge_observation(target: RunObservation, later: RunObservation) -> RunObservation:
@@ -30,8 +40,10 @@ def merge_observation(target: RunObservation, later: RunObservation) -> RunObser
     _apply(run, later)
     target.state = run.state
     target.scheduled_at, target.started_at, target.ended_at = (
-        run.scheduled_at, run.started_at, run.ended_at,
-    )  # fmt: skip
+        run.scheduled_at,
+        run.started_at,
+        run.ended_at,
+    )
     target.attempt = run.attempt
     target.failure_reason = run.failure_reason
     target.trace_id, target.root_span_id = run.trace_id, run.root_span_id
@@ -101,10 +113,29 @@ def _adopt_known_engines(observations: Iterable[RunObservation]) -> None:
             o.engine = found.pop()
 
 
+# Writing last_seen_at on every report would make each request lock its jobs' rows; once a
+# minute is enough for "last seen", and doing it after commit keeps it out of the ingest
+# transaction (two requests touching the same jobs can then never deadlock on them).
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+def jobs_for_observations(
+    observations: list[RunObservation], *, seen_at: datetime
+) -> dict[str, Job]:
+    """The catalog jobs these observations speak of, registering the new ones.
+
+    Call it before the transaction that records the runs: each new job is then registered in
+    its own short transaction (in key order), so concurrent requests that meet the same new
+    jobs wait briefly for each other instead of deadlocking inside long ingest transactions.
+    """
+    _adopt_known_engines(observations)
+    return _jobs_for(observations, seen_at=seen_at)
+
+
 def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
     wanted = {o.job_key: o for o in observations}
     jobs = {j.key: j for j in Job.objects.filter(key__in=wanted)}
-    for key, obs in wanted.items():
+    for key, obs in sorted(wanted.items()):
         if key not in jobs:
             jobs[key] = job_register_observed(
                 engine=obs.engine,
@@ -114,35 +145,57 @@ def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> d
                 seen_at=seen_at,
                 default_team_id=obs.owner_team_id,
             )
-    # One UPDATE for the jobs we already knew: last seen moves forward only.
-    known = [j.pk for k, j in jobs.items() if j.last_seen_at is None or j.last_seen_at < seen_at]
-    if known:
-        Job.objects.filter(pk__in=known).filter(
-            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen_at)
-        ).update(last_seen_at=seen_at)
+    stale = sorted(
+        j.pk
+        for j in jobs.values()
+        if j.last_seen_at is None or j.last_seen_at < seen_at - LAST_SEEN_RESOLUTION
+    )
+    if stale:
+        transaction.on_commit(lambda: _touch_jobs(stale, seen_at))
     return jobs
 
 
+def _touch_jobs(job_ids: list[int], seen_at: datetime) -> None:
+    try:
+        Job.objects.filter(pk__in=job_ids).filter(
+            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen_at)
+        ).update(last_seen_at=seen_at)
+    except DatabaseError as exc:  # bookkeeping only: never fail an ingest that committed
+        logger.warning("runs.last_seen_not_updated", extra={"error": str(exc)[:200]})
+
+
 @transaction.atomic
-def runs_record(observations: list[RunObservation], *, seen_at: datetime) -> list[Run]:
-    """Create or update the runs these observations speak of; link parents both ways."""
+def runs_record(
+    observations: list[RunObservation],
+    *,
+    seen_at: datetime,
+    jobs: dict[str, Job] | None = None,
+) -> list[Run]:
+    """Create or update the runs these observations speak of; link parents both ways.
+
+    ``jobs`` comes from :func:`jobs_for_observations` when the caller registered them first.
+    """
     if not observations:
         return []
-    _adopt_known_engines(observations)
+    if jobs is None:
+        _adopt_known_engines(observations)
     folded: dict[tuple[str, str], RunObservation] = {}
     for obs in observations:
         key = (obs.job_key, obs.external_id)
         folded[key] = merge_observation(folded[key], obs) if key in folded else obs
-    jobs = _jobs_for(folded.values(), seen_at=seen_at)
+    if jobs is None:
+        jobs = _jobs_for(folded.values(), seen_at=seen_at)
     try:
         with transaction.atomic():
-            runs = _upsert(folded, jobs)
+            return _upsert(folded, jobs)
     except IntegrityError:
         # Another request created one of these runs between our read and our insert; the
         # second pass sees its row and updates it instead.
-        runs = _upsert(folded, jobs)
-    _link_parents(runs)
-    return runs
+        return _upsert(folded, jobs)
+
+
+def _snapshot(run: Run) -> tuple:
+    return tuple(getattr(run, field) for field in RUN_FIELDS if field != "updated_at")
 
 
 def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job]) -> list[Run]:
@@ -154,7 +207,7 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             job_id__in=by_job_ids, external_id__in=external_ids
         )
     }
-    created, updated = [], []
+    created, changed, runs = [], [], []
     for (job_key, external_id), obs in folded.items():
         job = jobs[job_key]
         run = existing.get((job.pk, external_id))
@@ -164,65 +217,109 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             _apply(run, obs)
             created.append(run)
         else:
+            before = _snapshot(run)
             _apply(run, obs)
-            updated.append(run)
-    Run.objects.bulk_create(created)
-    if updated:
-        Run.objects.bulk_update(updated, RUN_FIELDS)
-    return created + updated
+            if _snapshot(run) != before:
+                changed.append(run)
+        runs.append(run)
+    _link_parents(runs, created=created, changed=changed)
+    return runs
 
 
 def _refs_of(run: Run) -> list[str]:
-    refs = [f"{run.job.key}#{run.external_id}",
-            f"ol:{run.job.namespace}/{run.job.name}#{run.external_id}"]  # fmt: skip
+    job = run.job
+    refs = [f"{job.key}#{run.external_id}", f"ol:{job.namespace}/{job.name}#{run.external_id}"]
     if run.trace_id and run.root_span_id:
         refs.append(span_ref(run.trace_id, run.root_span_id))
     return refs
 
 
-def _link_parents(runs: list[Run]) -> None:
-    """Each run finds its parent if it is known, and waiting children find it.
+def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) -> None:
+    """Insert new runs and save changed ones, each linked to its parent if the parent is known,
+    and link earlier runs that were waiting for one of these as their parent.
 
-    Three forms of reference: '<job key>#<external id>', 'ol:<namespace>/<name>#<run id>'
-    (OpenLineage parents name no engine) and 'span:<trace>/<span>' (a parent span).
+    References come in three forms: '<job key>#<external id>', 'ol:<namespace>/<name>#<run
+    id>' (OpenLineage parents name no engine) and 'span:<trace>/<span>' (a parent span). A
+    parent in the same batch is linked in memory: parents are inserted a level before their
+    children, so no run needs a second write.
     """
     by_ref: dict[str, Run] = {}
     for run in runs:
         for ref in _refs_of(run):
             by_ref[ref] = run
-    # Children waiting for one of these runs.
-    waiting = Run.objects.filter(parent_ref__in=list(by_ref), parent_run__isnull=True)
-    for child in waiting.only("id", "parent_ref"):
-        parent = by_ref[child.parent_ref]
-        if parent.pk != child.pk:
-            Run.objects.filter(pk=child.pk).update(parent_run=parent)
-    # Parents of these runs.
-    orphans = [r for r in runs if r.parent_ref and r.parent_run_id is None]
-    for run in orphans:
-        parent = by_ref.get(run.parent_ref) or _find_parent(run.parent_ref)
-        if parent is not None and parent.pk != run.pk:
-            run.parent_run = parent
-            Run.objects.filter(pk=run.pk).update(parent_run=parent)
+    outside = {
+        r.parent_ref
+        for r in runs
+        if r.parent_ref and r.parent_ref not in by_ref and r.parent_run_id is None
+    }
+    found = _resolve_refs(outside)
+    for run in runs:
+        if run.parent_ref and run.parent_run_id is None:
+            parent = by_ref.get(run.parent_ref) or found.get(run.parent_ref)
+            if parent is not None and parent is not run:
+                run.parent_run = parent
+                if run not in created and run not in changed:
+                    changed.append(run)
+    # Insert level by level: a run goes in once its parent (if new) has a primary key.
+    pending = list(created)
+    while pending:
+        ready = [r for r in pending if r.parent_run is None or r.parent_run.pk is not None]
+        if not ready:  # a cycle of references: insert the rest unlinked
+            for r in pending:
+                r.parent_run = None
+            ready = pending
+        Run.objects.bulk_create(ready)
+        pending = [r for r in pending if r.pk is None]
+    for run in changed:
+        run.save(update_fields=[*RUN_FIELDS, "parent_run"])
+    # Runs stored earlier that named one of these as their parent.
+    waiting = list(
+        Run.objects.filter(parent_ref__in=list(by_ref), parent_run__isnull=True).values_list(
+            "pk", "parent_ref"
+        )
+    )
+    by_parent: dict[int, list[int]] = {}
+    for child_pk, ref in waiting:
+        parent = by_ref[ref]
+        if parent.pk != child_pk:
+            by_parent.setdefault(parent.pk, []).append(child_pk)
+    for parent_pk, child_pks in by_parent.items():
+        Run.objects.filter(pk__in=child_pks).update(parent_run_id=parent_pk)
 
 
-def _find_parent(ref: str) -> Run | None:
-    if ref.startswith("span:"):
-        trace_id, _, span_id = ref.removeprefix("span:").partition("/")
-        return Run.objects.filter(trace_id=trace_id, root_span_id=span_id).first()
-    if ref.startswith("ol:"):
-        path, _, external_id = ref.removeprefix("ol:").rpartition("#")
-        namespace, _, name = path.partition("/")
-        return Run.objects.filter(
-            job__namespace=namespace, job__name=name, external_id=external_id
-        ).first()
-    job_key, _, external_id = ref.rpartition("#")
-    return Run.objects.filter(job__key=job_key, external_id=external_id).first()
+def _resolve_refs(refs: set[str]) -> dict[str, Run]:
+    """Runs for references outside the batch: at most one query per form of reference."""
+    found: dict[str, Run] = {}
+    span_q, ol_q, key_q = Q(), Q(), Q()
+    for ref in refs:
+        if ref.startswith("span:"):
+            trace_id, _, span_id = ref.removeprefix("span:").partition("/")
+            span_q |= Q(trace_id=trace_id, root_span_id=span_id)
+        elif ref.startswith("ol:"):
+            path, _, external_id = ref.removeprefix("ol:").rpartition("#")
+            namespace, _, name = path.partition("/")
+            ol_q |= Q(job__namespace=namespace, job__name=name, external_id=external_id)
+        else:
+            job_key, _, external_id = ref.rpartition("#")
+            key_q |= Q(job__key=job_key, external_id=external_id)
+    for q in (span_q, ol_q, key_q):
+        if q:
+            for run in Run.objects.filter(q).select_related("job"):
+                for ref in _refs_of(run):
+                    if ref in refs:
+                        found[ref] = run
+    return found
 
 
 def spans_store(records: list[SpanRecord]) -> int:
-    """Store spans, skipping any already stored (exporters retry). Returns how many were new."""
+    """Store spans, skipping any already stored (exporters retry). Returns how many were new
+    on PostgreSQL (COPY fast path), how many were offered elsewhere."""
     if not records:
         return 0
+    if connection.vendor == "postgresql":
+        from batchwatch.runs.pgcopy import copy_spans
+
+        return copy_spans(records)
     rows = [
         Span(
             trace_id=r.trace_id,
@@ -240,9 +337,5 @@ def spans_store(records: list[SpanRecord]) -> int:
         )
         for r in records
     ]
-    if connection.vendor == "postgresql":
-        from batchwatch.runs.pgcopy import copy_spans
-
-        return copy_spans(rows)
     Span.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     return len(rows)
