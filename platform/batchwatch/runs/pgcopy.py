@@ -20,7 +20,9 @@ def copy_spans(records: list[SpanRecord]) -> int:
     table = Span._meta.db_table
     columns = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
-        # ON COMMIT DROP: the staging table lives and dies with this transaction.
+        # A temporary table per connection, emptied at every commit (ON COMMIT DELETE ROWS),
+        # so no TRUNCATE. "IF NOT EXISTS" every time: a rolled-back transaction or a new
+        # connection takes the table away, and remembering it would go stale.
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS span_staging ("
             "trace_id varchar(32), span_id varchar(16), parent_span_id varchar(16), "
@@ -28,7 +30,6 @@ def copy_spans(records: list[SpanRecord]) -> int:
             "status_code smallint, status_message text, service_name varchar(200), "
             "attributes jsonb, events jsonb) ON COMMIT DELETE ROWS"
         )
-        cursor.execute("TRUNCATE span_staging")
         with cursor.cursor.copy(f"COPY span_staging ({columns}) FROM STDIN") as copy:
             for s in records:
                 copy.write_row(

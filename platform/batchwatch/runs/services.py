@@ -164,7 +164,7 @@ def _touch_jobs(job_ids: list[int], seen_at: datetime) -> None:
         logger.warning("runs.last_seen_not_updated", extra={"error": str(exc)[:200]})
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers hold the transaction; a savepoint is a round trip
 def runs_record(
     observations: list[RunObservation],
     *,
@@ -253,13 +253,16 @@ def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) ->
         if r.parent_ref and r.parent_ref not in by_ref and r.parent_run_id is None
     }
     found = _resolve_refs(outside)
+    # Identity sets: Model.__eq__ compares primary keys, and new runs have none yet.
+    new_or_changed = {id(r) for r in created} | {id(r) for r in changed}
     for run in runs:
         if run.parent_ref and run.parent_run_id is None:
             parent = by_ref.get(run.parent_ref) or found.get(run.parent_ref)
             if parent is not None and parent is not run:
                 run.parent_run = parent
-                if run not in created and run not in changed:
+                if id(run) not in new_or_changed:
                     changed.append(run)
+                    new_or_changed.add(id(run))
     # Insert level by level: a run goes in once its parent (if new) has a primary key.
     pending = list(created)
     while pending:
