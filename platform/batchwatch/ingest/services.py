@@ -17,6 +17,40 @@ from batchwatch.runs.services import jobs_for_observations, runs_record, spans_s
 logger = logging.getLogger("batchwatch.ingest")
 
 
+SPARK_TASKS_KEPT_SLOWEST = 5
+SPARK_TASKS_KEPT_FAILED = 20
+
+
+def bound_spark_tasks(spans: list[SpanRecord]) -> list[SpanRecord]:
+    """Keep a stage's failed tasks and its slowest few; count the rest on the stage span.
+
+    A Spark job can run 100,000 tasks: a trace view needs the stragglers and the failures,
+    and the stage's own span says how many there were. Same rule as the event-log importer.
+    """
+    by_stage: dict[tuple[str, str], list[SpanRecord]] = {}
+    for span in spans:
+        if span.name == "spark.task":
+            by_stage.setdefault((span.trace_id, span.parent_span_id), []).append(span)
+    if not by_stage:
+        return spans
+    dropped: set[int] = set()
+    stages = {(s.trace_id, s.span_id): s for s in spans if s.name == "spark.stage"}
+    for key, tasks in by_stage.items():
+        failed = [t for t in tasks if t.status_code == 2][:SPARK_TASKS_KEPT_FAILED]
+        ok = sorted((t for t in tasks if t.status_code != 2), key=lambda t: t.start - t.end)
+        keep = {id(t) for t in failed + ok[:SPARK_TASKS_KEPT_SLOWEST]}
+        not_kept = [t for t in tasks if id(t) not in keep]
+        dropped.update(id(t) for t in not_kept)
+        stage = stages.get(key)
+        if stage is not None and not_kept:
+            stage.attributes = {
+                **stage.attributes,
+                "batchwatch.tasks_received": len(tasks),
+                "batchwatch.tasks_not_kept": len(not_kept),
+            }
+    return [s for s in spans if id(s) not in dropped]
+
+
 @dataclass
 class IngestResult:
     accepted: int
@@ -50,10 +84,11 @@ def ingest_spans(
         if observation is not None:
             observation.owner_team_id = principal.team_id
             observations.append(observation)
+    stored = bound_spark_tasks(kept)
     jobs = jobs_for_observations(observations, seen_at=now)
     with transaction.atomic():
         runs = runs_record(observations, seen_at=now, jobs=jobs)
-        spans_store(kept)
+        spans_store(stored)
     return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=len(runs))
 
 
