@@ -19,7 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from batchwatch.catalog import services
 from batchwatch.catalog.models import Engine, Job, Membership, Team
 from batchwatch.catalog.permissions import JobPermission, TeamPermission, can_manage_jobs_of
-from batchwatch.catalog.selectors import job_list
+from batchwatch.catalog.selectors import by_owner_team, job_list
 from batchwatch.catalog.validators import LABEL_KEY_RE
 
 User = get_user_model()
@@ -146,9 +146,7 @@ class JobFilter(filters.FilterSet):
         fields = ["team", "engine", "label", "is_active", "tier"]
 
     def filter_team(self, queryset, name, value):
-        if value == "-":
-            return queryset.filter(owner_team__isnull=True)
-        return queryset.filter(owner_team__slug=value)
+        return by_owner_team(queryset, value)
 
     def filter_label(self, queryset, name, value):
         for item in self.data.getlist("label"):

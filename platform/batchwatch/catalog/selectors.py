@@ -54,6 +54,15 @@ def owner_team_for(
     return None
 
 
+def by_owner_team(queryset: QuerySet, team: str | None, *, path: str = "owner_team") -> QuerySet:
+    """Filter by the owning team's slug; ``"-"`` means owned by nobody (yet)."""
+    if team == "-":
+        return queryset.filter(**{f"{path}__isnull": True})
+    if team:
+        return queryset.filter(**{f"{path}__slug": team})
+    return queryset
+
+
 def job_list(
     *,
     team: str | None = None,
@@ -63,11 +72,7 @@ def job_list(
     active: bool | None = None,
 ) -> QuerySet[Job]:
     """Jobs with their owner loaded; ``team`` is a slug, or ``"-"`` for unowned jobs."""
-    jobs = Job.objects.select_related("owner_team")
-    if team == "-":
-        jobs = jobs.filter(owner_team__isnull=True)
-    elif team:
-        jobs = jobs.filter(owner_team__slug=team)
+    jobs = by_owner_team(Job.objects.select_related("owner_team"), team)
     if engine:
         jobs = jobs.filter(engine=engine)
     for key, value in (labels or {}).items():

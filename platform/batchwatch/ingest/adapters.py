@@ -160,18 +160,7 @@ def airflow(span: SpanRecord) -> RunObservation | None:
             )  # fmt: skip
     # Airflow 3.0/3.1: root span <dag_id> with airflow.dag_run.* attributes.
     if "airflow.dag_run.dag_id" in a and "airflow.dag_run.run_id" in a:
-        failed = a.get("airflow.dag_run.error") in (True, "True", "true")
-        state = AIRFLOW_DAG_STATES.get(str(a.get("airflow.dag_run.state", "")).lower())
-        return _base(
-            span,
-            engine="airflow",
-            job_name=str(a["airflow.dag_run.dag_id"]),
-            external_id=str(a["airflow.dag_run.run_id"]),
-            state="failed" if failed else state or _status_state(span),
-            failure_reason=_failure(span) or ("DAG run failed" if failed else ""),
-            scheduled_at=parse_time(a.get("airflow.dag_run.logical_date")),
-            attributes={"run_type": a.get("airflow.dag_run.run_type", "")},
-        )
+        return _airflow_dag_run(span, prefix="airflow.dag_run.", logical_date="logical_date")
     if "airflow.task_instance.task_id" in a and "airflow.task_instance.dag_id" in a:
         return _airflow_task(
             span, str(a["airflow.task_instance.dag_id"]), str(a["airflow.task_instance.task_id"]),
@@ -180,26 +169,33 @@ def airflow(span: SpanRecord) -> RunObservation | None:
             try_number=a.get("airflow.task_instance.try_number"),
             map_index=a.get("airflow.task_instance.map_index"),
         )  # fmt: skip
-    # Airflow 2.10: unprefixed attributes.
+    # Airflow 2.10: the same facts, unprefixed.
     if a.get("category") == "DAG runs" and "dag_id" in a and "run_id" in a:
-        failed = a.get("error") in (True, "True", "true")
-        state = AIRFLOW_DAG_STATES.get(str(a.get("state", "")).lower())
-        return _base(
-            span,
-            engine="airflow",
-            job_name=str(a["dag_id"]),
-            external_id=str(a["run_id"]),
-            state="failed" if failed else state or _status_state(span),
-            failure_reason=_failure(span) or ("DAG run failed" if failed else ""),
-            scheduled_at=parse_time(a.get("execution_date")),
-            attributes={"run_type": a.get("run_type", "")},
-        )
+        return _airflow_dag_run(span, prefix="", logical_date="execution_date")
     if "dag_id" in a and "task_id" in a and "try_number" in a:
         return _airflow_task(
             span, str(a["dag_id"]), str(a["task_id"]), str(a.get("run_id", span.trace_id)),
             state=a.get("state"), try_number=a.get("try_number"), map_index=a.get("map_index"),
         )  # fmt: skip
     return None
+
+
+def _airflow_dag_run(span: SpanRecord, *, prefix: str, logical_date: str) -> RunObservation:
+    """A DAG run as Airflow before 3.2 reports it: ``<prefix>dag_id``, ``run_id``, ``state``,
+    ``error`` (true on failure), ``run_type`` and the logical date under ``logical_date``."""
+    a = span.attributes
+    failed = a.get(f"{prefix}error") in (True, "True", "true")
+    state = AIRFLOW_DAG_STATES.get(str(a.get(f"{prefix}state", "")).lower())
+    return _base(
+        span,
+        engine="airflow",
+        job_name=str(a[f"{prefix}dag_id"]),
+        external_id=str(a[f"{prefix}run_id"]),
+        state="failed" if failed else state or _status_state(span),
+        failure_reason=_failure(span) or ("DAG run failed" if failed else ""),
+        scheduled_at=parse_time(a.get(f"{prefix}{logical_date}")),
+        attributes={"run_type": a.get(f"{prefix}run_type", "")},
+    )
 
 
 def _airflow_task(span, dag_id, task_id, run_id, *, state, try_number, map_index):

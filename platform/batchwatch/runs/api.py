@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batchwatch.catalog.models import Engine
+from batchwatch.catalog.selectors import by_owner_team
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.selectors import run_list, run_span_tree, runs_of_trace, span_tree, trace_spans
 
@@ -90,9 +91,7 @@ class RunFilter(filters.FilterSet):
         )
 
     def filter_team(self, queryset, name, value):
-        if value == "-":
-            return queryset.filter(job__owner_team__isnull=True)
-        return queryset.filter(job__owner_team__slug=value)
+        return by_owner_team(queryset, value, path="job__owner_team")
 
 
 class RunViewSet(viewsets.ReadOnlyModelViewSet):

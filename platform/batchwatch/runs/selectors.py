@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from batchwatch.catalog.selectors import by_owner_team
 from batchwatch.runs.models import Run, Span
 
 MAX_TRACE_SPANS = 5000
@@ -27,10 +28,7 @@ def run_list(
         runs = runs.filter(job_id=job_id)
     if job_key:
         runs = runs.filter(job__key=job_key)
-    if team == "-":
-        runs = runs.filter(job__owner_team__isnull=True)
-    elif team:
-        runs = runs.filter(job__owner_team__slug=team)
+    runs = by_owner_team(runs, team, path="job__owner_team")
     if state:
         runs = runs.filter(state=state)
     if engine:
