@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -86,6 +88,49 @@ class Registration(models.TextChoices):
     OBSERVED = "observed", "Observed"  # registered itself through telemetry
 
 
+class Calendar(models.Model):
+    """Days on which scheduled jobs are not expected to run: weekends, bank holidays."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    skip_weekdays = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="ISO weekdays not expected (1 = Monday ... 7 = Sunday), e.g. [6, 7].",
+    )
+    skip_dates = models.JSONField(
+        default=list, blank=True, help_text='Dates not expected, e.g. ["2026-12-25"].'
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from datetime import date
+
+        days = self.skip_weekdays or []
+        if not isinstance(days, list) or any(d not in range(1, 8) for d in days):
+            raise ValidationError({"skip_weekdays": "Use ISO weekday numbers 1 (Mon) to 7 (Sun)."})
+        dates = self.skip_dates or []
+        if not isinstance(dates, list):
+            raise ValidationError({"skip_dates": "Use a list of YYYY-MM-DD dates."})
+        for value in dates:
+            try:
+                date.fromisoformat(str(value))
+            except ValueError:
+                raise ValidationError(
+                    {"skip_dates": f"{value!r} is not a YYYY-MM-DD date."}
+                ) from None
+
+    def skips(self, day) -> bool:
+        return day.isoweekday() in (self.skip_weekdays or []) or day.isoformat() in (
+            self.skip_dates or []
+        )
+
+
 def job_key(engine: str, namespace: str, name: str) -> str:
     """The stable key of a job: ``<engine>:<namespace>/<name>``."""
     return f"{engine}:{namespace}/{name}"
@@ -121,6 +166,30 @@ class Job(models.Model):
     )
     schedule_timezone = models.CharField(
         "schedule time zone", max_length=64, default="UTC", validators=[validate_timezone]
+    )
+    calendar = models.ForeignKey(
+        Calendar,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+        help_text="Days the schedule skips (holidays, weekends), judged in the schedule's zone.",
+    )
+    start_grace = models.DurationField(
+        default=timedelta(minutes=15),
+        help_text="A run not started this long after its scheduled time is judged a late start.",
+    )
+    miss_grace = models.DurationField(
+        default=timedelta(hours=1),
+        help_text="A run not started this long after its scheduled time is judged missed.",
+    )
+    max_runtime = models.DurationField(
+        null=True, blank=True, help_text="A run still running after this long has overrun."
+    )
+    min_runtime = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="A run finishing faster than this is suspicious (empty input?).",
     )
     labels = models.JSONField(default=dict, blank=True, validators=[validate_labels])
     repo_url = models.URLField("repository", max_length=500, blank=True)
@@ -179,6 +248,24 @@ class Job(models.Model):
     def clean(self) -> None:
         if self.schedule_cron and not self.schedule_timezone:
             raise ValidationError({"schedule_timezone": "A scheduled job needs a time zone."})
+        errors = {}
+        for field in ("start_grace", "miss_grace", "max_runtime", "min_runtime"):
+            value = getattr(self, field)
+            if value is not None and value <= timedelta(0):
+                errors[field] = "Must be a positive duration."
+        if not errors and self.miss_grace < self.start_grace:
+            errors["miss_grace"] = (
+                "A run cannot be missed before it is late: use at least the start grace."
+            )
+        if (
+            not errors
+            and self.min_runtime
+            and self.max_runtime
+            and self.min_runtime >= self.max_runtime
+        ):
+            errors["min_runtime"] = "The minimum runtime must be below the maximum runtime."
+        if errors:
+            raise ValidationError(errors)
 
 
 class JobDependency(models.Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import models
 
 from batchwatch.catalog.models import Job
@@ -16,6 +18,13 @@ class RunState(models.TextChoices):
 
 
 TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
+
+
+EXPECTED_PREFIX = "expected:"
+
+
+def expected_external_id(scheduled_at) -> str:
+    return f"{EXPECTED_PREFIX}{scheduled_at.astimezone(UTC).isoformat()}"
 
 
 class RunSource(models.TextChoices):
@@ -55,17 +64,36 @@ class Run(models.Model):
     # "span:<trace id>/<span id>". Kept so the link is made whichever arrives first.
     parent_ref = models.CharField(max_length=600, blank=True, db_index=True)
     source = models.CharField(max_length=16, choices=RunSource.choices)
+    # The scheduled occurrence this run stands for (the ledger wrote it, or an engine's run
+    # claimed it); unique per job, so an occurrence is never expected twice.
+    expected_at = models.DateTimeField(null=True, blank=True)
+    # Judgements of the ledger, kept apart from the state: a run can be late and succeed.
+    late_start = models.BooleanField(default=False)
+    overran = models.BooleanField(default=False)
+    too_fast = models.BooleanField(default=False)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "external_id"], name="run_unique_job_external")
+            models.UniqueConstraint(fields=["job", "external_id"], name="run_unique_job_external"),
+            models.UniqueConstraint(
+                fields=["job", "expected_at"],
+                name="run_unique_job_occurrence",
+                condition=models.Q(expected_at__isnull=False),
+            ),
         ]
         indexes = [
             models.Index(fields=["job", "-started_at"], name="run_job_started_idx"),
             models.Index(fields=["state", "-started_at"], name="run_state_started_idx"),
+            # The ledger's sweeps: expected runs still waiting, runs still running.
+            models.Index(
+                fields=["state", "scheduled_at"],
+                name="run_waiting_idx",
+                condition=models.Q(state__in=["scheduled", "running"]),
+            ),
+            models.Index(fields=["job", "expected_at"], name="run_job_expected_idx"),
         ]
         ordering = ["-started_at", "-id"]
 
@@ -75,6 +103,15 @@ class Run(models.Model):
     @property
     def ref(self) -> str:
         return f"{self.job.key}#{self.external_id}"
+
+    @property
+    def retried(self) -> bool:
+        return self.attempt > 1
+
+    @property
+    def is_expected_only(self) -> bool:
+        """An occurrence the schedule expects and no engine has reported yet."""
+        return self.external_id.startswith(EXPECTED_PREFIX)
 
 
 class Span(models.Model):
@@ -104,3 +141,46 @@ class Span(models.Model):
     @property
     def duration_ms(self) -> float:
         return (self.end_time - self.start_time).total_seconds() * 1000
+
+
+class Signal(models.Model):
+    """A change worth telling someone about: a run judged late, missed, failed, overran...
+
+    Emitted through ``runs.services.signal_emit``; the alerting pipeline consumes them.
+    """
+
+    class Kind(models.TextChoices):
+        MISSED = "missed", "Missed"
+        LATE_START = "late_start", "Late start"
+        OVERRAN = "overran", "Overran"
+        TOO_FAST = "too_fast", "Finished too fast"
+        FAILED = "failed", "Failed"
+        RETRIED = "retried", "Retried"
+        SLO = "slo", "SLO status"
+        PREDICTED_MISS = "predicted_miss", "Predicted deadline miss"
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="signals")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, null=True, blank=True, related_name="signals"
+    )
+    summary = models.CharField(max_length=500)
+    labels = models.JSONField(default=dict)
+    links = models.JSONField(default=dict)
+    # The same fact is signalled once: e.g. "late_start:<run id>".
+    dedup_key = models.CharField(max_length=300, unique=True)
+    resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["job", "-created_at"], name="signal_job_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.job} {self.created_at:%Y-%m-%d %H:%M}"

@@ -18,6 +18,8 @@ logger = logging.getLogger("batchwatch.runs")
 
 FINISHED = {RunState.SUCCEEDED, RunState.FAILED}
 RUN_FIELDS = [
+    "external_id",
+    "source",
     "state",
     "scheduled_at",
     "started_at",
@@ -134,7 +136,7 @@ def jobs_for_observations(
 
 def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
     wanted = {o.job_key: o for o in observations}
-    jobs = {j.key: j for j in Job.objects.filter(key__in=wanted)}
+    jobs = {j.key: j for j in Job.objects.filter(key__in=wanted).select_related("owner_team")}
     for key, obs in sorted(wanted.items()):
         if key not in jobs:
             jobs[key] = job_register_observed(
@@ -187,11 +189,15 @@ def runs_record(
         jobs = _jobs_for(folded.values(), seen_at=seen_at)
     try:
         with transaction.atomic():
-            return _upsert(folded, jobs)
+            runs = _upsert(folded, jobs)
     except IntegrityError:
         # Another request created one of these runs between our read and our insert; the
         # second pass sees its row and updates it instead.
-        return _upsert(folded, jobs)
+        runs = _upsert(folded, jobs)
+    from batchwatch.runs.ledger import judge_runs
+
+    judge_runs(runs, now=seen_at)
+    return runs
 
 
 def _snapshot(run: Run) -> tuple:
@@ -207,13 +213,33 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             job_id__in=by_job_ids, external_id__in=external_ids
         )
     }
+    from batchwatch.runs.ledger import match_expected
+
+    jobs_by_id = {j.pk: j for j in jobs.values()}
+    new_keys = [
+        (key, jobs[key[0]].pk, obs.scheduled_at, obs.started_at)
+        for key, obs in folded.items()
+        if (jobs[key[0]].pk, key[1]) not in existing
+    ]
+    matched, claims = match_expected(new_keys, jobs_by_id=jobs_by_id)
     created, changed, runs = [], [], []
     for (job_key, external_id), obs in folded.items():
         job = jobs[job_key]
         run = existing.get((job.pk, external_id))
-        if run is None:
+        expected = matched.get((job_key, external_id))
+        if run is None and expected is not None:
+            # The engine's report fulfils an occurrence the ledger expected: one row for it.
+            run = expected
+            run.job = job
+            run.external_id, run.source = external_id, obs.source
+            if run.state in (RunState.SCHEDULED, RunState.MISSED):
+                run.state = obs.state or RunState.RUNNING
+            _apply(run, obs)
+            changed.append(run)
+        elif run is None:
             run = Run(job=job, external_id=external_id, source=obs.source, attempt=obs.attempt or 1)
             run.state = obs.state or RunState.RUNNING
+            run.expected_at = claims.get((job_key, external_id))
             _apply(run, obs)
             created.append(run)
         else:

@@ -1,0 +1,349 @@
+"""The ledger of expected runs: what the schedules promise, and what became of it.
+
+* ``ledger_materialise`` writes each scheduled occurrence (cron in the job's IANA zone, so
+  02:00 New York stays 02:00 across DST; calendar skip days left out) as a run in state
+  ``scheduled`` ahead of time.
+* Observed runs are matched to them in ``runs_record`` (by logical time, else by start time
+  within the job's miss grace), so one row tells the whole story of an occurrence.
+* ``ledger_sweep`` judges what time alone decides: late start, missed, overran. It needs no
+  engine to be alive: silence is what it detects.
+* ``judge_runs`` judges what a report decides: failed, too fast, retried.
+
+Every judgement emits a signal once (``signal_emit``, deduplicated by key).
+``evaluate(now)`` runs all of it; the CLI (`evaluate --at`), the embedded scheduler and Celery
+beat call it with their notion of now.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+
+from batchwatch.catalog.models import Job
+from batchwatch.runs.models import (
+    Run,
+    RunSource,
+    RunState,
+    Signal,
+    expected_external_id,
+)
+
+logger = logging.getLogger("batchwatch.ledger")
+
+LOOKAHEAD = timedelta(hours=24)
+LOOKBACK = timedelta(days=2)  # how far back a first evaluation materialises
+MAX_OCCURRENCES = 2000  # per job and evaluation: a '* * * * *' job over a day is 1,440
+
+
+def occurrences(job: Job, start: datetime, end: datetime) -> list[datetime]:
+    """Scheduled instants in (start, end], aware UTC, computed in the job's own zone."""
+    if not job.schedule_cron:
+        return []
+    zone = ZoneInfo(job.schedule_timezone)
+    itr = croniter(job.schedule_cron, start.astimezone(zone))
+    found = []
+    calendar = job.calendar
+    previous_wall_clock = None
+    while len(found) < MAX_OCCURRENCES:
+        local = itr.get_next(datetime)
+        if local > end:
+            break
+        # When clocks go back, croniter yields an ambiguous time (01:30) twice, once in each
+        # offset; it is one occurrence on the wall clock, so it is expected once.
+        wall_clock = local.replace(tzinfo=None)
+        if wall_clock == previous_wall_clock:
+            continue
+        previous_wall_clock = wall_clock
+        if calendar is not None and calendar.skips(local.date()):
+            continue
+        found.append(local.astimezone(ZoneInfo("UTC")))
+    return found
+
+
+def ledger_materialise(now: datetime, *, job_ids: list[int] | None = None) -> int:
+    """Write expected runs from each scheduled job's last expectation up to now + lookahead."""
+    jobs = Job.objects.filter(is_active=True).exclude(schedule_cron="").select_related("calendar")
+    if job_ids is not None:
+        jobs = jobs.filter(pk__in=job_ids)
+    horizon = now + LOOKAHEAD
+    latest = dict(
+        Run.objects.filter(job__in=jobs, expected_at__isnull=False)
+        .values("job_id")
+        .annotate(last=Max("expected_at"))
+        .values_list("job_id", "last")
+    )
+    created = 0
+    batch: list[Run] = []
+    for job in jobs.iterator(chunk_size=2000):
+        since = latest.get(job.pk) or max(job.created_at, now - LOOKBACK)
+        for scheduled in occurrences(job, since, horizon):
+            batch.append(
+                Run(
+                    job_id=job.pk,
+                    external_id=expected_external_id(scheduled),
+                    expected_at=scheduled,
+                    state=RunState.SCHEDULED,
+                    scheduled_at=scheduled,
+                    source=RunSource.LEDGER,
+                )
+            )
+        if len(batch) >= 5000:
+            created += _insert_expected(batch)
+            batch = []
+    created += _insert_expected(batch)
+    return created
+
+
+def _insert_expected(batch: list[Run]) -> int:
+    if not batch:
+        return 0
+    # An occurrence an engine already reported (matched earlier) is not expected again.
+    Run.objects.bulk_create(batch, ignore_conflicts=True)
+    return len(batch)
+
+
+@dataclass
+class SweepResult:
+    late: int = 0
+    missed: int = 0
+    overran: int = 0
+
+
+def ledger_sweep(now: datetime) -> SweepResult:
+    """Judge what the clock decides: late starts, missed runs, overruns. Idempotent."""
+    result = SweepResult()
+    waiting = Run.objects.filter(state=RunState.SCHEDULED, scheduled_at__lte=now).select_related(
+        "job__owner_team"
+    )
+    late = waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace"))
+    for run in late:
+        Run.objects.filter(pk=run.pk).update(late_start=True)
+        result.late += signal_emit(
+            run=run,
+            kind=Signal.Kind.LATE_START,
+            severity=Signal.Severity.WARNING,
+            now=now,
+            summary=f"{run.job.key}: the run scheduled for {_local(run)} has not started "
+            f"({_ago(now - run.scheduled_at)} after its scheduled time)",
+        )
+    missed = waiting.filter(scheduled_at__lte=now - F("job__miss_grace"))
+    for run in missed:
+        Run.objects.filter(pk=run.pk, state=RunState.SCHEDULED).update(
+            state=RunState.MISSED, late_start=True
+        )
+        result.missed += signal_emit(
+            run=run,
+            kind=Signal.Kind.MISSED,
+            severity=Signal.Severity.CRITICAL,
+            now=now,
+            summary=f"{run.job.key}: the run scheduled for {_local(run)} never started",
+        )
+    overrunning = Run.objects.filter(
+        state=RunState.RUNNING,
+        overran=False,
+        started_at__isnull=False,
+        job__max_runtime__isnull=False,
+        started_at__lte=now - F("job__max_runtime"),
+    ).select_related("job__owner_team")
+    for run in overrunning:
+        Run.objects.filter(pk=run.pk).update(overran=True)
+        result.overran += signal_emit(
+            run=run,
+            kind=Signal.Kind.OVERRAN,
+            severity=Signal.Severity.WARNING,
+            now=now,
+            summary=f"{run.job.key}: still running after {_ago(now - run.started_at)} "
+            f"(maximum {_ago(run.job.max_runtime)})",
+        )
+    return result
+
+
+def judge_runs(runs: list[Run], *, now: datetime) -> None:
+    """Judgements a report decides: failed, too fast, retried, overran (finished too late)."""
+    for run in runs:
+        job = run.job
+        if run.state == RunState.FAILED:
+            signal_emit(
+                run=run,
+                kind=Signal.Kind.FAILED,
+                severity=Signal.Severity.CRITICAL,
+                now=now,
+                key_suffix=f"attempt{run.attempt}",
+                summary=f"{job.key}: run failed: {run.failure_reason or 'no reason given'}"[:500],
+            )
+        if run.retried:
+            signal_emit(
+                run=run,
+                kind=Signal.Kind.RETRIED,
+                severity=Signal.Severity.INFO,
+                now=now,
+                key_suffix=f"attempt{run.attempt}",
+                summary=f"{job.key}: run is on attempt {run.attempt}",
+            )
+        if run.state == RunState.SUCCEEDED and run.duration_seconds is not None:
+            if job.min_runtime and run.duration_seconds < job.min_runtime.total_seconds():
+                if not run.too_fast:
+                    Run.objects.filter(pk=run.pk).update(too_fast=True)
+                    run.too_fast = True
+                signal_emit(
+                    run=run,
+                    kind=Signal.Kind.TOO_FAST,
+                    severity=Signal.Severity.WARNING,
+                    now=now,
+                    summary=f"{job.key}: finished in {run.duration_seconds:.0f}s, under "
+                    f"the {_ago(job.min_runtime)} minimum (empty input?)",
+                )
+            if job.max_runtime and run.duration_seconds > job.max_runtime.total_seconds():
+                if not run.overran:
+                    Run.objects.filter(pk=run.pk).update(overran=True)
+                    run.overran = True
+                signal_emit(
+                    run=run,
+                    kind=Signal.Kind.OVERRAN,
+                    severity=Signal.Severity.WARNING,
+                    now=now,
+                    summary=f"{job.key}: took {_ago(timedelta(seconds=run.duration_seconds))}"
+                    f", over the {_ago(job.max_runtime)} maximum",
+                )
+
+
+def signal_emit(
+    *, run: Run, kind: str, severity: str, summary: str, now: datetime, key_suffix: str = ""
+) -> int:
+    """Record a signal once (1 if new, 0 if already emitted).
+
+    The one entry point the alerting pipeline will take over: labels and links are what an
+    alert needs to be routed and acted on.
+    """
+    job = run.job
+    base = settings.BATCHWATCH_BASE_URL
+    labels = {
+        "team": job.owner_team.slug if job.owner_team else "",
+        "job": job.key,
+        "engine": job.engine,
+        "severity": severity,
+        "kind": kind,
+        "tier": str(job.tier),
+    }
+    links = {
+        "run": f"{base}/runs/{run.pk}/",
+        "job": f"{base}/jobs/{job.pk}/",
+        "trace": f"{base}/api/v1/traces/{run.trace_id}/" if run.trace_id else "",
+        "runbook": "",  # filled by the runbooks issue
+        "dashboard": "",  # filled by the dashboards issue
+    }
+    dedup_key = f"{kind}:{run.pk}" + (f":{key_suffix}" if key_suffix else "")
+    try:
+        with transaction.atomic():
+            Signal.objects.create(
+                kind=kind,
+                severity=severity,
+                job=job,
+                run=run,
+                summary=summary[:500],
+                labels=labels,
+                links=links,
+                dedup_key=dedup_key,
+                created_at=now,
+            )
+    except IntegrityError:
+        return 0
+    logger.info("ledger.signal", extra={"kind": str(kind), "job": job.key, "run": run.pk})
+    return 1
+
+
+def is_occurrence(job: Job, instant: datetime) -> bool:
+    """Whether ``instant`` is one of the job's scheduled occurrences (in its own zone)."""
+    if not job.schedule_cron or instant is None:
+        return False
+    local = instant.astimezone(ZoneInfo(job.schedule_timezone))
+    return croniter.match(job.schedule_cron, local) and local.second == 0
+
+
+def match_expected(candidates: list, *, jobs_by_id: dict[int, Job]) -> tuple[dict, dict]:
+    """For observations of new runs of scheduled jobs, the occurrence each one fulfils.
+
+    ``candidates`` are ``(key, job_id, scheduled_at, started_at)``. Returns ``(matched,
+    claims)``: ``matched[key]`` is the expected run (written by the ledger, not yet claimed)
+    to take over: the one at exactly ``scheduled_at`` (the logical or nominal time), else the
+    closest that ``started_at`` falls in [scheduled - 15 min, scheduled + miss grace] of.
+    ``claims[key]`` is an occurrence to record on a new run, when the report's logical time is
+    an occurrence the ledger has not written yet (so it never will).
+    """
+    candidates = [c for c in candidates if jobs_by_id[c[1]].schedule_cron and (c[2] or c[3])]
+    if not candidates:
+        return {}, {}
+    times = [t for _, _, s, st in candidates for t in (s, st) if t]
+    slack = max(jobs_by_id[c[1]].miss_grace for c in candidates) + timedelta(minutes=15)
+    known = list(
+        Run.objects.select_for_update().filter(
+            job_id__in={c[1] for c in candidates},
+            expected_at__gte=min(times) - slack,
+            expected_at__lte=max(times) + slack,
+        )
+    )
+    open_by_job: dict[int, list[Run]] = {}
+    occupied = {(r.job_id, r.expected_at) for r in known}
+    for run in known:
+        if run.is_expected_only and run.state in (RunState.SCHEDULED, RunState.MISSED):
+            open_by_job.setdefault(run.job_id, []).append(run)
+    matched, claims, taken = {}, {}, set()
+    for key, job_id, scheduled_at, started_at in candidates:
+        options = [r for r in open_by_job.get(job_id, []) if r.pk not in taken]
+        choice = None
+        if scheduled_at is not None:
+            choice = next((r for r in options if r.expected_at == scheduled_at), None)
+            if (
+                choice is None
+                and (job_id, scheduled_at) not in occupied
+                and is_occurrence(jobs_by_id[job_id], scheduled_at)
+            ):
+                claims[key] = scheduled_at
+                occupied.add((job_id, scheduled_at))
+                continue
+        elif started_at is not None:
+            grace = jobs_by_id[job_id].miss_grace
+            near = [
+                r
+                for r in options
+                if r.expected_at - timedelta(minutes=15) <= started_at <= r.expected_at + grace
+            ]
+            choice = min(near, key=lambda r: abs(started_at - r.expected_at), default=None)
+        if choice is not None:
+            taken.add(choice.pk)
+            matched[key] = choice
+    return matched, claims
+
+
+def evaluate(now: datetime) -> dict[str, int]:
+    """The whole ledger as of ``now``: expectations, then the clock's judgements."""
+    with transaction.atomic():
+        materialised = ledger_materialise(now)
+    with transaction.atomic():
+        sweep = ledger_sweep(now)
+    return {
+        "expected": materialised,
+        "late": sweep.late,
+        "missed": sweep.missed,
+        "overran": sweep.overran,
+    }
+
+
+def _local(run: Run) -> str:
+    zone = ZoneInfo(run.job.schedule_timezone or "UTC")
+    return run.scheduled_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
