@@ -1,4 +1,5 @@
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -102,3 +103,17 @@ def test_inactive_job_is_marked(client, team_a, teammate):
     services.job_create(engine="dbt", namespace="w", name="old", owner_team=team_a, is_active=False)
     client.force_login(teammate)
     assert b"inactive" in client.get("/").content
+
+
+def test_job_page_shows_expected_vs_actual_and_signals(client, demo):
+    from batchwatch.catalog.models import Job
+    from batchwatch.runs.ledger import evaluate
+
+    evaluate(datetime.now(UTC))
+    job = Job.objects.get(key="airflow:prod-airflow/ledger_nightly_close")
+    client.login(username="bob", password=DEMO_PASSWORD)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Expected and actual, last 14 days" in page
+    assert page.count('class="mark-') >= 14
+    assert "Signals" in page and "run failed: ExecutorLostFailure" in page
+    assert '<span class="muted">expected</span>' in page  # the next occurrence, not yet run

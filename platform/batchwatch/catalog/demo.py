@@ -103,7 +103,7 @@ def _demo_runs(jobs: list[Job], *, now: datetime, days: int = 14) -> int:
     import random
     from datetime import timedelta
 
-    from batchwatch.catalog.selectors import schedule_next_occurrences
+    from batchwatch.runs.ledger import occurrences as scheduled_between
     from batchwatch.runs.models import Run, RunSource
     from batchwatch.runs.observations import RunObservation
     from batchwatch.runs.services import runs_record
@@ -114,8 +114,10 @@ def _demo_runs(jobs: list[Job], *, now: datetime, days: int = 14) -> int:
     for job in jobs:
         if not job.is_active or not job.schedule_cron or job.pk in with_runs:
             continue
-        occurrences = schedule_next_occurrences(job, after=now - timedelta(days=days), count=200)
-        occurrences = [t for t in occurrences if t < now - timedelta(hours=2)][-days:]
+        # The latest occurrences up to two hours ago: recent history, and a short gap the
+        # ledger's first evaluation judges (so the demo shows late and missed runs too).
+        occurrences = scheduled_between(job, now - timedelta(days=days), now - timedelta(hours=2))
+        occurrences = occurrences[-days:]
         typical = rng.randint(300, 3600)
         for i, scheduled in enumerate(occurrences):
             started = scheduled + timedelta(seconds=rng.randint(5, 240))

@@ -255,7 +255,7 @@ def signal_emit(
             )
     except IntegrityError:
         return 0
-    logger.info("ledger.signal", extra={"kind": str(kind), "job": job.key, "run": run.pk})
+    logger.debug("ledger.signal", extra={"kind": str(kind), "job": job.key, "run": run.pk})
     return 1
 
 
@@ -328,12 +328,15 @@ def evaluate(now: datetime) -> dict[str, int]:
         materialised = ledger_materialise(now)
     with transaction.atomic():
         sweep = ledger_sweep(now)
-    return {
+    result = {
         "expected": materialised,
         "late": sweep.late,
         "missed": sweep.missed,
         "overran": sweep.overran,
     }
+    if sweep.late or sweep.missed or sweep.overran:
+        logger.info("ledger.evaluated", extra=result)
+    return result
 
 
 def _local(run: Run) -> str:

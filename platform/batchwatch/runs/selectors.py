@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
 from batchwatch.catalog.selectors import by_owner_team
-from batchwatch.runs.models import Run, Span
+from batchwatch.runs.models import Run, RunState, Signal, Span
 
 MAX_TRACE_SPANS = 5000
 
@@ -85,8 +85,9 @@ def span_tree(spans: list[Span], *, root_span_id: str = "") -> SpanTree:
             node.offset_pct = (node.span.start_time - start).total_seconds() / window * 100
             width = (node.span.end_time - node.span.start_time).total_seconds() / window * 100
             node.width_pct = max(width, 0.3)
-    return SpanTree(roots=roots, flat=flat, start=start, end=end,
-                    truncated=len(spans) >= MAX_TRACE_SPANS)  # fmt: skip
+    return SpanTree(
+        roots=roots, flat=flat, start=start, end=end, truncated=len(spans) >= MAX_TRACE_SPANS
+    )
 
 
 def trace_spans(trace_id: str) -> list[Span]:
@@ -114,10 +115,16 @@ def runs_of_trace(trace_id: str) -> QuerySet[Run]:
 def latest_run_by_job(job_ids: list[int]) -> dict[int, Run]:
     """Each job's most recent run, in one query (a subquery picks the id per job)."""
     from django.db.models import OuterRef, Subquery
+    from django.db.models.functions import Coalesce
 
     from batchwatch.catalog.models import Job
 
-    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-started_at", "-id").values("id")[:1]
+    latest = (
+        Run.objects.filter(job=OuterRef("pk"))
+        .exclude(state=RunState.SCHEDULED)  # an expected run is not a run that happened
+        .order_by(Coalesce("started_at", "scheduled_at").desc(), "-id")
+        .values("id")[:1]
+    )
     ids = (
         Job.objects.filter(pk__in=job_ids)
         .annotate(last_run_id=Subquery(latest))
@@ -147,7 +154,50 @@ def duration_chart(runs: list[Run], *, width: int = 600, height: int = 80) -> li
     for i, run in enumerate(timed):
         bar_height = max(2.0, run.duration_seconds / longest * height)
         bars.append(
-            DurationBar(run=run, x=i * step, y=height - bar_height,
-                        width=max(1.0, step * 0.8), height=bar_height)
-        )  # fmt: skip
+            DurationBar(
+                run=run,
+                x=i * step,
+                y=height - bar_height,
+                width=max(1.0, step * 0.8),
+                height=bar_height,
+            )
+        )
     return bars
+
+
+def job_runs_recent(job_id: int, *, now: datetime, limit: int = 50) -> list[Run]:
+    """The job's latest occurrences and runs (due ones, and the next expected), newest first."""
+    from django.db.models.functions import Coalesce
+
+    return list(
+        Run.objects.filter(job_id=job_id)
+        .exclude(state=RunState.SCHEDULED, scheduled_at__gt=now + timedelta(hours=24))
+        .order_by(Coalesce("scheduled_at", "started_at").desc(), "-id")[:limit]
+    )
+
+
+def job_signals(job_id: int, *, limit: int = 20) -> list[Signal]:
+    return list(Signal.objects.filter(job_id=job_id).select_related("run")[:limit])
+
+
+@dataclass
+class TimelineMark:
+    run: Run
+    x: float  # percent of the window
+    when: datetime
+
+
+def expected_vs_actual(runs: list[Run], *, now: datetime, days: int = 14) -> list[TimelineMark]:
+    """Marks for a strip of the last ``days`` days: each occurrence at its scheduled (or
+    start) time, coloured by what became of it."""
+    start = now - timedelta(days=days)
+    window = (now - start).total_seconds()
+    marks = []
+    for run in runs:
+        when = run.scheduled_at or run.started_at
+        if when is None or not start <= when <= now:
+            continue
+        marks.append(
+            TimelineMark(run=run, x=(when - start).total_seconds() / window * 100, when=when)
+        )
+    return marks

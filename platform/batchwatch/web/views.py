@@ -20,9 +20,11 @@ from batchwatch.runs.models import Run
 from batchwatch.runs.selectors import (
     child_runs,
     duration_chart,
+    expected_vs_actual,
+    job_runs_recent,
+    job_signals,
     latest_run_by_job,
     run_detail,
-    run_list,
     run_span_tree,
 )
 
@@ -74,7 +76,7 @@ def job_page(request, job_id: int):
     except Job.DoesNotExist:
         raise Http404("No such job") from None
     now = datetime.now(UTC)
-    runs = list(run_list(job_id=job.pk).order_by("-started_at", "-id")[:RECENT_RUNS])
+    runs = job_runs_recent(job.pk, now=now, limit=RECENT_RUNS)
     return render(
         request,
         "web/job.html",
@@ -82,7 +84,9 @@ def job_page(request, job_id: int):
             "job": job,
             "next_runs": schedule_next_occurrences(job, after=now, count=5),
             "runs": runs,
-            "chart": duration_chart(runs),
+            "chart": duration_chart([r for r in runs if r.duration_seconds is not None]),
+            "timeline": expected_vs_actual(runs, now=now) if job.schedule_cron else [],
+            "signals": job_signals(job.pk),
         },
     )
 
