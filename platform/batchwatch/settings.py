@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "batchwatch.catalog",
     "batchwatch.runs",
     "batchwatch.ingest",
+    "batchwatch.slo",
     "batchwatch.web",
 ]
 

@@ -7,12 +7,14 @@ from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
 from batchwatch.runs.api import RunViewSet, TraceView
+from batchwatch.slo.api import SLOViewSet
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
 router.register("teams", TeamViewSet, basename="team")
 router.register("jobs", JobViewSet, basename="job")
 router.register("runs", RunViewSet, basename="run")
+router.register("slos", SLOViewSet, basename="slo")
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),

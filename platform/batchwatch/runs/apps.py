@@ -7,6 +7,3 @@ class RunsConfig(AppConfig):
     name = "batchwatch.runs"
     label = "runs"
     verbose_name = "Runs"
-
-    def ready(self) -> None:
-        from batchwatch.runs import periodic  # noqa: F401 - registers the ledger evaluation

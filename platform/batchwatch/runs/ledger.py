@@ -215,14 +215,22 @@ def judge_runs(runs: list[Run], *, now: datetime) -> None:
 
 
 def signal_emit(
-    *, run: Run, kind: str, severity: str, summary: str, now: datetime, key_suffix: str = ""
+    *,
+    run: Run | None,
+    kind: str,
+    severity: str,
+    summary: str,
+    now: datetime,
+    key_suffix: str = "",
+    job: Job | None = None,
+    extra_labels: dict[str, str] | None = None,
 ) -> int:
     """Record a signal once (1 if new, 0 if already emitted).
 
     The one entry point the alerting pipeline will take over: labels and links are what an
-    alert needs to be routed and acted on.
+    alert needs to be routed and acted on. ``run`` may be None for a job-level signal (an SLO).
     """
-    job = run.job
+    job = job or run.job
     base = settings.BATCHWATCH_BASE_URL
     labels = {
         "team": job.owner_team.slug if job.owner_team else "",
@@ -231,15 +239,17 @@ def signal_emit(
         "severity": severity,
         "kind": kind,
         "tier": str(job.tier),
+        **(extra_labels or {}),
     }
     links = {
-        "run": f"{base}/runs/{run.pk}/",
+        "run": f"{base}/runs/{run.pk}/" if run else "",
         "job": f"{base}/jobs/{job.pk}/",
-        "trace": f"{base}/api/v1/traces/{run.trace_id}/" if run.trace_id else "",
+        "trace": f"{base}/api/v1/traces/{run.trace_id}/" if run and run.trace_id else "",
         "runbook": "",  # filled by the runbooks issue
         "dashboard": "",  # filled by the dashboards issue
     }
-    dedup_key = f"{kind}:{run.pk}" + (f":{key_suffix}" if key_suffix else "")
+    subject = f"run{run.pk}" if run else f"job{job.pk}"
+    dedup_key = f"{kind}:{subject}" + (f":{key_suffix}" if key_suffix else "")
     try:
         with transaction.atomic():
             Signal.objects.create(
@@ -255,7 +265,7 @@ def signal_emit(
             )
     except IntegrityError:
         return 0
-    logger.debug("ledger.signal", extra={"kind": str(kind), "job": job.key, "run": run.pk})
+    logger.debug("ledger.signal", extra={"kind": str(kind), "job": job.key})
     return 1
 
 

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from batchwatch.runs.ledger import evaluate
+from batchwatch.slo.services import evaluate_all
 
 
 class Command(BaseCommand):
     help = (
-        "Materialise expected runs and judge late starts, missed runs and overruns as of now, "
-        "or as of --at (an ISO 8601 instant with a zone) for tests and backfills."
+        "Materialise expected runs, judge late starts, missed runs and overruns, and evaluate "
+        "every SLO, as of now or as of --at (an ISO 8601 instant with a zone): for tests and "
+        "backfills."
     )
 
     def add_arguments(self, parser):
@@ -32,9 +33,10 @@ class Command(BaseCommand):
                     f"--at {at!r} has no time zone; add Z or an offset such as +00:00.",
                     returncode=2,
                 )
-        result = evaluate(now.astimezone(UTC))
+        result = evaluate_all(now.astimezone(UTC))
         self.stdout.write(
             f"Evaluated as of {now.isoformat()}: {result['expected']} expected run(s) written, "
             f"{result['late']} late start(s), {result['missed']} missed, "
-            f"{result['overran']} overrun(s)."
+            f"{result['overran']} overrun(s); {result['slo_states']} SLO state(s), "
+            f"{result['predicted_misses']} predicted deadline miss(es)."
         )

@@ -1,0 +1,275 @@
+"""SLO evaluation, counted in runs. Writes SLOState rows and emits signals on changes."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from batchwatch.catalog.models import Job
+from batchwatch.runs.ledger import signal_emit
+from batchwatch.runs.models import Run, RunState, Signal
+from batchwatch.slo.models import SLO, SLOState
+
+logger = logging.getLogger("batchwatch.slo")
+
+BURN_WINDOWS = (3, 7)  # short windows, in runs; the whole window is the third
+HISTORY_FOR_PREDICTION = 20
+PREDICTION_PERCENTILE = 0.9
+
+
+def slo_jobs(slo: SLO) -> QuerySet[Job]:
+    if slo.job_id is not None:
+        return Job.objects.filter(pk=slo.job_id)
+    jobs = Job.objects.filter(is_active=True)
+    if slo.team_id is not None:
+        jobs = jobs.filter(owner_team_id=slo.team_id)
+    for key, value in (slo.label_selector or {}).items():
+        jobs = jobs.filter(**{f"labels__{key}": value})
+    return jobs
+
+
+def deadline_for(slo: SLO, scheduled_at: datetime) -> datetime:
+    """The instant a run for logical date D must succeed by: deadline_time on D + offset."""
+    zone = ZoneInfo(slo.deadline_timezone)
+    day = scheduled_at.astimezone(zone).date() + timedelta(days=slo.deadline_day_offset)
+    return datetime.combine(day, slo.deadline_time or time(0), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    at: datetime
+    good: bool
+
+
+def verdicts(slo: SLO, runs: list[Run], *, now: datetime) -> list[Verdict]:
+    """Final good/bad verdicts for the runs (oldest first); undecided runs are left out."""
+    out: list[Verdict] = []
+    if slo.kind == SLO.Kind.DEADLINE:
+        for run in runs:
+            if run.scheduled_at is None:
+                continue
+            deadline = deadline_for(slo, run.scheduled_at)
+            in_time = run.state == RunState.SUCCEEDED and run.ended_at and run.ended_at <= deadline
+            if in_time or deadline <= now:
+                out.append(Verdict(run.scheduled_at, bool(in_time)))
+    elif slo.kind == SLO.Kind.SUCCESS_RATIO:
+        for run in runs:
+            if run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED):
+                when = run.ended_at or run.scheduled_at or run.started_at
+                out.append(Verdict(when, run.state == RunState.SUCCEEDED))
+    elif slo.kind == SLO.Kind.DURATION:
+        limit = slo.duration_threshold.total_seconds()
+        for run in runs:
+            if run.state == RunState.SUCCEEDED and run.duration_seconds is not None:
+                out.append(Verdict(run.ended_at or run.started_at, run.duration_seconds <= limit))
+    elif slo.kind == SLO.Kind.FRESHNESS:
+        successes = sorted(r.ended_at for r in runs if r.state == RunState.SUCCEEDED and r.ended_at)
+        for previous, current in pairwise(successes):
+            out.append(Verdict(current, current - previous <= slo.max_age))
+        if successes and now - successes[-1] > slo.max_age:
+            out.append(Verdict(now, False))  # stale right now
+    return sorted(out, key=lambda v: v.at)
+
+
+def _window(slo: SLO, judged: list[Verdict], *, now: datetime) -> list[Verdict]:
+    if slo.window_unit == SLO.WindowUnit.RUNS:
+        return judged[-slo.window_size :]
+    if slo.window_type == SLO.WindowType.CALENDAR:
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    else:
+        start = now - timedelta(days=slo.window_size)
+    return [v for v in judged if v.at >= start]
+
+
+def _runs_for(slo: SLO, job: Job, *, now: datetime) -> list[Run]:
+    runs = Run.objects.filter(job=job)
+    if slo.window_unit == SLO.WindowUnit.DAYS:
+        days = 31 if slo.window_type == SLO.WindowType.CALENDAR else slo.window_size
+        runs = runs.filter(scheduled_at__gte=now - timedelta(days=days + 2)) | Run.objects.filter(
+            job=job, scheduled_at__isnull=True, started_at__gte=now - timedelta(days=days + 2)
+        )
+        return list(runs)
+    # Enough recent runs to find window_size final verdicts (undecided ones are skipped).
+    return list(runs.order_by("-scheduled_at", "-started_at", "-id")[: slo.window_size * 2 + 10])
+
+
+@dataclass
+class Evaluation:
+    good: int
+    total: int
+    sli: float | None
+    budget_total: float
+    budget_remaining_ratio: float | None
+    burn_rates: dict[str, float]
+    status: str
+    history: list[list]
+
+
+def evaluate_window(slo: SLO, window: list[Verdict]) -> Evaluation:
+    total = len(window)
+    good = sum(v.good for v in window)
+    bad = total - good
+    allowed_ratio = 1 - slo.objective_ratio
+    budget_total = allowed_ratio * total
+    if total == 0:
+        return Evaluation(0, 0, None, 0.0, None, {}, SLOState.Status.NO_DATA, [])
+    remaining = 1 - bad / budget_total if budget_total > 0 else (1.0 if bad == 0 else -math.inf)
+    burn = {}
+    for k in (*BURN_WINDOWS, total):
+        last = window[-k:]
+        error_ratio = sum(not v.good for v in last) / len(last)
+        burn["window" if k == total else f"{k}_runs"] = round(error_ratio / allowed_ratio, 3)
+    sli = good / total
+    if sli < slo.objective_ratio:
+        status = SLOState.Status.BREACHED
+    elif remaining < float(slo.warning_budget_ratio):
+        status = SLOState.Status.WARNING
+    else:
+        status = SLOState.Status.OK
+    history = [[v.at.isoformat(), v.good] for v in window]
+    return Evaluation(good, total, sli, budget_total, max(remaining, -10.0), burn, status, history)
+
+
+SEVERITY = {
+    SLOState.Status.BREACHED: Signal.Severity.CRITICAL,
+    SLOState.Status.WARNING: Signal.Severity.WARNING,
+    SLOState.Status.OK: Signal.Severity.INFO,
+}
+
+
+@transaction.atomic
+def slo_evaluate_job(slo: SLO, job: Job, *, now: datetime) -> SLOState:
+    """Evaluate one SLO for one job as of ``now``; signal a change of status."""
+    judged = verdicts(slo, _runs_for(slo, job, now=now), now=now)
+    result = evaluate_window(slo, _window(slo, judged, now=now))
+    state, _ = SLOState.objects.select_for_update().get_or_create(slo=slo, job=job)
+    changed = state.status != result.status
+    for field in (
+        "good",
+        "total",
+        "sli",
+        "budget_total",
+        "budget_remaining_ratio",
+        "burn_rates",
+        "status",
+        "history",
+    ):
+        setattr(state, field, getattr(result, field))
+    state.evaluated_at = now
+    if changed:
+        previous = state.changed_at
+        state.changed_at = now
+        if result.status != SLOState.Status.NO_DATA and not (
+            result.status == SLOState.Status.OK and previous is None
+        ):
+            signal_emit(
+                run=None,
+                job=job,
+                kind=Signal.Kind.SLO,
+                severity=SEVERITY[result.status],
+                now=now,
+                key_suffix=f"{slo.slug}:{result.status}:{now.isoformat()}",
+                extra_labels={"slo": slo.slug},
+                summary=f"SLO {slo.name} for {job.key} is {result.status}: SLI "
+                f"{result.sli:.1%} against {slo.objective}% over {result.total} "
+                f"run(s); {max(result.budget_remaining_ratio, 0):.0%} of the error "
+                "budget left",
+            )
+    state.save()
+    return state
+
+
+def predicted_misses(slo: SLO, job: Job, *, now: datetime) -> int:
+    """Warn about runs predicted to miss the deadline; clear warnings that did not come true.
+
+    The estimate: start (or now, for a run not started) plus the 90th percentile of the last
+    20 successful durations. A warning is raised once the deadline is within that estimate
+    plus the SLO's prediction lead, and cleared when the run succeeds in time.
+    """
+    if slo.kind != SLO.Kind.DEADLINE:
+        return 0
+    durations = sorted(
+        Run.objects.filter(job=job, state=RunState.SUCCEEDED, duration_seconds__isnull=False)
+        .order_by("-ended_at")
+        .values_list("duration_seconds", flat=True)[:HISTORY_FOR_PREDICTION]
+    )
+    raised = 0
+    # Clear: warnings whose run has since succeeded in time.
+    for signal in Signal.objects.filter(
+        job=job, kind=Signal.Kind.PREDICTED_MISS, resolved=False
+    ).select_related("run"):
+        run = signal.run
+        if (
+            run
+            and run.state == RunState.SUCCEEDED
+            and run.scheduled_at
+            and run.ended_at
+            and (run.ended_at <= deadline_for(slo, run.scheduled_at))
+        ):
+            signal.resolved = True
+            signal.save(update_fields=["resolved"])
+    if not durations:
+        return 0
+    typical = timedelta(
+        seconds=durations[min(len(durations) - 1, int(len(durations) * PREDICTION_PERCENTILE))]
+    )
+    pending = Run.objects.filter(
+        job=job,
+        state__in=[RunState.SCHEDULED, RunState.RUNNING],
+        scheduled_at__isnull=False,
+        scheduled_at__lte=now + timedelta(days=1),
+    ).select_related("job__owner_team")
+    for run in pending:
+        deadline = deadline_for(slo, run.scheduled_at)
+        if deadline <= now or now < deadline - typical - slo.prediction_lead:
+            continue
+        start = run.started_at if run.started_at else max(now, run.scheduled_at)
+        estimate = max(now, start + typical)
+        if estimate > deadline:
+            raised += signal_emit(
+                run=run,
+                kind=Signal.Kind.PREDICTED_MISS,
+                severity=Signal.Severity.WARNING,
+                now=now,
+                key_suffix=slo.slug,
+                extra_labels={"slo": slo.slug},
+                summary=f"{job.key}: predicted to finish around "
+                f"{estimate.astimezone(ZoneInfo(slo.deadline_timezone)):%H:%M %Z}, after "
+                f"its {deadline.astimezone(ZoneInfo(slo.deadline_timezone)):%H:%M %Z} "
+                f"deadline ({slo.name})",
+            )
+    return raised
+
+
+def slo_evaluate(now: datetime) -> dict[str, int]:
+    """Every active SLO for every job it covers, as of ``now``."""
+    evaluated = predicted = 0
+    for slo in SLO.objects.filter(is_active=True).select_related("job", "team"):
+        for job in slo_jobs(slo).select_related("owner_team"):
+            slo_evaluate_job(slo, job, now=now)
+            with transaction.atomic():
+                predicted += predicted_misses(slo, job, now=now)
+            evaluated += 1
+    return {"slo_states": evaluated, "predicted_misses": predicted}
+
+
+def evaluate_all(now: datetime) -> dict[str, int]:
+    """The ledger, then the SLOs, as of ``now``: what the CLI and the schedulers run."""
+    from batchwatch.runs.ledger import evaluate
+
+    return {**evaluate(now), **slo_evaluate(now)}
+
+
+@transaction.atomic
+def slo_save(slo: SLO) -> SLO:
+    """Create or update an SLO, validated as in admin and YAML (``clean`` included)."""
+    slo.full_clean()
+    slo.save()
+    return slo
