@@ -332,3 +332,5 @@ BATCHWATCH_INGEST_MAX_CONCURRENCY = _env_int("BATCHWATCH_INGEST_MAX_CONCURRENCY"
 BATCHWATCH_INGEST_QUEUE_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_QUEUE_SECONDS", "5"))
 # Flink REST APIs the scheduler polls every minute (comma-separated URLs).
 BATCHWATCH_FLINK_URLS = _env_list("BATCHWATCH_FLINK_URLS", [])
+# A bearer token Prometheus must send to scrape /metrics (unset: open, as usual in-cluster).
+BATCHWATCH_METRICS_TOKEN = os.environ.get("BATCHWATCH_METRICS_TOKEN", "").strip()

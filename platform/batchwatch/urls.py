@@ -8,6 +8,7 @@ from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
 from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slo.api import SLOViewSet
+from batchwatch.slo.views import metrics
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
@@ -19,6 +20,7 @@ router.register("slos", SLOViewSet, basename="slo")
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
     path("v1/logs", ingest_views.otlp_logs, name="otlp-logs"),
     path("api/v1/lineage", ingest_views.lineage, name="openlineage"),

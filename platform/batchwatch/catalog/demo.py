@@ -95,6 +95,9 @@ def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
         services.job_register_observed(seen_at=now, **entry)
 
     runs = _demo_runs(list(jobs.values()), now=now)
+    from batchwatch.slo.loading import load_slo_file
+
+    load_slo_file(Path(__file__).parents[1] / "slo" / "fixtures" / "demo_slos.yaml")
     return DemoSummary(teams=len(teams), jobs=Job.objects.count(), users_created=created, runs=runs)
 
 

@@ -32,6 +32,14 @@ class SchedulerStats:
     last_lag: timedelta = timedelta(0)
 
 
+_current: EmbeddedScheduler | None = None
+
+
+def current_scheduler() -> EmbeddedScheduler | None:
+    """The embedded scheduler running in this process, if any (for /metrics)."""
+    return _current
+
+
 class EmbeddedScheduler(threading.Thread):
     def __init__(self, *, tick_seconds: float = 1.0, clock=None) -> None:
         super().__init__(name="batchwatch-scheduler", daemon=True)
@@ -47,6 +55,8 @@ class EmbeddedScheduler(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
+        global _current
+        _current = self
         logger.info("scheduler.started", extra={"tasks": [t.name for t in registered_tasks()]})
         while not self._stop_event.is_set():
             started = time.monotonic()

@@ -1,0 +1,177 @@
+"""``/metrics``: a prometheus-client collector over the current state of jobs, runs and SLOs.
+
+Labels are bounded: job, team, engine, state, slo, window; never a run id. Each scrape runs a
+handful of grouped queries (no per-job queries).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.db.models import Case, Count, IntegerField, Max, Q, Sum, When
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from batchwatch.catalog.models import Job
+from batchwatch.runs.models import Run, RunState
+from batchwatch.slo.models import SLOState
+
+DURATION_BUCKETS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
+JOB_LABELS = ["job", "team", "engine"]
+
+
+def _job_labels() -> dict[int, list[str]]:
+    return {
+        pk: [key, team or "", engine]
+        for pk, key, team, engine in Job.objects.values_list(
+            "pk", "key", "owner_team__slug", "engine"
+        )
+    }
+
+
+class BatchwatchCollector(Collector):
+    def collect(self):
+        started = time.perf_counter()
+        jobs = _job_labels()
+
+        runs = CounterMetricFamily(
+            "batchwatch_job_runs",
+            "Runs recorded, by final or current state.",
+            labels=[*JOB_LABELS, "state"],
+        )
+        for job_id, state, count in (
+            Run.objects.exclude(state=RunState.SCHEDULED)
+            .values_list("job_id", "state")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            runs.add_metric([*jobs[job_id], state], count)
+        yield runs
+
+        # One grouped query computes every job's histogram buckets.
+        buckets = {
+            f"le_{b}": Sum(
+                Case(When(duration_seconds__lte=b, then=1), default=0, output_field=IntegerField())
+            )
+            for b in DURATION_BUCKETS
+        }
+        histogram = HistogramMetricFamily(
+            "batchwatch_job_run_duration_seconds", "Duration of finished runs.", labels=JOB_LABELS
+        )
+        for row in (
+            Run.objects.filter(duration_seconds__isnull=False)
+            .values("job_id")
+            .annotate(count=Count("id"), total=Sum("duration_seconds"), **buckets)
+            .order_by()
+        ):
+            histogram.add_metric(
+                jobs[row["job_id"]],
+                [(str(float(b)), row[f"le_{b}"]) for b in DURATION_BUCKETS]
+                + [("+Inf", row["count"])],
+                row["total"] or 0.0,
+            )
+        yield histogram
+
+        last_success = GaugeMetricFamily(
+            "batchwatch_job_last_success_timestamp_seconds",
+            "When the job last succeeded (Unix time).",
+            labels=JOB_LABELS,
+        )
+        missed = CounterMetricFamily(
+            "batchwatch_job_expected_runs_missed",
+            "Expected runs that never started.",
+            labels=JOB_LABELS,
+        )
+        for job_id, last, missed_count in (
+            Run.objects.values_list("job_id")
+            .annotate(
+                last=Max("ended_at", filter=Q(state=RunState.SUCCEEDED)),
+                missed=Count("id", filter=Q(state=RunState.MISSED)),
+            )
+            .order_by()
+        ):
+            if last is not None:
+                last_success.add_metric(jobs[job_id], last.timestamp())
+            missed.add_metric(jobs[job_id], missed_count)
+        yield last_success
+        yield missed
+
+        labels = ["slo", "job", "team"]
+        objective = GaugeMetricFamily(
+            "batchwatch_slo_objective_ratio", "SLO objective (0-1).", labels=labels
+        )
+        sli = GaugeMetricFamily(
+            "batchwatch_slo_sli_ratio", "Good runs over the window (0-1).", labels=labels
+        )
+        budget = GaugeMetricFamily(
+            "batchwatch_slo_error_budget_remaining_ratio",
+            "Share of the error budget left (negative: overspent).",
+            labels=labels,
+        )
+        burn = GaugeMetricFamily(
+            "batchwatch_slo_burn_rate",
+            "Error ratio over the objective's allowance, per window of runs.",
+            labels=[*labels, "window"],
+        )
+        for state in SLOState.objects.select_related("slo", "job__owner_team"):
+            values = [
+                state.slo.slug,
+                state.job.key,
+                state.job.owner_team.slug if state.job.owner_team else "",
+            ]
+            objective.add_metric(values, state.slo.objective_ratio)
+            if state.sli is not None:
+                sli.add_metric(values, state.sli)
+            if state.budget_remaining_ratio is not None:
+                budget.add_metric(values, state.budget_remaining_ratio)
+            for window, rate in (state.burn_rates or {}).items():
+                burn.add_metric([*values, window], rate)
+        yield from (objective, sli, budget, burn)
+
+        yield from _platform_metrics()
+        scrape = GaugeMetricFamily(
+            "batchwatch_metrics_scrape_duration_seconds", "How long this scrape took to compute."
+        )
+        scrape.add_metric([], time.perf_counter() - started)
+        yield scrape
+
+
+def _platform_metrics():
+    from batchwatch.core.scheduler import current_scheduler
+    from batchwatch.ingest.stats import INGEST_STATS
+
+    spans = CounterMetricFamily("batchwatch_ingest_spans", "Spans accepted by this process.")
+    spans.add_metric([], INGEST_STATS.spans)
+    yield spans
+    latency = GaugeMetricFamily(
+        "batchwatch_ingest_request_duration_seconds_average",
+        "Mean ingest request latency in this process.",
+    )
+    latency.add_metric(
+        [], INGEST_STATS.latency_sum / INGEST_STATS.requests if INGEST_STATS.requests else 0.0
+    )
+    yield latency
+    requests = CounterMetricFamily("batchwatch_ingest_requests", "Ingest requests served.")
+    requests.add_metric([], INGEST_STATS.requests)
+    yield requests
+    errors = CounterMetricFamily(
+        "batchwatch_ingest_errors", "Refused ingest requests.", labels=["status"]
+    )
+    for status, count in sorted(INGEST_STATS.errors.items()):
+        errors.add_metric([str(status)], count)
+    yield errors
+    scheduler = current_scheduler()
+    if scheduler is not None:
+        lag = GaugeMetricFamily(
+            "batchwatch_scheduler_lag_seconds", "How late the embedded scheduler's last task ran."
+        )
+        lag.add_metric([], scheduler.stats.last_lag.total_seconds())
+        yield lag
+
+
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(BatchwatchCollector())
