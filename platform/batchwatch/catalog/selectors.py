@@ -84,10 +84,11 @@ def job_list(
     return jobs
 
 
-@dataclass(frozen=True)
+@dataclass
 class TeamOverview:
     team: Team | None  # None: the jobs nobody owns yet
     jobs: list[Job]
+    health: dict | None = None  # filled by the page: failed/missed last runs, SLO statuses
 
 
 def catalog_overview(

@@ -27,6 +27,7 @@ from batchwatch.runs.selectors import (
     run_detail,
     run_span_tree,
 )
+from batchwatch.slo.selectors import job_slo_states, slo_status_by_team
 
 RECENT_RUNS = 50
 
@@ -41,9 +42,16 @@ def overview(request):
     search = (request.GET.get("q") or "").strip() or None
     groups = catalog_overview(team=team, engine=engine, search=search)
     latest = latest_run_by_job([job.pk for g in groups for job in g.jobs])
+    slo_status = slo_status_by_team()
     for group in groups:
         for job in group.jobs:
             job.last_run = latest.get(job.pk)
+        last_states = [j.last_run.state for j in group.jobs if j.last_run]
+        group.health = {
+            "failed": last_states.count("failed"),
+            "missed": last_states.count("missed"),
+            "slo": slo_status.get(group.team.pk if group.team else None, {}),
+        }
     return render(
         request,
         "web/overview.html",
@@ -87,6 +95,7 @@ def job_page(request, job_id: int):
             "chart": duration_chart([r for r in runs if r.duration_seconds is not None]),
             "timeline": expected_vs_actual(runs, now=now) if job.schedule_cron else [],
             "signals": job_signals(job.pk),
+            "slo_states": job_slo_states(job.pk),
         },
     )
 
