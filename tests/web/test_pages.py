@@ -108,9 +108,9 @@ def test_inactive_job_is_marked(client, team_a, teammate):
 
 def test_job_page_shows_expected_vs_actual_and_signals(client, demo):
     from batchwatch.catalog.models import Job
-    from batchwatch.runs.ledger import evaluate
+    from batchwatch.slo.services import evaluate_all
 
-    evaluate(datetime.now(UTC))
+    evaluate_all(datetime.now(UTC))
     job = Job.objects.get(key="airflow:prod-airflow/ledger_nightly_close")
     client.login(username="bob", password=DEMO_PASSWORD)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
