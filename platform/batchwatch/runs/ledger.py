@@ -188,30 +188,33 @@ def judge_runs(runs: list[Run], *, now: datetime) -> None:
                 summary=f"{job.key}: run is on attempt {run.attempt}",
             )
         if run.state == RunState.SUCCEEDED and run.duration_seconds is not None:
-            if job.min_runtime and run.duration_seconds < job.min_runtime.total_seconds():
-                if not run.too_fast:
-                    Run.objects.filter(pk=run.pk).update(too_fast=True)
-                    run.too_fast = True
-                signal_emit(
-                    run=run,
-                    kind=Signal.Kind.TOO_FAST,
-                    severity=Signal.Severity.WARNING,
+            took = timedelta(seconds=run.duration_seconds)
+            if job.min_runtime and took < job.min_runtime:
+                _judge(
+                    run,
+                    "too_fast",
+                    Signal.Kind.TOO_FAST,
                     now=now,
                     summary=f"{job.key}: finished in {run.duration_seconds:.0f}s, under "
                     f"the {_ago(job.min_runtime)} minimum (empty input?)",
                 )
-            if job.max_runtime and run.duration_seconds > job.max_runtime.total_seconds():
-                if not run.overran:
-                    Run.objects.filter(pk=run.pk).update(overran=True)
-                    run.overran = True
-                signal_emit(
-                    run=run,
-                    kind=Signal.Kind.OVERRAN,
-                    severity=Signal.Severity.WARNING,
+            if job.max_runtime and took > job.max_runtime:
+                _judge(
+                    run,
+                    "overran",
+                    Signal.Kind.OVERRAN,
                     now=now,
-                    summary=f"{job.key}: took {_ago(timedelta(seconds=run.duration_seconds))}"
-                    f", over the {_ago(job.max_runtime)} maximum",
+                    summary=f"{job.key}: took {_ago(took)}, over the "
+                    f"{_ago(job.max_runtime)} maximum",
                 )
+
+
+def _judge(run: Run, flag: str, kind: str, *, now: datetime, summary: str) -> None:
+    """Set a judgement flag on the run (once) and signal it (once)."""
+    if not getattr(run, flag):
+        Run.objects.filter(pk=run.pk).update(**{flag: True})
+        setattr(run, flag, True)
+    signal_emit(run=run, kind=kind, severity=Signal.Severity.WARNING, now=now, summary=summary)
 
 
 def signal_emit(

@@ -1,0 +1,233 @@
+"""SLO benchmark: full evaluation, one incremental update and a /metrics scrape at scale.
+
+    python bench/slo.py [--jobs 10000] [--runs 1000000] [--days 90]
+
+On a fresh PostgreSQL database: 100 teams, --jobs daily jobs (each with a 02:00 cron in one of
+four zones), --runs finished runs spread over --days days (COPY, so loading is quick), one
+success-ratio SLO per team (a selector covering all its jobs) and a deadline SLO on every
+tenth job. Then it measures, each in the same run:
+
+* full evaluation (`evaluate_all`: ledger materialisation and sweep, every SLO for every job);
+* one incremental update: a new run recorded, then that job's SLOs evaluated;
+* one /metrics scrape (the collector's queries and the text exposition);
+* baseline: the time to count the runs table once (`SELECT count(*)`), the floor any full pass
+  over the runs pays.
+Goals (issue 4): full evaluation <= 10 s, incremental <= 20 ms, scrape <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+ZONES = ["America/New_York", "America/Chicago", "Europe/London", "UTC"]
+
+
+def load(url: str, jobs: int, runs: int, days: int, now: datetime) -> None:
+    rng = random.Random(4)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO catalog_team (slug, name, description, slack_channel, created_at, "
+            "updated_at) SELECT 'team-' || i, 'Team ' || i, '', '', now(), now() "
+            "FROM generate_series(1, 100) i"
+        )
+        team_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_team ORDER BY id")]
+        created = now - timedelta(days=days + 1)
+        with conn.cursor().copy(
+            "COPY catalog_job (key, engine, namespace, name, description, owner_team_id, tier, "
+            "schedule_cron, schedule_timezone, labels, repo_url, docs_url, registration, "
+            "is_active, start_grace, miss_grace, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for i in range(jobs):
+                copy.write_row(
+                    (
+                        f"airflow:bench/job_{i}",
+                        "airflow",
+                        "bench",
+                        f"job_{i}",
+                        "",
+                        team_ids[i % 100],
+                        1 + i % 4,
+                        "0 2 * * *",
+                        ZONES[i % 4],
+                        "{}",
+                        "",
+                        "",
+                        "declared",
+                        True,
+                        timedelta(minutes=15),
+                        timedelta(hours=1),
+                        created,
+                        created,
+                    )
+                )
+        job_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_job ORDER BY id")]
+        per_job = max(1, runs // jobs)
+        with conn.cursor().copy(
+            "COPY runs_run (job_id, external_id, state, scheduled_at, started_at, ended_at, "
+            "duration_seconds, attempt, failure_reason, trace_id, root_span_id, parent_ref, "
+            "source, attributes, created_at, updated_at, expected_at, late_start, overran, "
+            "too_fast) FROM STDIN"
+        ) as copy:
+            for n, job_id in enumerate(job_ids):
+                offset = timedelta(hours=(n % 4) + 5)  # 02:00 in the job's zone, roughly
+                for d in range(per_job):
+                    day = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+                        days=days - d * days // per_job
+                    )
+                    scheduled = day + offset
+                    duration = rng.uniform(600, 5400)
+                    failed = rng.random() < 0.03
+                    start = scheduled + timedelta(seconds=rng.uniform(5, 300))
+                    copy.write_row(
+                        (
+                            job_id,
+                            f"run-{d}",
+                            "failed" if failed else "succeeded",
+                            scheduled,
+                            start,
+                            start + timedelta(seconds=duration),
+                            duration,
+                            1,
+                            "OOM" if failed else "",
+                            "",
+                            "",
+                            "",
+                            "otlp",
+                            "{}",
+                            start,
+                            start,
+                            None,
+                            False,
+                            False,
+                            False,
+                        )
+                    )
+        conn.execute("ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--database", default="batchwatch_bench_slo")
+    args = parser.parse_args()
+    url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{args.database}"')
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
+    now = datetime.now(UTC).replace(microsecond=0)
+    t0 = time.perf_counter()
+    load(url, args.jobs, args.runs, args.days, now)
+    print(f"Loaded {args.jobs:,} jobs and ~{args.runs:,} runs in {time.perf_counter() - t0:.1f} s")
+
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "batchwatch.settings")
+    sys.path.insert(0, str(ROOT / "platform"))
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from django.db import connection
+    from django.test import Client
+
+    from batchwatch.catalog.models import Job, Team
+    from batchwatch.runs.observations import RunObservation
+    from batchwatch.runs.services import runs_record
+    from batchwatch.slo.models import SLO
+    from batchwatch.slo.services import evaluate_all, slo_evaluate_job, slo_jobs
+
+    for team in Team.objects.all():
+        SLO.objects.create(
+            slug=f"{team.slug}-success",
+            name=f"{team.name} succeeds",
+            kind=SLO.Kind.SUCCESS_RATIO,
+            team=team,
+            objective=Decimal("95"),
+        )
+    deadline_jobs = list(Job.objects.order_by("pk")[::10])
+    SLO.objects.bulk_create(
+        SLO(
+            slug=f"{j.name}-deadline",
+            name=f"{j.name} by 08:00",
+            kind=SLO.Kind.DEADLINE,
+            job=j,
+            objective=Decimal("99"),
+            deadline_time=dtime(8, 0),
+            deadline_timezone=j.schedule_timezone,
+            deadline_day_offset=0,
+        )
+        for j in deadline_jobs
+    )
+    pairs = sum(slo_jobs(s).count() for s in SLO.objects.all())
+    print(f"SLOs: {SLO.objects.count():,} covering {pairs:,} (SLO, job) pairs")
+
+    with connection.cursor() as cursor:
+        t0 = time.perf_counter()
+        cursor.execute("SELECT count(*) FROM runs_run")
+        count = cursor.fetchone()[0]
+        baseline = time.perf_counter() - t0
+    print(f"Baseline: count(*) over {count:,} runs: {baseline * 1000:.0f} ms")
+
+    t0 = time.perf_counter()
+    result = evaluate_all(now)
+    full = time.perf_counter() - t0
+    print(f"Full evaluation: {full:.1f} s (goal <= 10 s) {result}")
+
+    job = deadline_jobs[0]
+    slos = [s for s in SLO.objects.all() if slo_jobs(s).filter(pk=job.pk).exists()]
+    scheduled = now.replace(hour=7, minute=0, second=0) - timedelta(days=0)
+    timings = []
+    for i in range(20):
+        t0 = time.perf_counter()
+        runs_record(
+            [
+                RunObservation(
+                    engine="airflow",
+                    namespace="bench",
+                    job_name=job.name,
+                    external_id=f"new-{i}",
+                    source="otlp",
+                    state="succeeded",
+                    scheduled_at=scheduled - timedelta(minutes=i),
+                    started_at=scheduled,
+                    ended_at=scheduled + timedelta(hours=1),
+                )
+            ],
+            seen_at=now,
+        )
+        for slo in slos:
+            slo_evaluate_job(slo, job, now=now)
+        timings.append(time.perf_counter() - t0)
+    timings.sort()
+    print(
+        f"Incremental update (record a run, evaluate its {len(slos)} SLOs): median "
+        f"{timings[len(timings) // 2] * 1000:.1f} ms, max {timings[-1] * 1000:.1f} ms "
+        "(goal <= 20 ms)"
+    )
+
+    client = Client()
+    t0 = time.perf_counter()
+    response = client.get("/metrics")
+    scrape = time.perf_counter() - t0
+    lines = response.content.count(b"\n")
+    print(f"/metrics scrape: {scrape:.2f} s for {lines:,} lines (goal <= 1 s)")
+
+
+if __name__ == "__main__":
+    main()
