@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Max
 
 from batchwatch.catalog.models import Job
@@ -117,52 +117,73 @@ class SweepResult:
 
 
 def ledger_sweep(now: datetime) -> SweepResult:
-    """Judge what the clock decides: late starts, missed runs, overruns. Idempotent."""
+    """Judge what the clock decides: late starts, missed runs, overruns. Idempotent.
+
+    Set-based: one read and one UPDATE per judgement, and one insert for all its signals, so a
+    backlog of thousands of occurrences costs a few statements, not thousands.
+    """
     result = SweepResult()
     waiting = Run.objects.filter(state=RunState.SCHEDULED, scheduled_at__lte=now).select_related(
         "job__owner_team"
     )
-    late = waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace"))
-    for run in late:
-        Run.objects.filter(pk=run.pk).update(late_start=True)
-        result.late += signal_emit(
-            run=run,
-            kind=Signal.Kind.LATE_START,
-            severity=Signal.Severity.WARNING,
-            now=now,
-            summary=f"{run.job.key}: the run scheduled for {_local(run)} has not started "
-            f"({_ago(now - run.scheduled_at)} after its scheduled time)",
-        )
-    missed = waiting.filter(scheduled_at__lte=now - F("job__miss_grace"))
-    for run in missed:
-        Run.objects.filter(pk=run.pk, state=RunState.SCHEDULED).update(
-            state=RunState.MISSED, late_start=True
-        )
-        result.missed += signal_emit(
-            run=run,
-            kind=Signal.Kind.MISSED,
-            severity=Signal.Severity.CRITICAL,
-            now=now,
-            summary=f"{run.job.key}: the run scheduled for {_local(run)} never started",
-        )
-    overrunning = Run.objects.filter(
-        state=RunState.RUNNING,
-        overran=False,
-        started_at__isnull=False,
-        job__max_runtime__isnull=False,
-        started_at__lte=now - F("job__max_runtime"),
-    ).select_related("job__owner_team")
-    for run in overrunning:
-        Run.objects.filter(pk=run.pk).update(overran=True)
-        result.overran += signal_emit(
-            run=run,
-            kind=Signal.Kind.OVERRAN,
-            severity=Signal.Severity.WARNING,
-            now=now,
-            summary=f"{run.job.key}: still running after {_ago(now - run.started_at)} "
-            f"(maximum {_ago(run.job.max_runtime)})",
-        )
+    late = list(waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace")))
+    _update_in_chunks([r.pk for r in late], late_start=True)
+    result.late = signals_emit(
+        [
+            signal_build(
+                run=run,
+                kind=Signal.Kind.LATE_START,
+                severity=Signal.Severity.WARNING,
+                now=now,
+                summary=f"{run.job.key}: the run scheduled for {_local(run)} has not "
+                f"started ({_ago(now - run.scheduled_at)} after its scheduled time)",
+            )
+            for run in late
+        ]
+    )
+    missed = list(waiting.filter(scheduled_at__lte=now - F("job__miss_grace")))
+    _update_in_chunks([r.pk for r in missed], state=RunState.MISSED, late_start=True)
+    result.missed = signals_emit(
+        [
+            signal_build(
+                run=run,
+                kind=Signal.Kind.MISSED,
+                severity=Signal.Severity.CRITICAL,
+                now=now,
+                summary=f"{run.job.key}: the run scheduled for {_local(run)} never started",
+            )
+            for run in missed
+        ]
+    )
+    overrunning = list(
+        Run.objects.filter(
+            state=RunState.RUNNING,
+            overran=False,
+            started_at__isnull=False,
+            job__max_runtime__isnull=False,
+            started_at__lte=now - F("job__max_runtime"),
+        ).select_related("job__owner_team")
+    )
+    _update_in_chunks([r.pk for r in overrunning], overran=True)
+    result.overran = signals_emit(
+        [
+            signal_build(
+                run=run,
+                kind=Signal.Kind.OVERRAN,
+                severity=Signal.Severity.WARNING,
+                now=now,
+                summary=f"{run.job.key}: still running after {_ago(now - run.started_at)} "
+                f"(maximum {_ago(run.job.max_runtime)})",
+            )
+            for run in overrunning
+        ]
+    )
     return result
+
+
+def _update_in_chunks(pks: list[int], **values) -> None:
+    for i in range(0, len(pks), 5000):
+        Run.objects.filter(pk__in=pks[i : i + 5000]).update(**values)
 
 
 def judge_runs(runs: list[Run], *, now: datetime) -> None:
@@ -217,7 +238,7 @@ def _judge(run: Run, flag: str, kind: str, *, now: datetime, summary: str) -> No
     signal_emit(run=run, kind=kind, severity=Signal.Severity.WARNING, now=now, summary=summary)
 
 
-def signal_emit(
+def signal_build(
     *,
     run: Run | None,
     kind: str,
@@ -227,11 +248,11 @@ def signal_emit(
     key_suffix: str = "",
     job: Job | None = None,
     extra_labels: dict[str, str] | None = None,
-) -> int:
-    """Record a signal once (1 if new, 0 if already emitted).
+) -> Signal:
+    """A signal with the labels and links an alert needs to be routed and acted on.
 
-    The one entry point the alerting pipeline will take over: labels and links are what an
-    alert needs to be routed and acted on. ``run`` may be None for a job-level signal (an SLO).
+    ``run`` may be None for a job-level signal (an SLO). The dedup key makes the same fact
+    (this judgement of this run) a single signal however often it is judged.
     """
     job = job or run.job
     base = settings.BATCHWATCH_BASE_URL
@@ -253,23 +274,38 @@ def signal_emit(
     }
     subject = f"run{run.pk}" if run else f"job{job.pk}"
     dedup_key = f"{kind}:{subject}" + (f":{key_suffix}" if key_suffix else "")
-    try:
-        with transaction.atomic():
-            Signal.objects.create(
-                kind=kind,
-                severity=severity,
-                job=job,
-                run=run,
-                summary=summary[:500],
-                labels=labels,
-                links=links,
-                dedup_key=dedup_key,
-                created_at=now,
-            )
-    except IntegrityError:
+    return Signal(
+        kind=kind,
+        severity=severity,
+        job=job,
+        run=run,
+        summary=summary[:500],
+        labels=labels,
+        links=links,
+        dedup_key=dedup_key,
+        created_at=now,
+    )
+
+
+def signals_emit(signals: list[Signal]) -> int:
+    """Record signals not recorded before (by dedup key); returns how many were new.
+
+    The one entry point the alerting pipeline will take over.
+    """
+    if not signals:
         return 0
-    logger.debug("ledger.signal", extra={"kind": str(kind), "job": job.key})
-    return 1
+    keys = [s.dedup_key for s in signals]
+    known = set(Signal.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
+    new = list({s.dedup_key: s for s in signals if s.dedup_key not in known}.values())
+    Signal.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
+    for signal in new:
+        logger.debug("ledger.signal", extra={"kind": str(signal.kind), "job": signal.job.key})
+    return len(new)
+
+
+def signal_emit(**kwargs) -> int:
+    """One signal: see :func:`signal_build` and :func:`signals_emit`."""
+    return signals_emit([signal_build(**kwargs)])
 
 
 def is_occurrence(job: Job, instant: datetime) -> bool:

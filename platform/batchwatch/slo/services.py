@@ -10,10 +10,11 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from batchwatch.catalog.models import Job
-from batchwatch.runs.ledger import signal_emit
+from batchwatch.runs.ledger import signal_build, signal_emit, signals_emit
 from batchwatch.runs.models import Run, RunState, Signal
 from batchwatch.slo.models import SLO, SLOState
 
@@ -97,7 +98,38 @@ def _runs_for(slo: SLO, job: Job, *, now: datetime) -> list[Run]:
         )
         return list(runs)
     # Enough recent runs to find window_size final verdicts (undecided ones are skipped).
-    return list(runs.order_by("-scheduled_at", "-started_at", "-id")[: slo.window_size * 2 + 10])
+    return list(runs.order_by(*RECENT_FIRST)[: _runs_needed(slo)])
+
+
+# Newest first, the same on PostgreSQL and SQLite (which sort NULLs differently by default).
+RECENT_FIRST = (
+    F("scheduled_at").desc(nulls_last=True),
+    F("started_at").desc(nulls_last=True),
+    F("id").desc(),
+)
+
+
+def _runs_needed(slo: SLO) -> int:
+    return slo.window_size * 2 + 10
+
+
+def _runs_for_jobs(slo: SLO, job_ids: list[int], *, now: datetime) -> dict[int, list[Run]]:
+    """The runs each job's window needs, for all the SLO's jobs in one query."""
+    runs = Run.objects.filter(job_id__in=job_ids)
+    if slo.window_unit == SLO.WindowUnit.DAYS:
+        days = 31 if slo.window_type == SLO.WindowType.CALENDAR else slo.window_size
+        since = now - timedelta(days=days + 2)
+        runs = runs.filter(
+            Q(scheduled_at__gte=since) | Q(scheduled_at__isnull=True, started_at__gte=since)
+        )
+    else:
+        runs = runs.annotate(
+            recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(RECENT_FIRST))
+        ).filter(recency__lte=_runs_needed(slo))
+    by_job: dict[int, list[Run]] = {}
+    for run in runs:
+        by_job.setdefault(run.job_id, []).append(run)
+    return by_job
 
 
 @dataclass
@@ -146,43 +178,14 @@ SEVERITY = {
 
 @transaction.atomic
 def slo_evaluate_job(slo: SLO, job: Job, *, now: datetime) -> SLOState:
-    """Evaluate one SLO for one job as of ``now``; signal a change of status."""
+    """Evaluate one SLO for one job as of ``now`` (the incremental path after a new run)."""
     judged = verdicts(slo, _runs_for(slo, job, now=now), now=now)
     result = evaluate_window(slo, _window(slo, judged, now=now))
     state, _ = SLOState.objects.select_for_update().get_or_create(slo=slo, job=job)
-    changed = state.status != result.status
-    for field in (
-        "good",
-        "total",
-        "sli",
-        "budget_total",
-        "budget_remaining_ratio",
-        "burn_rates",
-        "status",
-        "history",
-    ):
-        setattr(state, field, getattr(result, field))
-    state.evaluated_at = now
-    if changed:
-        previous = state.changed_at
-        state.changed_at = now
-        if result.status != SLOState.Status.NO_DATA and not (
-            result.status == SLOState.Status.OK and previous is None
-        ):
-            signal_emit(
-                run=None,
-                job=job,
-                kind=Signal.Kind.SLO,
-                severity=SEVERITY[result.status],
-                now=now,
-                key_suffix=f"{slo.slug}:{result.status}:{now.isoformat()}",
-                extra_labels={"slo": slo.slug},
-                summary=f"SLO {slo.name} for {job.key} is {result.status}: SLI "
-                f"{result.sli:.1%} against {slo.objective}% over {result.total} "
-                f"run(s); {max(result.budget_remaining_ratio, 0):.0%} of the error "
-                "budget left",
-            )
+    signal = _apply_evaluation(state, slo, job, result, now)
     state.save()
+    if signal is not None:
+        signals_emit([signal])
     return state
 
 
@@ -248,15 +251,81 @@ def predicted_misses(slo: SLO, job: Job, *, now: datetime) -> int:
     return raised
 
 
+STATE_FIELDS = [
+    "good",
+    "total",
+    "sli",
+    "budget_total",
+    "budget_remaining_ratio",
+    "burn_rates",
+    "status",
+    "history",
+    "evaluated_at",
+    "changed_at",
+]
+
+
+def _apply_evaluation(state: SLOState, slo: SLO, job: Job, result: Evaluation, now: datetime):
+    """Copy the result onto the state; the signal for a change of status, if any."""
+    changed = state.status != result.status
+    for field in STATE_FIELDS[:8]:
+        setattr(state, field, getattr(result, field))
+    state.evaluated_at = now
+    if not changed:
+        return None
+    previous, state.changed_at = state.changed_at, now
+    if result.status == SLOState.Status.NO_DATA or (
+        result.status == SLOState.Status.OK and previous is None
+    ):
+        return None  # no news: a new SLO that starts healthy, or nothing judged yet
+    return signal_build(
+        run=None,
+        job=job,
+        kind=Signal.Kind.SLO,
+        severity=SEVERITY[result.status],
+        now=now,
+        key_suffix=f"{slo.slug}:{result.status}:{now.isoformat()}",
+        extra_labels={"slo": slo.slug},
+        summary=f"SLO {slo.name} for {job.key} is {result.status}: SLI {result.sli:.1%} "
+        f"against {slo.objective}% over {result.total} run(s); "
+        f"{max(result.budget_remaining_ratio, 0):.0%} of the error budget left",
+    )
+
+
+@transaction.atomic
+def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime) -> int:
+    """One SLO for many jobs: one query for their runs, bulk writes for their states."""
+    runs_by_job = _runs_for_jobs(slo, [j.pk for j in jobs], now=now)
+    states = {s.job_id: s for s in SLOState.objects.filter(slo=slo, job__in=jobs)}
+    new, changed, signals = [], [], []
+    for job in jobs:
+        judged = verdicts(slo, runs_by_job.get(job.pk, []), now=now)
+        result = evaluate_window(slo, _window(slo, judged, now=now))
+        state = states.get(job.pk)
+        if state is None:
+            state = SLOState(slo=slo, job=job)
+            new.append(state)
+        else:
+            changed.append(state)
+        signal = _apply_evaluation(state, slo, job, result, now)
+        if signal is not None:
+            signals.append(signal)
+    SLOState.objects.bulk_create(new, ignore_conflicts=True)
+    SLOState.objects.bulk_update(changed, STATE_FIELDS, batch_size=500)
+    signals_emit(signals)
+    return len(jobs)
+
+
 def slo_evaluate(now: datetime) -> dict[str, int]:
     """Every active SLO for every job it covers, as of ``now``."""
     evaluated = predicted = 0
     for slo in SLO.objects.filter(is_active=True).select_related("job", "team"):
-        for job in slo_jobs(slo).select_related("owner_team"):
-            slo_evaluate_job(slo, job, now=now)
-            with transaction.atomic():
-                predicted += predicted_misses(slo, job, now=now)
-            evaluated += 1
+        jobs = list(slo_jobs(slo).select_related("owner_team"))
+        evaluated += slo_evaluate_jobs(slo, jobs, now=now)
+        if slo.kind == SLO.Kind.DEADLINE:
+            for job in jobs:
+                with transaction.atomic():
+                    predicted += predicted_misses(slo, job, now=now)
     return {"slo_states": evaluated, "predicted_misses": predicted}
 
 
