@@ -122,63 +122,58 @@ def ledger_sweep(now: datetime) -> SweepResult:
     Set-based: one read and one UPDATE per judgement, and one insert for all its signals, so a
     backlog of thousands of occurrences costs a few statements, not thousands.
     """
-    result = SweepResult()
     waiting = Run.objects.filter(state=RunState.SCHEDULED, scheduled_at__lte=now).select_related(
         "job__owner_team"
     )
-    late = list(waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace")))
-    _update_in_chunks([r.pk for r in late], late_start=True)
-    result.late = signals_emit(
-        [
-            signal_build(
-                run=run,
-                kind=Signal.Kind.LATE_START,
-                severity=Signal.Severity.WARNING,
-                now=now,
-                summary=f"{run.job.key}: the run scheduled for {_local(run)} has not "
-                f"started ({_ago(now - run.scheduled_at)} after its scheduled time)",
-            )
-            for run in late
-        ]
+    late = _judge_all(
+        waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace")),
+        {"late_start": True},
+        Signal.Kind.LATE_START,
+        Signal.Severity.WARNING,
+        now=now,
+        summary=lambda run: (
+            f"{run.job.key}: the run scheduled for {_local(run)} has not "
+            f"started ({_ago(now - run.scheduled_at)} after its scheduled time)"
+        ),
     )
-    missed = list(waiting.filter(scheduled_at__lte=now - F("job__miss_grace")))
-    _update_in_chunks([r.pk for r in missed], state=RunState.MISSED, late_start=True)
-    result.missed = signals_emit(
-        [
-            signal_build(
-                run=run,
-                kind=Signal.Kind.MISSED,
-                severity=Signal.Severity.CRITICAL,
-                now=now,
-                summary=f"{run.job.key}: the run scheduled for {_local(run)} never started",
-            )
-            for run in missed
-        ]
+    missed = _judge_all(
+        waiting.filter(scheduled_at__lte=now - F("job__miss_grace")),
+        {"state": RunState.MISSED, "late_start": True},
+        Signal.Kind.MISSED,
+        Signal.Severity.CRITICAL,
+        now=now,
+        summary=lambda run: f"{run.job.key}: the run scheduled for {_local(run)} never started",
     )
-    overrunning = list(
+    overran = _judge_all(
         Run.objects.filter(
             state=RunState.RUNNING,
             overran=False,
             started_at__isnull=False,
             job__max_runtime__isnull=False,
             started_at__lte=now - F("job__max_runtime"),
-        ).select_related("job__owner_team")
+        ).select_related("job__owner_team"),
+        {"overran": True},
+        Signal.Kind.OVERRAN,
+        Signal.Severity.WARNING,
+        now=now,
+        summary=lambda run: (
+            f"{run.job.key}: still running after {_ago(now - run.started_at)} "
+            f"(maximum {_ago(run.job.max_runtime)})"
+        ),
     )
-    _update_in_chunks([r.pk for r in overrunning], overran=True)
-    result.overran = signals_emit(
+    return SweepResult(late=late, missed=missed, overran=overran)
+
+
+def _judge_all(runs, changes: dict, kind: str, severity: str, *, now: datetime, summary) -> int:
+    """Apply one judgement to every run the query finds; signal each once. Returns new ones."""
+    judged = list(runs)
+    _update_in_chunks([r.pk for r in judged], **changes)
+    return signals_emit(
         [
-            signal_build(
-                run=run,
-                kind=Signal.Kind.OVERRAN,
-                severity=Signal.Severity.WARNING,
-                now=now,
-                summary=f"{run.job.key}: still running after {_ago(now - run.started_at)} "
-                f"(maximum {_ago(run.job.max_runtime)})",
-            )
-            for run in overrunning
+            signal_build(run=run, kind=kind, severity=severity, now=now, summary=summary(run))
+            for run in judged
         ]
     )
-    return result
 
 
 def _update_in_chunks(pks: list[int], **values) -> None:
