@@ -14,7 +14,7 @@ from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from batchwatch.catalog.models import Job
-from batchwatch.runs.ledger import signal_build, signal_emit, signals_emit
+from batchwatch.runs.ledger import signal_build, signals_emit
 from batchwatch.runs.models import Run, RunState, Signal
 from batchwatch.slo.models import SLO, SLOState
 
@@ -98,6 +98,7 @@ def _runs_for(slo: SLO, job: Job, *, now: datetime) -> list[Run]:
         )
         return list(runs)
     # Enough recent runs to find window_size final verdicts (undecided ones are skipped).
+    runs = runs.exclude(state=RunState.SCHEDULED, scheduled_at__gt=now)
     return list(runs.order_by(*RECENT_FIRST)[: _runs_needed(slo)])
 
 
@@ -110,12 +111,16 @@ RECENT_FIRST = (
 
 
 def _runs_needed(slo: SLO) -> int:
-    return slo.window_size * 2 + 10
+    # Future expected runs are excluded from the fetch; a few undecided (running, or not yet
+    # past their deadline) may still come first.
+    return slo.window_size + 10
 
 
 def _runs_for_jobs(slo: SLO, job_ids: list[int], *, now: datetime) -> dict[int, list[Run]]:
     """The runs each job's window needs, for all the SLO's jobs in one query."""
-    runs = Run.objects.filter(job_id__in=job_ids)
+    runs = Run.objects.filter(job_id__in=job_ids).exclude(
+        state=RunState.SCHEDULED, scheduled_at__gt=now
+    )
     if slo.window_unit == SLO.WindowUnit.DAYS:
         days = 31 if slo.window_type == SLO.WindowType.CALENDAR else slo.window_size
         since = now - timedelta(days=days + 2)
@@ -126,10 +131,15 @@ def _runs_for_jobs(slo: SLO, job_ids: list[int], *, now: datetime) -> dict[int, 
         runs = runs.annotate(
             recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(RECENT_FIRST))
         ).filter(recency__lte=_runs_needed(slo))
-    by_job: dict[int, list[Run]] = {}
-    for run in runs:
+    # Named rows, not model instances: a team's SLO reads thousands of runs per pass, and the
+    # verdicts need five fields of each.
+    by_job: dict[int, list] = {}
+    for run in runs.values_list(*VERDICT_FIELDS, named=True):
         by_job.setdefault(run.job_id, []).append(run)
     return by_job
+
+
+VERDICT_FIELDS = ("job_id", "state", "scheduled_at", "started_at", "ended_at", "duration_seconds")
 
 
 @dataclass
@@ -190,65 +200,101 @@ def slo_evaluate_job(slo: SLO, job: Job, *, now: datetime) -> SLOState:
 
 
 def predicted_misses(slo: SLO, job: Job, *, now: datetime) -> int:
-    """Warn about runs predicted to miss the deadline; clear warnings that did not come true.
+    """Predicted deadline misses for one job: see :func:`predicted_misses_many`."""
+    return predicted_misses_many([(slo, job)], now=now)
 
-    The estimate: start (or now, for a run not started) plus the 90th percentile of the last
-    20 successful durations. A warning is raised once the deadline is within that estimate
-    plus the SLO's prediction lead, and cleared when the run succeeds in time.
+
+def predicted_misses_many(pairs: list[tuple[SLO, Job]], *, now: datetime) -> int:
+    """Warn about runs predicted to miss their deadline; clear warnings that did not come true.
+
+    The estimate: start (or now, for a run not started) plus the 90th percentile of the job's
+    last 20 successful durations. A warning is raised once the deadline is within that estimate
+    plus the SLO's prediction lead, and cleared when the run succeeds in time. Three queries
+    for any number of (deadline SLO, job) pairs.
     """
-    if slo.kind != SLO.Kind.DEADLINE:
+    pairs = [(slo, job) for slo, job in pairs if slo.kind == SLO.Kind.DEADLINE]
+    if not pairs:
         return 0
-    durations = sorted(
-        Run.objects.filter(job=job, state=RunState.SUCCEEDED, duration_seconds__isnull=False)
-        .order_by("-ended_at")
-        .values_list("duration_seconds", flat=True)[:HISTORY_FOR_PREDICTION]
-    )
-    raised = 0
+    job_ids = {job.pk for _, job in pairs}
+    slo_by_job: dict[int, list[SLO]] = {}
+    for slo, job in pairs:
+        slo_by_job.setdefault(job.pk, []).append(slo)
     # Clear: warnings whose run has since succeeded in time.
     for signal in Signal.objects.filter(
-        job=job, kind=Signal.Kind.PREDICTED_MISS, resolved=False
+        job_id__in=job_ids, kind=Signal.Kind.PREDICTED_MISS, resolved=False
     ).select_related("run"):
         run = signal.run
+        slo = next(
+            (s for s in slo_by_job.get(signal.job_id, []) if s.slug == signal.labels.get("slo")),
+            None,
+        )
         if (
-            run
+            slo
+            and run
             and run.state == RunState.SUCCEEDED
             and run.scheduled_at
-            and run.ended_at
-            and (run.ended_at <= deadline_for(slo, run.scheduled_at))
+            and (run.ended_at and run.ended_at <= deadline_for(slo, run.scheduled_at))
         ):
             signal.resolved = True
             signal.save(update_fields=["resolved"])
-    if not durations:
-        return 0
-    typical = timedelta(
-        seconds=durations[min(len(durations) - 1, int(len(durations) * PREDICTION_PERCENTILE))]
+    pending = list(
+        Run.objects.filter(
+            job_id__in=job_ids,
+            state__in=[RunState.SCHEDULED, RunState.RUNNING],
+            scheduled_at__isnull=False,
+            scheduled_at__lte=now + timedelta(days=1),
+        ).select_related("job__owner_team")
     )
-    pending = Run.objects.filter(
-        job=job,
-        state__in=[RunState.SCHEDULED, RunState.RUNNING],
-        scheduled_at__isnull=False,
-        scheduled_at__lte=now + timedelta(days=1),
-    ).select_related("job__owner_team")
-    for run in pending:
-        deadline = deadline_for(slo, run.scheduled_at)
-        if deadline <= now or now < deadline - typical - slo.prediction_lead:
-            continue
-        start = run.started_at if run.started_at else max(now, run.scheduled_at)
-        estimate = max(now, start + typical)
-        if estimate > deadline:
-            raised += signal_emit(
-                run=run,
-                kind=Signal.Kind.PREDICTED_MISS,
-                severity=Signal.Severity.WARNING,
-                now=now,
-                key_suffix=slo.slug,
-                extra_labels={"slo": slo.slug},
-                summary=f"{job.key}: predicted to finish around "
-                f"{estimate.astimezone(ZoneInfo(slo.deadline_timezone)):%H:%M %Z}, after "
-                f"its {deadline.astimezone(ZoneInfo(slo.deadline_timezone)):%H:%M %Z} "
-                f"deadline ({slo.name})",
+    if not pending:
+        return 0
+    durations: dict[int, list[float]] = {}
+    for job_id, seconds in (
+        Run.objects.filter(
+            job_id__in={r.job_id for r in pending},
+            state=RunState.SUCCEEDED,
+            duration_seconds__isnull=False,
+        )
+        .annotate(
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("job_id")],
+                order_by=[F("ended_at").desc(nulls_last=True)],
             )
-    return raised
+        )
+        .filter(recency__lte=HISTORY_FOR_PREDICTION)
+        .values_list("job_id", "duration_seconds")
+    ):
+        durations.setdefault(job_id, []).append(seconds)
+    signals = []
+    for run in pending:
+        history = sorted(durations.get(run.job_id, []))
+        if not history:
+            continue
+        typical = timedelta(
+            seconds=history[min(len(history) - 1, int(len(history) * PREDICTION_PERCENTILE))]
+        )
+        for slo in slo_by_job[run.job_id]:
+            deadline = deadline_for(slo, run.scheduled_at)
+            if deadline <= now or now < deadline - typical - slo.prediction_lead:
+                continue
+            start = run.started_at if run.started_at else max(now, run.scheduled_at)
+            estimate = max(now, start + typical)
+            if estimate > deadline:
+                zone = ZoneInfo(slo.deadline_timezone)
+                signals.append(
+                    signal_build(
+                        run=run,
+                        kind=Signal.Kind.PREDICTED_MISS,
+                        severity=Signal.Severity.WARNING,
+                        now=now,
+                        key_suffix=slo.slug,
+                        extra_labels={"slo": slo.slug},
+                        summary=f"{run.job.key}: predicted to finish around "
+                        f"{estimate.astimezone(zone):%H:%M %Z}, after its "
+                        f"{deadline.astimezone(zone):%H:%M %Z} deadline ({slo.name})",
+                    )
+                )
+    return signals_emit(signals)
 
 
 STATE_FIELDS = [
@@ -302,30 +348,36 @@ def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime) -> int:
         judged = verdicts(slo, runs_by_job.get(job.pk, []), now=now)
         result = evaluate_window(slo, _window(slo, judged, now=now))
         state = states.get(job.pk)
+        before = None
         if state is None:
             state = SLOState(slo=slo, job=job)
             new.append(state)
         else:
-            changed.append(state)
+            before = [getattr(state, f) for f in STATE_FIELDS[:8]]
         signal = _apply_evaluation(state, slo, job, result, now)
         if signal is not None:
             signals.append(signal)
+        if before is not None and before != [getattr(state, f) for f in STATE_FIELDS[:8]]:
+            changed.append(state)
     SLOState.objects.bulk_create(new, ignore_conflicts=True)
-    SLOState.objects.bulk_update(changed, STATE_FIELDS, batch_size=500)
+    # Most passes change nothing but the time of evaluation: write only what changed.
+    for state in changed:
+        state.save(update_fields=STATE_FIELDS)
+    SLOState.objects.filter(slo=slo, job__in=jobs).update(evaluated_at=now)
     signals_emit(signals)
     return len(jobs)
 
 
 def slo_evaluate(now: datetime) -> dict[str, int]:
     """Every active SLO for every job it covers, as of ``now``."""
-    evaluated = predicted = 0
+    evaluated = 0
+    deadline_pairs: list[tuple[SLO, Job]] = []
     for slo in SLO.objects.filter(is_active=True).select_related("job", "team"):
         jobs = list(slo_jobs(slo).select_related("owner_team"))
         evaluated += slo_evaluate_jobs(slo, jobs, now=now)
-        if slo.kind == SLO.Kind.DEADLINE:
-            for job in jobs:
-                with transaction.atomic():
-                    predicted += predicted_misses(slo, job, now=now)
+        deadline_pairs += [(slo, job) for job in jobs if slo.kind == SLO.Kind.DEADLINE]
+    with transaction.atomic():
+        predicted = predicted_misses_many(deadline_pairs, now=now)
     return {"slo_states": evaluated, "predicted_misses": predicted}
 
 
