@@ -40,7 +40,7 @@ def test_metrics_names_and_bounded_labels(client, demo_evaluated):
     ):
         assert re.search(rf"^{name}\{{", text, re.M) or re.search(rf"^{name} ", text, re.M), name
     labels = set(re.findall(r'(\w+)="', text))
-    assert labels <= {"job", "team", "engine", "state", "le", "slo", "window", "status"}
+    assert labels <= {"job", "team", "engine", "state", "le", "slo", "window", "status", "source"}
     assert 'slo="ledger-close-by-6"' in text and 'window="3_runs"' in text
 
 
@@ -80,3 +80,17 @@ def test_rules_refuse_a_missing_directory(db, tmp_path):
     with pytest.raises(CommandError, match="is not a directory") as err:
         call_command("rules", "build", "--out", str(tmp_path / "nope" / "x.yml"))
     assert err.value.returncode == 2
+
+
+def test_metrics_serve_the_evaluators_snapshot_and_fall_back_to_live(client, demo_evaluated):
+    from django.core.cache import cache
+
+    from batchwatch.slo.metrics import SNAPSHOT_KEY
+
+    text = scrape(client)  # evaluate_all left a snapshot
+    assert 'batchwatch_metrics_state_render_seconds{source="snapshot"}' in text
+    assert "batchwatch_slo_sli_ratio{" in text and "batchwatch_ingest_spans_total" in text
+    cache.delete(SNAPSHOT_KEY)
+    live = scrape(client)
+    assert 'batchwatch_metrics_state_render_seconds{source="live"}' in live
+    assert "batchwatch_slo_sli_ratio{" in live

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from django.db.models import Case, Count, IntegerField, Max, Q, Sum, When
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -33,9 +34,10 @@ def _job_labels() -> dict[int, list[str]]:
     }
 
 
-class BatchwatchCollector(Collector):
+class StateCollector(Collector):
+    """Jobs, runs and SLOs: what changes when the evaluator runs (snapshotted after each pass)."""
+
     def collect(self):
-        started = time.perf_counter()
         jobs = _job_labels()
 
         runs = CounterMetricFamily(
@@ -132,12 +134,12 @@ class BatchwatchCollector(Collector):
                 burn.add_metric([*values, window], rate)
         yield from (objective, sli, budget, burn)
 
+
+class PlatformCollector(Collector):
+    """This process's own figures: always live."""
+
+    def collect(self):
         yield from _platform_metrics()
-        scrape = GaugeMetricFamily(
-            "batchwatch_metrics_scrape_duration_seconds", "How long this scrape took to compute."
-        )
-        scrape.add_metric([], time.perf_counter() - started)
-        yield scrape
 
 
 def _platform_metrics():
@@ -173,5 +175,49 @@ def _platform_metrics():
         yield lag
 
 
-REGISTRY = CollectorRegistry(auto_describe=False)
-REGISTRY.register(BatchwatchCollector())
+STATE_REGISTRY = CollectorRegistry(auto_describe=False)
+STATE_REGISTRY.register(StateCollector())
+PLATFORM_REGISTRY = CollectorRegistry(auto_describe=False)
+PLATFORM_REGISTRY.register(PlatformCollector())
+
+SNAPSHOT_KEY = "batchwatch:metrics:state"
+# A snapshot older than two evaluation intervals is not served: the scrape computes instead.
+SNAPSHOT_MAX_AGE = 60.0
+
+
+def snapshot_state() -> float:
+    """Render the state families and keep them for scrapes; returns the seconds it took.
+
+    Called after each evaluation, which is when job and SLO figures change.
+    """
+    from django.core.cache import cache
+
+    started = time.perf_counter()
+    body = generate_latest(STATE_REGISTRY)
+    took = time.perf_counter() - started
+    cache.set(SNAPSHOT_KEY, (time.time(), took, body), timeout=int(SNAPSHOT_MAX_AGE * 2))
+    return took
+
+
+def exposition() -> bytes:
+    """What /metrics serves: the latest state snapshot if fresh, else a live rendering, and
+    this process's platform figures."""
+    from django.core.cache import cache
+
+    snapshot = cache.get(SNAPSHOT_KEY)
+    if snapshot and time.time() - snapshot[0] <= SNAPSHOT_MAX_AGE:
+        taken_at, took, state = snapshot
+        source = "snapshot"
+    else:
+        started = time.perf_counter()
+        state, taken_at, source = generate_latest(STATE_REGISTRY), time.time(), "live"
+        took = time.perf_counter() - started
+    meta = (
+        "# HELP batchwatch_metrics_state_age_seconds Age of the job and SLO figures served.\n"
+        "# TYPE batchwatch_metrics_state_age_seconds gauge\n"
+        f"batchwatch_metrics_state_age_seconds {max(0.0, time.time() - taken_at):.3f}\n"
+        "# HELP batchwatch_metrics_state_render_seconds Time it took to compute them.\n"
+        "# TYPE batchwatch_metrics_state_render_seconds gauge\n"
+        f'batchwatch_metrics_state_render_seconds{{source="{source}"}} {took:.3f}\n'
+    ).encode()
+    return state + generate_latest(PLATFORM_REGISTRY) + meta

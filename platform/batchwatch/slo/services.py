@@ -382,10 +382,14 @@ def slo_evaluate(now: datetime) -> dict[str, int]:
 
 
 def evaluate_all(now: datetime) -> dict[str, int]:
-    """The ledger, then the SLOs, as of ``now``: what the CLI and the schedulers run."""
+    """The ledger, then the SLOs, as of ``now``: what the CLI and the schedulers run; then a
+    fresh /metrics snapshot of what changed."""
     from batchwatch.runs.ledger import evaluate
+    from batchwatch.slo.metrics import snapshot_state
 
-    return {**evaluate(now), **slo_evaluate(now)}
+    result = {**evaluate(now), **slo_evaluate(now)}
+    snapshot_state()
+    return result
 
 
 @transaction.atomic

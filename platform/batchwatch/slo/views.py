@@ -7,10 +7,9 @@ import hmac
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from batchwatch.slo.metrics import REGISTRY
+from batchwatch.slo.metrics import exposition
 
 
 @require_GET
@@ -27,4 +26,4 @@ def metrics(request):
             response["WWW-Authenticate"] = "Bearer"
             return response
     # The 0.0.4 text format: what every Prometheus 2.x and 3.x scrapes.
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
