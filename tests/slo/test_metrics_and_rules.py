@@ -37,6 +37,7 @@ def test_metrics_names_and_bounded_labels(client, demo_evaluated):
         "batchwatch_slo_error_budget_remaining_ratio",
         "batchwatch_slo_burn_rate",
         "batchwatch_ingest_spans_total",
+        "batchwatch_ingest_request_duration_seconds_bucket",
     ):
         assert re.search(rf"^{name}\{{", text, re.M) or re.search(rf"^{name} ", text, re.M), name
     labels = set(re.findall(r'(\w+)="', text))
@@ -94,3 +95,15 @@ def test_metrics_serve_the_evaluators_snapshot_and_fall_back_to_live(client, dem
     live = scrape(client)
     assert 'batchwatch_metrics_state_render_seconds{source="live"}' in live
     assert "batchwatch_slo_sli_ratio{" in live
+
+
+def test_ingest_latency_is_a_histogram(client, db):
+    from tests.ingest.helpers import PROTOBUF, sample
+
+    client.post("/v1/traces", sample("airflow/0001_POST_v1_traces.body"), content_type=PROTOBUF)
+    text = scrape(client)
+    count = re.search(r"^batchwatch_ingest_request_duration_seconds_count (\S+)", text, re.M)
+    inf = re.search(
+        r'^batchwatch_ingest_request_duration_seconds_bucket\{le="\+Inf"\} (\S+)', text, re.M
+    )
+    assert count and inf and float(count.group(1)) == float(inf.group(1)) >= 1

@@ -6,6 +6,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+# Request latency buckets for /metrics (seconds): OTLP exporters time out at 10 s by default.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 
 @dataclass
 class IngestStats:
@@ -14,6 +17,7 @@ class IngestStats:
     errors: Counter = field(default_factory=Counter)
     latency_sum: float = 0.0
     requests: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_spans(self, n: int) -> None:
@@ -32,6 +36,9 @@ class IngestStats:
         with self._lock:
             self.requests += 1
             self.latency_sum += seconds
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    self.latency_buckets[i] += 1
 
 
 INGEST_STATS = IngestStats()

@@ -144,17 +144,19 @@ class PlatformCollector(Collector):
 
 def _platform_metrics():
     from batchwatch.core.scheduler import current_scheduler
-    from batchwatch.ingest.stats import INGEST_STATS
+    from batchwatch.ingest.stats import INGEST_STATS, LATENCY_BUCKETS
 
     spans = CounterMetricFamily("batchwatch_ingest_spans", "Spans accepted by this process.")
     spans.add_metric([], INGEST_STATS.spans)
     yield spans
-    latency = GaugeMetricFamily(
-        "batchwatch_ingest_request_duration_seconds_average",
-        "Mean ingest request latency in this process.",
+    latency = HistogramMetricFamily(
+        "batchwatch_ingest_request_duration_seconds", "Ingest request latency in this process."
     )
     latency.add_metric(
-        [], INGEST_STATS.latency_sum / INGEST_STATS.requests if INGEST_STATS.requests else 0.0
+        [],
+        [(str(b), n) for b, n in zip(LATENCY_BUCKETS, INGEST_STATS.latency_buckets, strict=True)]
+        + [("+Inf", INGEST_STATS.requests)],
+        INGEST_STATS.latency_sum,
     )
     yield latency
     requests = CounterMetricFamily("batchwatch_ingest_requests", "Ingest requests served.")
