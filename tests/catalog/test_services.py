@@ -168,3 +168,25 @@ def test_next_occurrences_follow_the_zone_across_dst(team_a):
 def test_team_slack_channel_is_validated(db):
     with pytest.raises(ValidationError, match="not a Slack channel"):
         services.team_create(slug="x", name="X", slack_channel="Ledger On Call")
+
+
+def test_next_occurrences_skip_calendar_days_and_count_fall_back_once(team_a):
+    from batchwatch.catalog.models import Calendar
+
+    job = make_job(
+        "early", team_a, schedule_cron="30 1 * * *", schedule_timezone="America/New_York"
+    )
+    job.calendar = Calendar.objects.create(name="no sundays", skip_weekdays=[7])
+    job.save()
+    # 2026-11-01 is a Sunday and the fall-back day: skipped by the calendar, not doubled.
+    after = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
+    runs = schedule_next_occurrences(job, after=after, count=3)
+    assert [t.date().isoformat() for t in runs] == ["2026-10-31", "2026-11-02", "2026-11-03"]
+    job.calendar = None
+    job.save()
+    runs = schedule_next_occurrences(job, after=after, count=3)
+    assert [t.isoformat() for t in runs] == [
+        "2026-10-31T05:30:00+00:00",
+        "2026-11-01T05:30:00+00:00",
+        "2026-11-02T06:30:00+00:00",
+    ]

@@ -233,10 +233,6 @@ class Job(models.Model):
         super().save(*args, **kwargs)
 
     @property
-    def is_scheduled(self) -> bool:
-        return bool(self.schedule_cron)
-
-    @property
     def declared_upstream(self) -> list[Job]:
         """Upstream jobs a person declared; uses ``upstream_edges__upstream`` if prefetched."""
         edges = self.upstream_edges.all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from zoneinfo import ZoneInfo
 
@@ -140,13 +140,42 @@ def job_detail(*, job_id: int) -> Job:
     )
 
 
-def schedule_next_occurrences(job: Job, *, after: datetime, count: int = 5) -> list[datetime]:
-    """The next ``count`` scheduled instants after ``after``, aware, in the job's own zone."""
+MAX_OCCURRENCES = 2000  # per call: a '* * * * *' schedule over a day is 1,440
+
+
+def schedule_occurrences(
+    job: Job, start: datetime, end: datetime | None = None, *, limit: int = MAX_OCCURRENCES
+) -> list[datetime]:
+    """Scheduled instants after ``start`` (up to ``end``), aware UTC, computed in the job's zone.
+
+    A wall-clock time that does not exist (spring forward) runs at the next one that does; an
+    ambiguous one (fall back), which croniter yields once per offset, is one occurrence.
+    Calendar skip days are left out, judged in the schedule's zone.
+    """
     if not job.schedule_cron:
         return []
     zone = ZoneInfo(job.schedule_timezone)
-    itr = croniter(job.schedule_cron, after.astimezone(zone))
-    return [itr.get_next(datetime) for _ in range(count)]
+    itr = croniter(job.schedule_cron, start.astimezone(zone))
+    found: list[datetime] = []
+    calendar = job.calendar
+    previous_wall_clock = None
+    while len(found) < limit:
+        local = itr.get_next(datetime)
+        if end is not None and local > end:
+            break
+        wall_clock = local.replace(tzinfo=None)
+        if wall_clock == previous_wall_clock:
+            continue
+        previous_wall_clock = wall_clock
+        if calendar is not None and calendar.skips(local.date()):
+            continue
+        found.append(local.astimezone(UTC))
+    return found
+
+
+def schedule_next_occurrences(job: Job, *, after: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` scheduled instants after ``after`` (aware UTC)."""
+    return schedule_occurrences(job, after, limit=count)
 
 
 def team_roles_of(user) -> dict[int, str]:

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from batchwatch.catalog.models import Job
+from batchwatch.catalog.selectors import schedule_occurrences
 from batchwatch.runs.models import (
     Run,
     RunSource,
@@ -39,32 +40,11 @@ logger = logging.getLogger("batchwatch.ledger")
 
 LOOKAHEAD = timedelta(hours=24)
 LOOKBACK = timedelta(days=2)  # how far back a first evaluation materialises
-MAX_OCCURRENCES = 2000  # per job and evaluation: a '* * * * *' job over a day is 1,440
 
 
 def occurrences(job: Job, start: datetime, end: datetime) -> list[datetime]:
-    """Scheduled instants in (start, end], aware UTC, computed in the job's own zone."""
-    if not job.schedule_cron:
-        return []
-    zone = ZoneInfo(job.schedule_timezone)
-    itr = croniter(job.schedule_cron, start.astimezone(zone))
-    found = []
-    calendar = job.calendar
-    previous_wall_clock = None
-    while len(found) < MAX_OCCURRENCES:
-        local = itr.get_next(datetime)
-        if local > end:
-            break
-        # When clocks go back, croniter yields an ambiguous time (01:30) twice, once in each
-        # offset; it is one occurrence on the wall clock, so it is expected once.
-        wall_clock = local.replace(tzinfo=None)
-        if wall_clock == previous_wall_clock:
-            continue
-        previous_wall_clock = wall_clock
-        if calendar is not None and calendar.skips(local.date()):
-            continue
-        found.append(local.astimezone(ZoneInfo("UTC")))
-    return found
+    """Scheduled instants in (start, end]: the catalog's schedule walker."""
+    return schedule_occurrences(job, start, end)
 
 
 def ledger_materialise(now: datetime, *, job_ids: list[int] | None = None) -> int:

@@ -101,10 +101,6 @@ class Run(models.Model):
         return f"{self.job.key} #{self.external_id}"
 
     @property
-    def ref(self) -> str:
-        return f"{self.job.key}#{self.external_id}"
-
-    @property
     def retried(self) -> bool:
         return self.attempt > 1
 

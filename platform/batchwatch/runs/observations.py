@@ -36,10 +36,6 @@ class RunObservation:
     def job_key(self) -> str:
         return f"{self.engine}:{self.namespace}/{self.job_name}"
 
-    @property
-    def ref(self) -> str:
-        return f"{self.job_key}#{self.external_id}"
-
 
 @dataclass(slots=True)
 class SpanRecord:
