@@ -126,6 +126,9 @@ INSTALLED_APPS = [
     "batchwatch.runs",
     "batchwatch.ingest",
     "batchwatch.slo",
+    "batchwatch.notify",
+    "batchwatch.oncall",
+    "batchwatch.alerts",
     "batchwatch.web",
 ]
 
@@ -334,3 +337,28 @@ BATCHWATCH_INGEST_QUEUE_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_QUEUE_
 BATCHWATCH_FLINK_URLS = _env_list("BATCHWATCH_FLINK_URLS", [])
 # A bearer token Prometheus must send to scrape /metrics (unset: open, as usual in-cluster).
 BATCHWATCH_METRICS_TOKEN = os.environ.get("BATCHWATCH_METRICS_TOKEN", "").strip()
+
+# --- Alerting and notifications ----------------------------------------------------------------
+# E-mail pages: printed to the console in development, SMTP (EMAIL_HOST...) in production.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batchwatch@localhost")
+# A sending notification whose worker died is claimed again after this lease.
+BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 60)
+# Attempts before a notification that keeps failing temporarily is given up (failed).
+BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
+# Timeout of one outgoing webhook or Slack call.
+BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TIMEOUT", "5"))
+# A pending timer (group flush, escalation step) this late is reported as overdue.
+BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
+SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "").strip()
+SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/").strip()

@@ -173,10 +173,20 @@ class Signal(models.Model):
     dedup_key = models.CharField(max_length=300, unique=True)
     resolved = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+    # Set when the alerting pipeline took the signal in (its intake claims unrouted ones).
+    routed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["job", "-created_at"], name="signal_job_idx")]
+        indexes = [
+            models.Index(fields=["job", "-created_at"], name="signal_job_idx"),
+            # The alert intake: "signals not routed yet".
+            models.Index(
+                fields=["created_at"],
+                name="signal_unrouted_idx",
+                condition=models.Q(routed_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.job} {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    """Alert intake, routing, grouping into incidents, suppression and escalation timers."""
+
+    name = "batchwatch.alerts"
+    label = "alerts"
+    verbose_name = "Alerts and incidents"
+
+    def ready(self) -> None:
+        from batchwatch.alerts import periodic  # noqa: F401 - registers timers and intake

@@ -1,0 +1,286 @@
+"""Wire formats of alert intake, parsed at the edge into ``AlertEvent``s.
+
+Alertmanager's webhook (payload version 4), PagerDuty's Events API v2 and our generic JSON
+webhook all become the same typed events, so dedup and resolve semantics are identical
+whichever way an alert arrives. Parsers raise ``IntakeError`` with every problem found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.utils.dateparse import parse_datetime
+
+TRIGGER, ACKNOWLEDGE, RESOLVE = "trigger", "acknowledge", "resolve"
+# Alertmanager's "not resolved yet" endsAt.
+ZERO_TIME_PREFIX = "0001-01-01"
+PD_SEVERITIES = ("critical", "error", "warning", "info")
+MAX_EVENTS = 10_000
+MAX_LABELS = 64
+MAX_VALUE = 1024
+
+
+class IntakeError(ValueError):
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or [message]
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    action: str
+    labels: dict[str, str]
+    fingerprint: str
+    annotations: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+    severity: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    expires_at: datetime | None = None
+    generator_url: str = ""
+    links: tuple[dict, ...] = ()
+
+
+def label_fingerprint(labels: dict[str, str]) -> str:
+    """Identity of a label set: the same labels give the same alert, whichever the order."""
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntakeError(f"the body is not valid JSON ({exc})") from exc
+
+
+def _string_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(f"{where} must be an object of string values")
+        return {}
+    if len(value) > MAX_LABELS:
+        errors.append(f"{where} has {len(value)} entries; at most {MAX_LABELS}")
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, bool | int | float):
+            item = str(item)
+        if not isinstance(item, str):
+            errors.append(f"{where}.{key} must be a string")
+            continue
+        out[str(key)[:200]] = item[:MAX_VALUE]
+    return out
+
+
+def _time(value: object, where: str, errors: list[str]) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        errors.append(f"{where} must be an RFC 3339 time string")
+        return None
+    if value.startswith(ZERO_TIME_PREFIX):
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        errors.append(f"{where} is not an RFC 3339 time: {value!r}")
+        return None
+    if parsed.tzinfo is None:
+        errors.append(f"{where} needs a time zone offset (or Z): {value!r}")
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
+    """Alertmanager's webhook payload (version "4")."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise IntakeError("the payload must be a JSON object (Alertmanager webhook, version 4)")
+    errors: list[str] = []
+    if str(data.get("version", "")) != "4":
+        errors.append(f'version must be "4", got {data.get("version")!r}')
+    alerts = data.get("alerts")
+    if not isinstance(alerts, list):
+        errors.append("alerts must be a list")
+        alerts = []
+    if len(alerts) > MAX_EVENTS:
+        errors.append(f"{len(alerts)} alerts in one payload; at most {MAX_EVENTS}")
+    events = []
+    for index, raw in enumerate(alerts):
+        where = f"alerts[{index}]"
+        if not isinstance(raw, dict):
+            errors.append(f"{where} must be an object")
+            continue
+        labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
+        if not labels:
+            errors.append(f"{where}.labels must not be empty: labels are the alert's identity")
+            continue
+        status = raw.get("status")
+        if status not in ("firing", "resolved"):
+            errors.append(f"{where}.status must be 'firing' or 'resolved'")
+            continue
+        annotations = _string_map(raw.get("annotations"), f"{where}.annotations", errors)
+        ends_at = _time(raw.get("endsAt"), f"{where}.endsAt", errors)
+        events.append(
+            AlertEvent(
+                action=TRIGGER if status == "firing" else RESOLVE,
+                labels=labels,
+                fingerprint=label_fingerprint(labels),
+                annotations=annotations,
+                summary=annotations.get("summary") or annotations.get("description", ""),
+                severity=labels.get("severity", ""),
+                starts_at=_time(raw.get("startsAt"), f"{where}.startsAt", errors),
+                ends_at=ends_at if status == "resolved" else None,
+                generator_url=str(raw.get("generatorURL") or "")[:2000],
+            )
+        )
+    if errors:
+        raise IntakeError("the Alertmanager payload is invalid", errors)
+    return events
+
+
+@dataclass(frozen=True)
+class PagerDutyEvent:
+    routing_key: str
+    event: AlertEvent
+    dedup_key: str
+
+
+def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
+    """One PagerDuty Events API v2 event. The dedup key is the alert's identity."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise IntakeError("Event object is invalid", ["the body must be a JSON object"])
+    errors: list[str] = []
+    routing_key = data.get("routing_key")
+    if not isinstance(routing_key, str) or not routing_key:
+        errors.append("'routing_key' is missing or blank")
+    action = data.get("event_action")
+    if action not in (TRIGGER, ACKNOWLEDGE, RESOLVE):
+        errors.append("'event_action' must be 'trigger', 'acknowledge' or 'resolve'")
+    dedup_key = data.get("dedup_key")
+    if dedup_key is not None and (not isinstance(dedup_key, str) or len(dedup_key) > 255):
+        errors.append("'dedup_key' must be a string of at most 255 characters")
+        dedup_key = None
+    if action in (ACKNOWLEDGE, RESOLVE) and not dedup_key:
+        errors.append(f"'dedup_key' is required to {action}")
+    labels: dict[str, str] = {}
+    summary = severity = ""
+    starts_at = None
+    custom: dict[str, str] = {}
+    if action == TRIGGER:
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            errors.append("'payload' is missing or not an object")
+            payload = {}
+        summary = payload.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            errors.append("'payload.summary' is missing or blank")
+            summary = ""
+        elif len(summary) > 1024:
+            errors.append("'payload.summary' is longer than 1024 characters")
+        if not isinstance(payload.get("source"), str) or not payload["source"].strip():
+            errors.append("'payload.source' is missing or blank")
+        severity = payload.get("severity")
+        if severity not in PD_SEVERITIES:
+            errors.append("'payload.severity' must be one of " + ", ".join(PD_SEVERITIES))
+            severity = ""
+        starts_at = _time(payload.get("timestamp"), "payload.timestamp", errors)
+        for name in ("source", "component", "group", "class"):
+            if isinstance(payload.get(name), str) and payload[name]:
+                labels[name] = payload[name][:MAX_VALUE]
+        details = payload.get("custom_details")
+        if isinstance(details, dict):
+            custom = {
+                str(k)[:200]: (v if isinstance(v, str) else json.dumps(v))[:MAX_VALUE]
+                for k, v in details.items()
+            }
+            # Details named like routing labels route like labels (team, job, ...).
+            for name in ("team", "job", "alertname", "service", "env"):
+                if name in custom:
+                    labels[name] = custom[name]
+        labels["severity"] = severity or ""
+        labels.setdefault("alertname", (summary or "")[:200])
+    if errors:
+        raise IntakeError("Event object is invalid", errors)
+    dedup_key = dedup_key or uuid.uuid4().hex
+    links = tuple(
+        {"href": str(link.get("href", ""))[:2000], "text": str(link.get("text", ""))[:200]}
+        for link in data.get("links") or []
+        if isinstance(link, dict)
+    )
+    event = AlertEvent(
+        action=action,
+        labels=labels,
+        fingerprint=dedup_key,
+        annotations={"summary": summary, **custom} if action == TRIGGER else {},
+        summary=summary,
+        severity=severity,
+        starts_at=starts_at,
+        generator_url=str(data.get("client_url") or "")[:2000],
+        links=links,
+    )
+    return PagerDutyEvent(routing_key=routing_key, event=event, dedup_key=dedup_key)
+
+
+def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
+    """Our generic webhook: ``{"alerts": [...]}`` or one alert object.
+
+    Each alert: ``labels`` (required), ``status`` firing|resolved (default firing),
+    ``dedup_key`` (default: the label set), ``summary``, ``severity``, ``annotations``,
+    ``starts_at``, ``ends_at`` (a firing alert not refreshed by then resolves), ``url``.
+    """
+    data = _json(body)
+    items = data.get("alerts") if isinstance(data, dict) and "alerts" in data else [data]
+    if not isinstance(items, list) or not items:
+        raise IntakeError('send an alert object or {"alerts": [...]}')
+    if len(items) > MAX_EVENTS:
+        raise IntakeError(f"{len(items)} alerts in one payload; at most {MAX_EVENTS}")
+    errors: list[str] = []
+    events = []
+    for index, raw in enumerate(items):
+        where = f"alerts[{index}]"
+        if not isinstance(raw, dict):
+            errors.append(f"{where} must be an object")
+            continue
+        labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
+        if not labels:
+            errors.append(f"{where}.labels must not be empty")
+            continue
+        status = raw.get("status", "firing")
+        if status not in ("firing", "resolved"):
+            errors.append(f"{where}.status must be 'firing' or 'resolved'")
+            continue
+        dedup_key = raw.get("dedup_key")
+        if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
+            errors.append(f"{where}.dedup_key must be a non-empty string")
+            continue
+        annotations = _string_map(raw.get("annotations"), f"{where}.annotations", errors)
+        summary = raw.get("summary") or annotations.get("summary", "")
+        ends_at = _time(raw.get("ends_at"), f"{where}.ends_at", errors)
+        events.append(
+            AlertEvent(
+                action=TRIGGER if status == "firing" else RESOLVE,
+                labels=labels,
+                fingerprint=(dedup_key or label_fingerprint(labels))[:255],
+                annotations=annotations,
+                summary=str(summary)[:500],
+                severity=str(raw.get("severity") or labels.get("severity", ""))[:20],
+                starts_at=_time(raw.get("starts_at"), f"{where}.starts_at", errors),
+                ends_at=ends_at if status == "resolved" else None,
+                expires_at=ends_at if status == "firing" else None,
+                generator_url=str(raw.get("url") or "")[:2000],
+            )
+        )
+    if errors:
+        raise IntakeError("the alert payload is invalid", errors)
+    return events
+
+
+def absurd_time(value: datetime | None, now: datetime) -> bool:
+    return value is not None and abs(value - now) > timedelta(days=366 * 5)

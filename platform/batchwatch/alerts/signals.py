@@ -1,0 +1,118 @@
+"""Our own signals (the ledger's judgements, SLO changes) as alerts.
+
+The intake claims signals not routed yet, turns each into an alert event and hands them to
+``alerts_receive`` like any integration's. A batch job's alert resolves when the job
+recovers: a late start when the run starts, a failure (or miss, overrun) when a later run
+succeeds, an SLO alert when the SLO is back to ok, a predicted miss when it is cleared.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Max
+
+from batchwatch.alerts.intake import RESOLVE, TRIGGER, AlertEvent
+from batchwatch.alerts.models import Alert
+from batchwatch.alerts.services import SIGNALS_SOURCE, alerts_receive
+from batchwatch.runs.models import Run, RunState, Signal
+
+ALERTNAMES = {
+    Signal.Kind.MISSED: "BatchJobMissed",
+    Signal.Kind.LATE_START: "BatchJobLateStart",
+    Signal.Kind.OVERRAN: "BatchJobOverran",
+    Signal.Kind.TOO_FAST: "BatchJobTooFast",
+    Signal.Kind.FAILED: "BatchJobFailed",
+    Signal.Kind.RETRIED: "BatchJobRetried",
+    Signal.Kind.SLO: "BatchSLO",
+    Signal.Kind.PREDICTED_MISS: "BatchPredictedMiss",
+}
+# Signals older than this when first seen (a backlog after downtime, demo history) are
+# recorded as routed without paging anyone about the past.
+MAX_AGE = timedelta(hours=1)
+RECOVER_ON_SUCCESS = {
+    Signal.Kind.FAILED,
+    Signal.Kind.MISSED,
+    Signal.Kind.OVERRAN,
+    Signal.Kind.LATE_START,
+    Signal.Kind.RETRIED,
+    Signal.Kind.TOO_FAST,
+}
+
+
+def _event(signal: Signal) -> AlertEvent:
+    labels = {**signal.labels, "alertname": ALERTNAMES.get(signal.kind, "BatchSignal")}
+    fingerprint, action = signal.dedup_key, TRIGGER
+    if signal.kind == Signal.Kind.SLO:
+        # "slo:job<pk>:<slug>:<status>:<time>": one alert per (job, SLO), ok resolves it.
+        parts = signal.dedup_key.split(":", 4)
+        fingerprint = ":".join(parts[:3])
+        if len(parts) > 3 and parts[3] == "ok":
+            action = RESOLVE
+    if signal.resolved:
+        action = RESOLVE
+    annotations = {f"{name}_url": url for name, url in (signal.links or {}).items() if url}
+    return AlertEvent(
+        action=action,
+        labels=labels,
+        fingerprint=fingerprint,
+        annotations={"summary": signal.summary, **annotations},
+        summary=signal.summary,
+        severity=signal.severity,
+        starts_at=signal.created_at,
+    )
+
+
+def signals_route(*, now: datetime, limit: int = 2000) -> int:
+    """Claim unrouted signals and route them; returns how many were claimed."""
+    with transaction.atomic():
+        query = Signal.objects.filter(routed_at__isnull=True).order_by("created_at", "id")
+        if connection.vendor == "postgresql":
+            query = query.select_for_update(skip_locked=True)
+        signals = list(query.select_related("job")[:limit])
+        if not signals:
+            return 0
+        Signal.objects.filter(pk__in=[s.pk for s in signals]).update(routed_at=now)
+        fresh = [s for s in signals if now - s.created_at <= MAX_AGE]
+        events = [_event(s) for s in fresh]
+        alerts_receive(
+            events=events,
+            source=SIGNALS_SOURCE,
+            now=now,
+            job_by_fingerprint={e.fingerprint: s.job for e, s in zip(events, fresh, strict=True)},
+            signal_by_fingerprint={e.fingerprint: s.pk for e, s in zip(events, fresh, strict=True)},
+        )
+    return len(signals)
+
+
+def signal_alerts_recover(*, now: datetime) -> int:
+    """Resolve firing signal alerts whose job recovered; returns how many."""
+    firing = list(
+        Alert.objects.filter(
+            source=SIGNALS_SOURCE, status=Alert.Status.FIRING, signal__isnull=False
+        ).select_related("signal__run")
+    )
+    if not firing:
+        return 0
+    last_success = dict(
+        Run.objects.filter(job_id__in={a.job_id for a in firing}, state=RunState.SUCCEEDED)
+        .values("job_id")
+        .annotate(latest=Max("ended_at"))
+        .values_list("job_id", "latest")
+    )
+    recovered = []
+    for alert in firing:
+        signal = alert.signal
+        run = signal.run
+        success = last_success.get(alert.job_id)
+        if (
+            signal.resolved
+            or (signal.kind == Signal.Kind.LATE_START and run and run.started_at)
+            or (signal.kind == Signal.Kind.OVERRAN and run and run.ended_at)
+            or (signal.kind in RECOVER_ON_SUCCESS and success and success > alert.starts_at)
+        ):
+            recovered.append(AlertEvent(action=RESOLVE, labels={}, fingerprint=alert.fingerprint))
+    if recovered:
+        alerts_receive(events=recovered, source=SIGNALS_SOURCE, now=now)
+    return len(recovered)

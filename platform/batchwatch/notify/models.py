@@ -1,0 +1,115 @@
+"""The notification outbox and the channels it delivers to.
+
+A ``Notification`` row is written in the same transaction as the state change that causes it
+(an incident paging someone, a group update, a handoff notice) and delivered after commit by a
+worker that claims it with a conditional ``UPDATE``. A process that dies mid-delivery leaves a
+lease that expires; the row is claimed again. The idempotency key makes "the same
+notification" one row however often the cause is replayed, and travels to receivers that
+deduplicate (webhooks get it as the ``Idempotency-Key`` header).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from batchwatch.catalog.models import Team
+
+
+class Channel(models.Model):
+    """Somewhere notifications go: an e-mail address, a webhook URL, a Slack channel."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Outgoing webhook (JSON POST)"
+        SLACK = "slack", "Slack channel"
+        LOG = "log", "Log only (development)"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    address = models.CharField(
+        max_length=1000, help_text="E-mail address, https:// URL, or Slack channel ID / #name."
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="channels",
+        help_text="Steps that target this team's channels deliver here.",
+    )
+    is_broken = models.BooleanField(
+        default=False, help_text="Set on a permanent delivery error; clear it once fixed."
+    )
+    last_error = models.TextField(blank=True)
+    broken_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class Notification(models.Model):
+    class Purpose(models.TextChoices):
+        PAGE = "page", "Page (escalation step)"
+        GROUP = "group", "Group update (firing / resolved)"
+        NOTICE = "notice", "Non-paging notice"
+        HANDOFF = "handoff", "Rotation handoff"
+        UPDATE = "update", "Incident update"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed permanently"
+
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    transport = models.CharField(max_length=10, choices=Channel.Kind.choices)
+    address = models.CharField(max_length=1000)
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    incident = models.ForeignKey(
+        "alerts.Incident",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    subject = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=300, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The delivery sweep: "pending rows due now" and "sending rows whose lease expired".
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_due_idx",
+                condition=Q(state__in=["pending", "sending"]),
+            ),
+            models.Index(fields=["incident", "created_at"], name="notification_incident_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} to {self.address}: {self.subject}"

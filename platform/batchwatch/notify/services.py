@@ -1,0 +1,173 @@
+"""Writes of the outbox: enqueue in the caller's transaction, claim and deliver after commit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from batchwatch.notify import transports
+from batchwatch.notify.models import Channel, Notification
+
+logger = logging.getLogger("batchwatch.notify")
+
+MAX_BACKOFF = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where one notification goes: a channel, or a user's own address."""
+
+    transport: str
+    address: str
+    channel: Channel | None = None
+    user_id: int | None = None
+    label: str = ""
+
+
+def notification_enqueue(
+    *,
+    purpose: str,
+    recipient: Recipient,
+    subject: str,
+    idempotency_key: str,
+    now: datetime,
+    body: str = "",
+    payload: dict | None = None,
+    incident=None,
+) -> Notification | None:
+    """Add a notification to the outbox in the caller's transaction; None if it exists.
+
+    Delivery starts after the transaction commits (``_kick``), or from the next sweep.
+    """
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                purpose=purpose,
+                transport=recipient.transport,
+                address=recipient.address,
+                channel=recipient.channel,
+                user_id=recipient.user_id,
+                incident=incident,
+                subject=subject[:500],
+                body=body,
+                payload=payload or {},
+                idempotency_key=idempotency_key[:300],
+                next_attempt_at=now,
+                created_at=now,
+            )
+    except IntegrityError:
+        return None  # the same notification was enqueued before: replayed cause
+    transaction.on_commit(lambda: _kick(notification.pk))
+    return notification
+
+
+def _kick(notification_id: int) -> None:
+    """Start delivery right after commit: a Celery task in production; else the next sweep.
+
+    A broker that is down loses nothing: the row stays pending and the sweep delivers it.
+    """
+    if settings.BATCHWATCH_EMBEDDED:
+        return
+    from batchwatch.notify.tasks import deliver_notification
+
+    try:
+        deliver_notification.apply_async((notification_id,), retry=False)
+    except Exception as exc:  # broker unreachable: the sweep takes over when it returns
+        logger.warning("notify.kick_failed", extra={"id": notification_id, "error": str(exc)})
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(state=Notification.State.PENDING, next_attempt_at__lte=now) | Q(
+        state=Notification.State.SENDING, lease_until__lte=now
+    )
+
+
+def _claim(notification_id: int, now: datetime) -> bool:
+    """Take a row for delivery; exactly one process's conditional UPDATE hits it."""
+    lease = now + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
+    from django.db.models import F
+
+    return bool(
+        Notification.objects.filter(_claimable(now), pk=notification_id).update(
+            state=Notification.State.SENDING, lease_until=lease, attempts=F("attempts") + 1
+        )
+    )
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after is not None:
+        return min(timedelta(seconds=retry_after), MAX_BACKOFF)
+    return min(timedelta(seconds=5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def deliver(notification_id: int, *, now: datetime) -> str | None:
+    """Claim and deliver one notification; returns its new state, None if not claimed."""
+    if not _claim(notification_id, now):
+        return None
+    notification = Notification.objects.select_related("channel").get(pk=notification_id)
+    try:
+        transports.send(notification)
+    except transports.TransportError as exc:
+        return _failed(notification, exc, now)
+    except Exception as exc:  # a bug in a transport: keep the row, retry, log loudly
+        logger.exception("notify.transport_crashed", extra={"id": notification_id})
+        return _failed(notification, transports.TransportError(repr(exc)), now)
+    Notification.objects.filter(pk=notification_id, state=Notification.State.SENDING).update(
+        state=Notification.State.DELIVERED, delivered_at=now, lease_until=None, last_error=""
+    )
+    logger.info(
+        "notify.delivered",
+        extra={"id": notification_id, "to": notification.address, "purpose": notification.purpose},
+    )
+    return Notification.State.DELIVERED
+
+
+def _failed(notification: Notification, exc: transports.TransportError, now: datetime) -> str:
+    out_of_attempts = notification.attempts >= settings.BATCHWATCH_OUTBOX_MAX_ATTEMPTS
+    if exc.permanent or out_of_attempts:
+        state = Notification.State.FAILED
+        Notification.objects.filter(pk=notification.pk).update(
+            state=state, lease_until=None, last_error=exc.message
+        )
+        if exc.permanent and notification.channel_id:
+            Channel.objects.filter(pk=notification.channel_id).update(
+                is_broken=True, last_error=exc.message, broken_at=now
+            )
+    else:
+        state = Notification.State.PENDING
+        Notification.objects.filter(pk=notification.pk).update(
+            state=state,
+            lease_until=None,
+            last_error=exc.message,
+            next_attempt_at=now + _backoff(notification.attempts, exc.retry_after),
+        )
+    logger.warning(
+        "notify.failed",
+        extra={
+            "id": notification.pk,
+            "error": exc.message,
+            "permanent": exc.permanent,
+            "state": state,
+        },
+    )
+    return state
+
+
+def deliver_due(*, now: datetime, limit: int = 200) -> int:
+    """Deliver what is due (and what a dead worker left); returns how many were delivered."""
+    ids = list(
+        Notification.objects.filter(_claimable(now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(deliver(pk, now=now) == Notification.State.DELIVERED for pk in ids)
+
+
+def channel_repair(*, channel: Channel) -> None:
+    """Clear a channel's broken mark (after fixing its address or credentials)."""
+    Channel.objects.filter(pk=channel.pk).update(is_broken=False, last_error="", broken_at=None)

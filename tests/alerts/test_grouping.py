@@ -1,0 +1,125 @@
+"""Grouping into incidents with Alertmanager's timers, and dedup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from batchwatch.alerts.intake import RESOLVE, AlertEvent, label_fingerprint
+from batchwatch.alerts.models import Alert, Incident, IncidentAlert
+from batchwatch.notify.models import Notification
+from tests.alerts.conftest import T0, firing, receive, run_until
+
+
+def storm(jobs=20, per_job=10):
+    return [
+        firing(
+            {
+                "alertname": "BatchTaskFailing",
+                "job": f"etl_{j}",
+                "instance": f"w{i}",
+                "severity": "critical",
+                "team": "ledger",
+            }
+        )
+        for j in range(jobs)
+        for i in range(per_job)
+    ]
+
+
+def group_notifications():
+    return Notification.objects.filter(purpose="group")
+
+
+def test_a_storm_is_grouped_by_the_routes_group_by(route_tree):
+    result = receive(storm(), T0)
+    assert result.new == 200 and result.grouped == 200
+    assert Incident.objects.count() == 20
+    assert all(i.memberships.count() == 10 for i in Incident.objects.all())
+    first = Incident.objects.get(group_labels={"alertname": "BatchTaskFailing", "job": "etl_3"})
+    assert first.group_key == '{}:{alertname="BatchTaskFailing", job="etl_3"}'
+    # Nothing is sent before group_wait ...
+    run_until(T0 + timedelta(seconds=25), T0)
+    assert not group_notifications().exists()
+    # ... then one notification per group.
+    run_until(T0 + timedelta(seconds=35), T0 + timedelta(seconds=30))
+    assert group_notifications().count() == 20
+
+
+def test_repeated_reports_create_no_rows(route_tree):
+    receive(storm(2, 3), T0)
+    receive(storm(2, 3), T0 + timedelta(seconds=10))
+    assert Alert.objects.count() == 6
+    assert IncidentAlert.objects.count() == 6
+    assert Incident.objects.count() == 2
+    assert Alert.objects.first().received_count == 2
+
+
+def test_group_interval_and_repeat_interval(route_tree):
+    receive(storm(1, 2), T0)
+    run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
+    assert group_notifications().count() == 1
+    # A new alert joins: sent at the next group_interval after the first flush, not before.
+    receive(
+        [
+            firing(
+                {
+                    "alertname": "BatchTaskFailing",
+                    "job": "etl_0",
+                    "instance": "late",
+                    "severity": "critical",
+                    "team": "ledger",
+                }
+            )
+        ],
+        T0 + timedelta(minutes=1),
+    )
+    run_until(T0 + timedelta(minutes=5), T0 + timedelta(minutes=1), step=timedelta(seconds=30))
+    assert group_notifications().count() == 1
+    run_until(T0 + timedelta(minutes=5, seconds=30), T0 + timedelta(minutes=5, seconds=30))
+    assert group_notifications().count() == 2
+    # Nothing changes: nothing is sent until repeat_interval (4 h) after the last one.
+    run_until(T0 + timedelta(hours=4), T0 + timedelta(minutes=6), step=timedelta(minutes=30))
+    assert group_notifications().count() == 2
+    run_until(T0 + timedelta(hours=4, minutes=6), T0 + timedelta(hours=4, minutes=5, seconds=30))
+    assert group_notifications().count() == 3
+
+
+def test_all_resolved_sends_resolved_and_resolves_the_incident(route_tree):
+    events = storm(1, 2)
+    receive(events, T0)
+    run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
+    resolve = [
+        AlertEvent(action=RESOLVE, labels=e.labels, fingerprint=e.fingerprint) for e in events
+    ]
+    receive(resolve[:1], T0 + timedelta(minutes=1))
+    run_until(T0 + timedelta(minutes=6), T0 + timedelta(minutes=1), step=timedelta(seconds=30))
+    incident = Incident.objects.get()
+    assert incident.state == Incident.State.TRIGGERED  # one alert still fires
+    receive(resolve[1:], T0 + timedelta(minutes=7))
+    run_until(T0 + timedelta(minutes=11), T0 + timedelta(minutes=7), step=timedelta(seconds=30))
+    incident.refresh_from_db()
+    assert incident.state == Incident.State.RESOLVED
+    assert incident.open_group_key is None
+    assert list(group_notifications().order_by("id").values_list("subject", flat=True))[
+        -1
+    ].startswith("[RESOLVED:2]")
+    # It fires again later: a new incident, the old one stays resolved.
+    receive(events[:1], T0 + timedelta(hours=1))
+    assert Incident.objects.count() == 2
+
+
+def test_group_by_all_labels_and_by_nothing(route_tree):
+    route_tree.group_by = ["..."]
+    route_tree.save()
+    receive(storm(1, 3), T0)
+    assert Incident.objects.count() == 3
+    Incident.objects.update(state=Incident.State.RESOLVED, open_group_key=None)
+    route_tree.group_by = []
+    route_tree.save()
+    receive([firing({"alertname": "Other", "job": f"j{i}"}) for i in range(4)], T0)
+    assert Incident.objects.filter(open_group_key__isnull=False).count() == 1
+
+
+def test_fingerprint_is_the_label_set_whatever_the_order():
+    assert label_fingerprint({"a": "1", "b": "2"}) == label_fingerprint({"b": "2", "a": "1"})
+    assert label_fingerprint({"a": "1"}) != label_fingerprint({"a": "1", "b": ""})
