@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from batchwatch.alerts import views as alert_views
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
@@ -24,6 +25,17 @@ urlpatterns = [
     path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
     path("v1/logs", ingest_views.otlp_logs, name="otlp-logs"),
     path("api/v1/lineage", ingest_views.lineage, name="openlineage"),
+    path("api/v1/integrations/alertmanager/", alert_views.alertmanager, name="intake-am"),
+    path(
+        "api/v1/integrations/alertmanager/<str:token>/",
+        alert_views.alertmanager,
+        name="intake-am-token",
+    ),
+    path("api/v1/integrations/webhook/", alert_views.webhook, name="intake-webhook"),
+    path(
+        "api/v1/integrations/webhook/<str:token>/", alert_views.webhook, name="intake-webhook-token"
+    ),
+    path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
