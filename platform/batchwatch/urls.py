@@ -4,9 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from batchwatch.alerts import views as alert_views
+from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
+from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slo.api import SLOViewSet
 from batchwatch.slo.views import metrics
@@ -17,6 +19,11 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("jobs", JobViewSet, basename="job")
 router.register("runs", RunViewSet, basename="run")
 router.register("slos", SLOViewSet, basename="slo")
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("silences", SilenceViewSet, basename="silence")
+router.register("maintenance-windows", MaintenanceViewSet, basename="maintenance")
+router.register("rotations", RotationViewSet, basename="rotation")
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -35,6 +42,8 @@ urlpatterns = [
     path(
         "api/v1/integrations/webhook/<str:token>/", alert_views.webhook, name="intake-webhook-token"
     ),
+    path("ical/rotations/<slug:slug>.ics", rotation_ical, name="rotation-ical"),
+    path("ical/people/<str:username>.ics", person_ical, name="person-ical"),
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/", include(router.urls)),

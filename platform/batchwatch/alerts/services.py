@@ -1055,8 +1055,11 @@ def silence_create(*, matchers: list[str], starts_at, ends_at, comment: str, cre
 
 
 def silence_expire(*, silence: Silence, now: datetime) -> Silence:
+    """End a silence now (a pending one never starts); the alerts it held come back at the
+    next reconsideration."""
     if silence.ends_at > now:
-        silence.ends_at = max(now, silence.starts_at + timedelta(seconds=1))
-        silence.save(update_fields=["ends_at"])
-        # Alerts it held come back at the next reconsideration.
+        if silence.starts_at >= now:
+            silence.starts_at = now - timedelta(milliseconds=1)
+        silence.ends_at = now
+        silence.save(update_fields=["starts_at", "ends_at"])
     return silence

@@ -1,0 +1,177 @@
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Q
+
+from batchwatch.alerts.models import (
+    Alert,
+    Incident,
+    IncidentAlert,
+    InhibitRule,
+    Integration,
+    MaintenanceWindow,
+    Route,
+    Silence,
+    TimeInterval,
+    TimelineEntry,
+    Timer,
+)
+from batchwatch.alerts.services import integration_create
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "token_prefix",
+        "team",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["kind", "team"]
+    readonly_fields = ["token_prefix", "created_at", "last_used_at"]
+    fields = [
+        "name",
+        "kind",
+        "team",
+        "labels",
+        "token_prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        integration, raw = integration_create(
+            name=obj.name, kind=obj.kind, team=obj.team, labels=obj.labels
+        )
+        obj.pk = integration.pk
+        where = {
+            "alertmanager": f"{settings.BATCHWATCH_BASE_URL}/api/v1/integrations/alertmanager/",
+            "webhook": f"{settings.BATCHWATCH_BASE_URL}/api/v1/integrations/webhook/",
+            "pagerduty": f"{settings.BATCHWATCH_BASE_URL}/v2/enqueue (as routing_key)",
+        }[obj.kind]
+        self.message_user(
+            request,
+            f"Integration created. Copy its token now, it is not shown again: {raw} — "
+            f"send it to {where} as 'Authorization: Bearer <token>'.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected integrations")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+        self.message_user(request, f"{count} integration(s) revoked.", messages.SUCCESS)
+
+
+class ChildRouteInline(admin.TabularInline):
+    model = Route
+    fk_name = "parent"
+    extra = 0
+    fields = ["position", "name", "matchers", "continue_matching", "escalation_policy"]
+    show_change_link = True
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "parent", "position", "continue_matching", "escalation_policy"]
+    list_filter = ["escalation_policy"]
+    filter_horizontal = ["channels", "mute_time_intervals", "active_time_intervals"]
+    inlines = [ChildRouteInline]
+
+
+@admin.register(TimeInterval)
+class TimeIntervalAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+
+
+@admin.register(InhibitRule)
+class InhibitRuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "source_matchers", "target_matchers", "equal"]
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    list_display = ["id", "matchers", "starts_at", "ends_at", "created_by", "comment"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = obj.created_by or request.user
+        obj.created_at = obj.created_at or datetime.now(UTC)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["name", "matchers", "starts_at", "duration", "recurrence", "timezone", "until"]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "source",
+        "status",
+        "severity",
+        "suppressed_reason",
+        "last_received_at",
+        "received_count",
+    ]
+    list_filter = ["status", "source", "needs_routing"]
+    search_fields = ["fingerprint", "summary"]
+    readonly_fields = [f.name for f in Alert._meta.fields]
+
+
+class TimelineInline(admin.TabularInline):
+    model = TimelineEntry
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "kind", "actor", "actor_label", "message"]
+    fields = readonly_fields
+
+
+class MembershipInline(admin.TabularInline):
+    model = IncidentAlert
+    extra = 0
+    can_delete = False
+    readonly_fields = ["alert", "added_at", "attached_reason"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "state", "urgency", "team", "assignee", "created_at"]
+    list_filter = ["state", "urgency", "team"]
+    search_fields = ["title", "group_key"]
+    readonly_fields = [f.name for f in Incident._meta.fields]
+    inlines = [MembershipInline, TimelineInline]
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", f"Overdue (> {settings.BATCHWATCH_TIMER_OVERDUE_SECONDS}s late)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            from batchwatch.alerts.selectors import overdue_timers
+
+            return queryset.filter(Q(pk__in=overdue_timers(datetime.now(UTC)).values("pk")))
+        return queryset
+
+
+@admin.register(Timer)
+class TimerAdmin(admin.ModelAdmin):
+    """The durable timers; the 'overdue' filter is the auditor's list."""
+
+    list_display = ["incident", "kind", "due_at", "state", "step", "loop", "token", "executed_by"]
+    list_filter = [OverdueFilter, "state", "kind"]
+    readonly_fields = [f.name for f in Timer._meta.fields]

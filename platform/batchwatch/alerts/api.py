@@ -1,0 +1,291 @@
+"""REST API: incidents (with timeline and actions), alerts, silences, maintenance windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from batchwatch.alerts import selectors, services
+from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
+from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "source",
+            "fingerprint",
+            "labels",
+            "annotations",
+            "summary",
+            "severity",
+            "status",
+            "starts_at",
+            "ends_at",
+            "generator_url",
+            "suppressed_reason",
+            "first_received_at",
+            "last_received_at",
+            "received_count",
+        ]
+
+
+class TimelineSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    actor = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    alert_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "title",
+            "state",
+            "urgency",
+            "severity",
+            "team",
+            "assignee",
+            "group_key",
+            "group_labels",
+            "route_path",
+            "escalation_step",
+            "snoozed_until",
+            "created_at",
+            "acknowledged_at",
+            "resolved_at",
+            "alert_count",
+        ]
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    alerts = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField()
+    escalation_policy = serializers.JSONField(source="escalation_snapshot", read_only=True)
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "alerts", "timeline", "escalation_policy"]
+
+    def get_alerts(self, incident) -> list[dict]:
+        return [
+            {**AlertSerializer(m.alert).data, "attached_reason": m.attached_reason}
+            for m in incident.memberships.select_related("alert")
+        ]
+
+    def get_timeline(self, incident) -> list[dict]:
+        return TimelineSerializer(selectors.incident_timeline(incident), many=True).data
+
+
+class SnoozeInput(serializers.Serializer):
+    until = serializers.DateTimeField()
+
+
+class ReassignInput(serializers.Serializer):
+    user = serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.filter(is_active=True)
+    )
+
+
+class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Incidents, newest first. Filters: ``state``, ``team`` (slug), ``open=true``."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self):
+        query = Incident.objects.select_related("team", "assignee").annotate(
+            alert_count=Count("memberships")
+        )
+        params = self.request.query_params
+        if params.get("state"):
+            query = query.filter(state=params["state"])
+        if params.get("team"):
+            query = query.filter(team__slug=params["team"])
+        if params.get("open") in ("1", "true", "yes"):
+            query = query.filter(state__in=services.OPEN_STATES)
+        return query.order_by("-created_at", "-id")
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    def _act(self, request, func, **kwargs):
+        incident = self.get_object()
+        now = _now()
+        if not can_act_on_incident(request.user, incident, now):
+            raise PermissionDenied(
+                "Only members of the owning team, its on-call, the assignee or an admin may act."
+            )
+        incident = func(incident=incident, now=now, actor=request.user, **kwargs)
+        incident.alert_count = incident.memberships.count()
+        return Response(IncidentDetailSerializer(incident).data)
+
+    @extend_schema(request=None, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return self._act(request, services.incident_acknowledge)
+
+    @extend_schema(request=None, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        return self._act(request, services.incident_resolve)
+
+    @extend_schema(request=None, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, pk=None):
+        return self._act(request, services.incident_escalate)
+
+    @extend_schema(request=SnoozeInput, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        data = SnoozeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(request, services.incident_snooze, until=data.validated_data["until"])
+
+    @extend_schema(request=ReassignInput, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        data = ReassignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(request, services.incident_reassign, user=data.validated_data["user"])
+
+
+class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    """Alerts as received. Filters: ``status``, ``suppressed=true``."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = AlertSerializer
+
+    def get_queryset(self):
+        query = Alert.objects.all()
+        params = self.request.query_params
+        if params.get("status"):
+            query = query.filter(status=params["status"])
+        if params.get("suppressed") in ("1", "true", "yes"):
+            query = query.exclude(suppressed_reason="")
+        return query.order_by("-last_received_at", "-id")
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Silence
+        fields = [
+            "id",
+            "matchers",
+            "starts_at",
+            "ends_at",
+            "comment",
+            "created_by",
+            "state",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_by", "state", "created_at"]
+
+    def get_state(self, silence) -> str:
+        return silence.state_at(_now())
+
+
+class SilenceViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Silences: create (validated as Alertmanager does), list, expire (DELETE)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = SilenceSerializer
+    queryset = Silence.objects.select_related("created_by").order_by("-starts_at")
+
+    def create(self, request, *args, **kwargs):
+        if not can_manage_silences(request.user):
+            raise PermissionDenied("Only members of a team (or an admin) may silence alerts.")
+        data = SilenceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        silence = services.silence_create(
+            matchers=data.validated_data["matchers"],
+            starts_at=data.validated_data["starts_at"],
+            ends_at=data.validated_data["ends_at"],
+            comment=data.validated_data["comment"],
+            created_by=request.user,
+            now=_now(),
+        )
+        return Response(SilenceSerializer(silence).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        if not can_manage_silences(request.user):
+            raise PermissionDenied("Only members of a team (or an admin) may expire silences.")
+        services.silence_expire(silence=self.get_object(), now=_now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MaintenanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MaintenanceWindow
+        fields = [
+            "id",
+            "name",
+            "matchers",
+            "starts_at",
+            "duration",
+            "recurrence",
+            "timezone",
+            "until",
+            "comment",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_matchers(self, value):
+        from batchwatch.alerts.matchers import parse_matchers
+
+        try:
+            if not parse_matchers(value):
+                raise ValueError("at least one matcher")
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+    def validate_recurrence(self, value):
+        from croniter import croniter
+
+        if value and not croniter.is_valid(value):
+            raise serializers.ValidationError(f"{value!r} is not a cron expression")
+        return value
+
+
+class MaintenanceViewSet(viewsets.ModelViewSet):
+    """Maintenance windows scheduled ahead (one-off or recurring by cron in a zone)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = MaintenanceSerializer
+    queryset = MaintenanceWindow.objects.order_by("starts_at")
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if request.method not in permissions.SAFE_METHODS and not can_manage_silences(request.user):
+            raise PermissionDenied("Only members of a team (or an admin) may schedule maintenance.")
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)

@@ -1,0 +1,71 @@
+"""Reads of alerting: incident lists and timelines, overdue timers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+
+from batchwatch.alerts.models import Incident, TimelineEntry, Timer
+from batchwatch.notify.models import Notification
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    state: str = ""  # for notifications: pending / delivered / failed
+
+
+def incident_timeline(incident: Incident) -> list[TimelineItem]:
+    """The incident's history, with each notification's delivery state, in time order."""
+    items = [
+        TimelineItem(e.at, e.kind, e.actor.get_username() if e.actor else e.actor_label, e.message)
+        for e in TimelineEntry.objects.filter(incident=incident).select_related("actor")
+    ]
+    for n in Notification.objects.filter(incident=incident).order_by("created_at", "id"):
+        detail = f" ({n.last_error})" if n.last_error else ""
+        when = n.delivered_at or n.created_at
+        items.append(
+            TimelineItem(
+                when,
+                f"notification_{n.state}",
+                "outbox",
+                f"{n.get_purpose_display()} to {n.address}: {n.get_state_display().lower()}"
+                f"{detail}, {n.attempts} attempt(s)",
+                n.state,
+            )
+        )
+    return sorted(items, key=lambda item: item.at)
+
+
+def incidents_list(*, state: str | None = None, team_id: int | None = None, limit: int = 200):
+    query = Incident.objects.select_related("team", "assignee").annotate(
+        alert_count=Count("memberships")
+    )
+    if state == "open":
+        query = query.exclude(state=Incident.State.RESOLVED)
+    elif state:
+        query = query.filter(state=state)
+    if team_id:
+        query = query.filter(team_id=team_id)
+    return list(query.order_by("-created_at", "-id")[:limit])
+
+
+def overdue_timers(now: datetime):
+    """Pending timers later than the allowed slack: the auditor's view (admin, /metrics)."""
+    slack = timedelta(seconds=settings.BATCHWATCH_TIMER_OVERDUE_SECONDS)
+    return Timer.objects.filter(state=Timer.State.PENDING, due_at__lt=now - slack)
+
+
+def open_incident_counts() -> dict[tuple[str, str], int]:
+    rows = (
+        Incident.objects.exclude(state=Incident.State.RESOLVED)
+        .values("team__slug", "state")
+        .annotate(n=Count("id"))
+    )
+    return {(row["team__slug"] or "", row["state"]): row["n"] for row in rows}

@@ -1,0 +1,159 @@
+"""REST API for rotations: who is on call at an instant, the final schedule, iCal feeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from batchwatch.oncall.ical import calendar, person_from_token
+from batchwatch.oncall.models import Rotation
+from batchwatch.oncall.selectors import (
+    person_shifts,
+    rotation_oncall,
+    rotation_schedule,
+    rotations_with_layers,
+    users_by_id,
+)
+
+FEED_PAST = timedelta(days=14)
+FEED_AHEAD = timedelta(days=90)
+
+
+def _instant(request, name: str, default: datetime) -> datetime:
+    raw = request.query_params.get(name)
+    if not raw:
+        return default
+    parsed = parse_datetime(raw.replace(" ", "+"))
+    if parsed is None or parsed.tzinfo is None:
+        raise ValidationError({name: f"{raw!r} is not an ISO 8601 time with a zone (…Z)."})
+    return parsed.astimezone(UTC)
+
+
+class RotationSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Rotation
+        fields = ["id", "slug", "name", "team", "timezone", "description"]
+
+
+class OnCallSerializer(serializers.Serializer):
+    rotation = serializers.CharField()
+    at = serializers.DateTimeField()
+    user = serializers.CharField(allow_null=True)
+    source = serializers.CharField()
+
+
+class ShiftSerializer(serializers.Serializer):
+    user = serializers.CharField(allow_null=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
+class RotationViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = RotationSerializer
+
+    def get_queryset(self):
+        return rotations_with_layers().order_by("team__name", "name")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", str, description="ISO 8601 instant; default now")],
+        responses=OnCallSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def oncall(self, request, pk=None):
+        """Who is on call at ``at`` (default now): overrides, swaps and layers applied."""
+        rotation = self.get_object()
+        at = _instant(request, "at", datetime.now(UTC))
+        who = rotation_oncall(rotation, at)
+        user = users_by_id([who.user_id]).get(who.user_id)
+        return Response(
+            OnCallSerializer(
+                {
+                    "rotation": rotation.slug,
+                    "at": at,
+                    "source": who.source,
+                    "user": user.get_username() if user else None,
+                }
+            ).data
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str)],
+        responses=ShiftSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def schedule(self, request, pk=None):
+        """The computed final schedule between ``start`` and ``end`` (default: 14 days)."""
+        rotation = self.get_object()
+        start = _instant(request, "start", datetime.now(UTC))
+        end = _instant(request, "end", start + timedelta(days=14))
+        try:
+            shifts = rotation_schedule(rotation, start, end)
+        except ValueError as exc:
+            raise ValidationError({"end": str(exc)}) from exc
+        users = users_by_id(s.user_id for s in shifts)
+        rows = [
+            {
+                "user": users[s.user_id].get_username() if s.user_id in users else None,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+            }
+            for s in shifts
+        ]
+        return Response(ShiftSerializer(rows, many=True).data)
+
+
+def _ics(body: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def rotation_ical(request, slug: str):
+    """The rotation's shifts as iCal; the URL carries the rotation's feed token."""
+    rotation = get_object_or_404(rotations_with_layers(), slug=slug)
+    if request.GET.get("token") != rotation.feed_token:
+        raise Http404("No such feed.")
+    now = datetime.now(UTC)
+    shifts = rotation_schedule(rotation, now - FEED_PAST, now + FEED_AHEAD)
+    users = users_by_id(s.user_id for s in shifts)
+    events = [
+        (
+            f"{rotation.slug}-{s.starts_at:%Y%m%dT%H%M%S}@batchwatch",
+            s.starts_at,
+            s.ends_at,
+            f"{users[s.user_id].get_username()} on call: {rotation.name}",
+        )
+        for s in shifts
+        if s.user_id in users
+    ]
+    return _ics(calendar(f"On call: {rotation.name}", events, now))
+
+
+def person_ical(request, username: str):
+    """A person's shifts across rotations; the URL carries their signed feed token."""
+    user = get_object_or_404(get_user_model(), username=username)
+    if not person_from_token(user.pk, request.GET.get("token", "")):
+        raise Http404("No such feed.")
+    now = datetime.now(UTC)
+    events = [
+        (
+            f"{rotation.slug}-{user.pk}-{s.starts_at:%Y%m%dT%H%M%S}@batchwatch",
+            s.starts_at,
+            s.ends_at,
+            f"On call: {rotation.name}",
+        )
+        for rotation, s in person_shifts(user.pk, now - FEED_PAST, now + FEED_AHEAD)
+    ]
+    return _ics(calendar(f"{username}: on call", events, now))
