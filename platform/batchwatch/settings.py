@@ -282,6 +282,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStateEnum": "batchwatch.runs.models.RunState",
+        "IncidentStateEnum": "batchwatch.alerts.models.Incident.State",
+    },
 }
 
 # --- Production hardening (all pass `manage.py check --deploy`) ---------------------------------
