@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from batchwatch.web import views
+from batchwatch.web import oncall_views, views
 
 app_name = "web"
 
@@ -10,6 +10,12 @@ urlpatterns = [
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("teams/<slug:slug>/", views.team_page, name="team"),
     path("runs/<int:run_id>/", views.run_page, name="run"),
+    path("incidents/", oncall_views.incidents, name="incidents"),
+    path("incidents/<int:incident_id>/", oncall_views.incident_page, name="incident"),
+    path("incidents/<int:incident_id>/act", oncall_views.incident_act, name="incident-act"),
+    path("rotations/", oncall_views.rotations, name="rotations"),
+    path("rotations/<slug:slug>/", oncall_views.rotation_page, name="rotation"),
+    path("silences/", oncall_views.silences, name="silences"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").

@@ -1,0 +1,231 @@
+"""Pages for incidents, rotations and silences. Thin: selectors to read, services to act."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from batchwatch.alerts import services
+from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
+from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+from batchwatch.alerts.selectors import incident_timeline, incidents_list
+from batchwatch.catalog.models import Team
+from batchwatch.oncall.ical import person_feed_token
+from batchwatch.oncall.selectors import (
+    rotation_oncall,
+    rotation_schedule,
+    rotations_with_layers,
+    users_by_id,
+)
+
+SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
+CALENDAR_DAYS = 14
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@require_GET
+@login_required
+def incidents(request):
+    state = request.GET.get("state", "open")
+    if state not in {"open", "all", *Incident.State.values}:
+        state = "open"
+    team = Team.objects.filter(slug=request.GET.get("team") or "").first()
+    rows = incidents_list(
+        state=None if state == "all" else state, team_id=team.pk if team else None
+    )
+    return render(
+        request,
+        "web/incidents.html",
+        {
+            "incidents": rows,
+            "state": state,
+            "team": team,
+            "teams": Team.objects.all(),
+            "now": _now(),
+        },
+    )
+
+
+@require_GET
+@login_required
+def incident_page(request, incident_id: int):
+    incident = get_object_or_404(
+        Incident.objects.select_related("team", "assignee", "acknowledged_by"), pk=incident_id
+    )
+    members = incident.memberships.select_related("alert").order_by("added_at", "id")
+    return render(
+        request,
+        "web/incident.html",
+        {
+            "incident": incident,
+            "members": members,
+            "timeline": incident_timeline(incident),
+            "can_act": can_act_on_incident(request.user, incident, _now()),
+            "people": get_user_model().objects.filter(is_active=True).order_by("username"),
+            "snoozes": list(SNOOZES),
+        },
+    )
+
+
+@require_POST
+@login_required
+def incident_act(request, incident_id: int):
+    incident = get_object_or_404(Incident, pk=incident_id)
+    now = _now()
+    if not can_act_on_incident(request.user, incident, now):
+        messages.error(
+            request, "Only the owning team, its on-call, the assignee or an admin may act."
+        )
+        return redirect("web:incident", incident_id)
+    action = request.POST.get("action")
+    try:
+        if action == "acknowledge":
+            services.incident_acknowledge(incident=incident, now=now, actor=request.user)
+        elif action == "resolve":
+            services.incident_resolve(incident=incident, now=now, actor=request.user)
+        elif action == "escalate":
+            services.incident_escalate(incident=incident, now=now, actor=request.user)
+        elif action and action.startswith("snooze-") and action[7:] in SNOOZES:
+            services.incident_snooze(
+                incident=incident,
+                until=now + SNOOZES[action[7:]],
+                now=now,
+                actor=request.user,
+            )
+        elif action == "reassign":
+            user = get_user_model().objects.filter(username=request.POST.get("user")).first()
+            if user is None:
+                raise ValidationError("Choose someone to assign it to.")
+            services.incident_reassign(incident=incident, user=user, now=now, actor=request.user)
+        else:
+            raise ValidationError("Unknown action.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("web:incident", incident_id)
+
+
+@require_GET
+@login_required
+def rotations(request):
+    now = _now()
+    rows = []
+    all_rotations = list(rotations_with_layers().order_by("team__name", "name"))
+    who = {r.pk: rotation_oncall(r, now).user_id for r in all_rotations}
+    users = users_by_id(who.values())
+    for rotation in all_rotations:
+        shifts = rotation_schedule(rotation, now, now + timedelta(days=CALENDAR_DAYS))
+        following = users_by_id(s.user_id for s in shifts[1:2])
+        nxt = shifts[1] if len(shifts) > 1 else None
+        rows.append(
+            {
+                "rotation": rotation,
+                "oncall": users.get(who[rotation.pk]),
+                "handoff": nxt.starts_at if nxt else None,
+                "next": following.get(nxt.user_id) if nxt else None,
+            }
+        )
+    return render(
+        request,
+        "web/rotations.html",
+        {"rows": rows, "now": now, "feed_token": person_feed_token(request.user)},
+    )
+
+
+@require_GET
+@login_required
+def rotation_page(request, slug: str):
+    rotation = get_object_or_404(rotations_with_layers(), slug=slug)
+    now = _now()
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=CALENDAR_DAYS)
+    shifts = rotation_schedule(rotation, start, end)
+    users = users_by_id(s.user_id for s in shifts)
+    palette = {}
+    span = (end - start).total_seconds()
+    bars = []
+    for shift in shifts:
+        name = users[shift.user_id].get_username() if shift.user_id in users else None
+        if name and name not in palette:
+            palette[name] = len(palette) % 8
+        bars.append(
+            {
+                "user": name,
+                "starts_at": shift.starts_at,
+                "ends_at": shift.ends_at,
+                "left": (shift.starts_at - start).total_seconds() / span * 100,
+                "width": (shift.ends_at - shift.starts_at).total_seconds() / span * 100,
+                "color": palette.get(name, "none"),
+                "sources": ", ".join(sorted(shift.sources - {"layer"})),
+            }
+        )
+    days = [start + timedelta(days=i) for i in range(CALENDAR_DAYS)]
+    return render(
+        request,
+        "web/rotation.html",
+        {
+            "rotation": rotation,
+            "bars": bars,
+            "days": days,
+            "now_left": (now - start).total_seconds() / span * 100,
+            "oncall": users_by_id([rotation_oncall(rotation, now).user_id]),
+            "feed_url": request.build_absolute_uri(
+                f"/ical/rotations/{rotation.slug}.ics?token={rotation.feed_token}"
+            ),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def silences(request):
+    now = _now()
+    if request.method == "POST":
+        if not can_manage_silences(request.user):
+            messages.error(request, "Only members of a team (or an admin) may silence alerts.")
+            return redirect("web:silences")
+        try:
+            if request.POST.get("action") == "expire":
+                silence = get_object_or_404(Silence, pk=request.POST.get("silence"))
+                services.silence_expire(silence=silence, now=now)
+                messages.success(request, f"Silence {silence.pk} expired.")
+            else:
+                hours = float(request.POST.get("hours") or 0)
+                if not 0 < hours <= 24 * 14:
+                    raise ValidationError("A silence lasts more than 0 and at most 336 hours.")
+                matchers = [
+                    m.strip() for m in request.POST.get("matchers", "").split("\n") if m.strip()
+                ]
+                silence = services.silence_create(
+                    matchers=matchers,
+                    starts_at=now,
+                    ends_at=now + timedelta(hours=hours),
+                    comment=request.POST.get("comment", ""),
+                    created_by=request.user,
+                    now=now,
+                )
+                messages.success(request, f"Silence {silence.pk} is active.")
+        except (ValidationError, ValueError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            messages.error(request, text)
+        return redirect("web:silences")
+    rows = list(Silence.objects.select_related("created_by").order_by("-starts_at")[:200])
+    for silence in rows:
+        silence.state = silence.state_at(now)
+    return render(
+        request,
+        "web/silences.html",
+        {
+            "silences": rows,
+            "windows": MaintenanceWindow.objects.order_by("starts_at")[:200],
+            "can_manage": can_manage_silences(request.user),
+        },
+    )
