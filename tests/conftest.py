@@ -17,6 +17,8 @@ from rest_framework.test import APIClient
 from batchwatch.catalog import services
 from batchwatch.catalog.models import Membership
 
+pytest_plugins = ["tests.alerts.fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -7,15 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from batchwatch.alerts.models import Incident, Silence
-from tests.alerts.conftest import (  # noqa: F401 - fixtures shared with the alerting tests
-    firing,
-    people,
-    policy,
-    receive,
-    receiver,
-    rotation,
-    route_tree,
-)
+from tests.alerts.conftest import firing, receive
 
 
 @pytest.fixture
