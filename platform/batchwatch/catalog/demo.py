@@ -98,7 +98,25 @@ def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
     from batchwatch.slo.loading import load_slo_file
 
     load_slo_file(Path(__file__).parents[1] / "slo" / "fixtures" / "demo_slos.yaml")
+    _demo_alerting(now)
     return DemoSummary(teams=len(teams), jobs=Job.objects.count(), users_created=created, runs=runs)
+
+
+def _demo_alerting(now: datetime) -> None:
+    """Rotations, policies and routes; and the ledger's recent judgements as live alerts."""
+    from datetime import timedelta
+
+    from batchwatch.alerts.loading import config_apply, load_document
+    from batchwatch.alerts.models import Route
+    from batchwatch.runs.models import Signal
+
+    if not Route.objects.exists():  # never overwrite a configuration someone edited
+        path = Path(__file__).parents[1] / "alerts" / "fixtures" / "demo_alerting.yaml"
+        config_apply(load_document(path.read_text()), now=now)
+    # The demo's history is old news, except the last hours: those page (in the log).
+    Signal.objects.filter(routed_at__isnull=True, created_at__lt=now - timedelta(hours=6)).update(
+        routed_at=now
+    )
 
 
 def _demo_runs(jobs: list[Job], *, now: datetime, days: int = 14) -> int:
