@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,6 +48,9 @@ SIGNALS_SOURCE = "signals"
 HIGH_SEVERITIES = {"critical", "error", "page", "high", "p1", "p2"}
 OPEN_STATES = (Incident.State.TRIGGERED, Incident.State.ACKNOWLEDGED)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# Fault injection for the reliability tests only: a pause after a timer's effects are written
+# and before they commit, so that a test can kill the process inside that window.
+_FAULT_PAUSE = float(os.environ.get("BATCHWATCH_FAULT_PAUSE_BEFORE_COMMIT", "0") or 0)
 
 
 # --- Integrations -------------------------------------------------------------------------------
@@ -572,6 +576,8 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
                 try:
                     with transaction.atomic():
                         ran = _execute(timer, now)
+                        if _FAULT_PAUSE:
+                            time.sleep(_FAULT_PAUSE)
                 except Exception:
                     logger.exception("alerts.timer_failed", extra={"timer": timer.pk})
                     Timer.objects.filter(pk=timer.pk).update(state=Timer.State.FAILED)

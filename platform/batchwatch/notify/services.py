@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,18 +67,27 @@ def notification_enqueue(
     return notification
 
 
+# After a failed kick, skip kicking for a while: the broker is down and each attempt would
+# hold the caller for a connection timeout. The rows wait in the outbox for the sweep.
+_KICK_PAUSE = 15.0
+_broker_down_until = 0.0
+
+
 def _kick(notification_id: int) -> None:
     """Start delivery right after commit: a Celery task in production; else the next sweep.
 
-    A broker that is down loses nothing: the row stays pending and the sweep delivers it.
+    A broker that is down loses nothing: the row stays pending and the sweep (beat, or the
+    embedded scheduler) delivers it when the broker is back.
     """
-    if settings.BATCHWATCH_EMBEDDED:
+    global _broker_down_until
+    if settings.BATCHWATCH_EMBEDDED or time.monotonic() < _broker_down_until:
         return
     from batchwatch.notify.tasks import deliver_notification
 
     try:
         deliver_notification.apply_async((notification_id,), retry=False)
     except Exception as exc:  # broker unreachable: the sweep takes over when it returns
+        _broker_down_until = time.monotonic() + _KICK_PAUSE
         logger.warning("notify.kick_failed", extra={"id": notification_id, "error": str(exc)})
 
 
