@@ -557,6 +557,7 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
     instead of queueing on the same rows; SQLite serialises writers anyway.
     """
     executed = 0
+    config: AlertingConfig | None = None  # loaded once for the whole run, when first needed
     while executed < limit:
         with transaction.atomic():
             query = Timer.objects.filter(state=Timer.State.PENDING, due_at__lte=now).order_by(
@@ -573,9 +574,11 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
                 )
                 if not claimed:
                     continue
+                if config is None and timer.kind == Timer.Kind.FLUSH:
+                    config = load_config(now)
                 try:
                     with transaction.atomic():
-                        ran = _execute(timer, now)
+                        ran = _execute(timer, now, config)
                         if _FAULT_PAUSE:
                             time.sleep(_FAULT_PAUSE)
                 except Exception:
@@ -588,10 +591,10 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
     return executed
 
 
-def _execute(timer: Timer, now: datetime) -> bool:
+def _execute(timer: Timer, now: datetime, config: AlertingConfig | None = None) -> bool:
     incident = Incident.objects.select_for_update().get(pk=timer.incident_id)
     if timer.kind == Timer.Kind.FLUSH:
-        _flush(incident, now)
+        _flush(incident, now, config)
         return True
     if timer.token != incident.escalation_token or incident.state == Incident.State.RESOLVED:
         return False  # fenced: an acknowledgement, resolution or restart came after it

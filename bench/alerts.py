@@ -1,0 +1,361 @@
+"""Alert storm benchmark: Batchwatch against Debian's prometheus-alertmanager, same run.
+
+10,000 alerts (default) across 500 jobs (20 instances each), in Alertmanager's label shape,
+are sent by the same clients to:
+
+1. **Batchwatch**: ``manage.py serve`` (one process) plus ``manage.py alerts worker`` (timers
+   and outbox), on a fresh PostgreSQL database; alerts go to
+   ``/api/v1/integrations/alertmanager/`` as webhook payloads (version 4) of 100 alerts; the
+   route groups by ``[alertname, job]`` with ``group_wait`` 10 s and notifies a local webhook.
+2. **Alertmanager 0.25** (``prometheus-alertmanager``), with the equivalent route, receiving
+   the same alerts in batches of 100 on ``/api/v2/alerts`` and notifying its own local webhook.
+
+Printed for each: intake alerts/s, the number of group notifications, and the delay from a
+group's first alert sent to its notification received, beyond group_wait (p50, p99, max).
+For Batchwatch also: alerts persisted. Run: ``python bench/alerts.py`` (needs PostgreSQL on
+127.0.0.1:5432 and prometheus-alertmanager).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOGS = Path(tempfile.gettempdir())
+GROUP_WAIT = 10
+BATCH = 100
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+class Receiver:
+    """A webhook receiver: when each group's notification arrived."""
+
+    def __init__(self, group_of):
+        self.arrivals: list[tuple[float, str]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                receiver.arrivals.append((time.monotonic(), group_of(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+
+def storm(alerts: int, jobs: int) -> list[dict]:
+    per_job = max(1, alerts // jobs)
+    starts = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return [
+        {
+            "labels": {
+                "alertname": "BatchTaskFailing",
+                "job": f"etl_{j:04d}",
+                "instance": f"worker-{i:03d}",
+                "severity": "critical",
+                "team": "ledger",
+            },
+            "annotations": {"summary": f"etl_{j:04d} failing on worker-{i:03d}"},
+            "startsAt": starts,
+        }
+        for j in range(jobs)
+        for i in range(per_job)
+    ][:alerts]
+
+
+def send(port: int, path: str, batches: list[tuple[str, bytes]], clients: int, headers: dict):
+    """POST every batch from ``clients`` threads; returns (seconds, first send per job)."""
+    queue = list(reversed(batches))
+    lock = threading.Lock()
+    first_sent: dict[str, float] = {}
+    errors: list[str] = []
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                jobs, body = queue.pop()
+                now = time.monotonic()
+                for job in jobs.split(","):
+                    first_sent.setdefault(job, now)
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status >= 300:
+                errors.append(f"{response.status} {payload[:200]!r}")
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    return elapsed, first_sent
+
+
+def batches_of(alerts: list[dict], wrap) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(0, len(alerts), BATCH):
+        chunk = alerts[i : i + BATCH]
+        jobs = ",".join(sorted({a["labels"]["job"] for a in chunk}))
+        out.append((jobs, json.dumps(wrap(chunk)).encode()))
+    return out
+
+
+def delays(receiver: Receiver, first_sent: dict[str, float]) -> list[float]:
+    first_arrival: dict[str, float] = {}
+    for at, job in receiver.arrivals:
+        first_arrival.setdefault(job, at)
+    return sorted(first_arrival[j] - first_sent[j] - GROUP_WAIT for j in first_arrival)
+
+
+def settle(receiver: Receiver, groups: int, quiet: float = 5.0, timeout: float = 120) -> None:
+    """Wait for every group's first notification, then for a quiet spell."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = {job for _, job in receiver.arrivals}
+        last = receiver.arrivals[-1][0] if receiver.arrivals else 0
+        if len(seen) >= groups and time.monotonic() - last > quiet:
+            return
+        time.sleep(0.2)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def run_batchwatch(alerts: list[dict], jobs: int, clients: int, database: str) -> dict:
+    url = f"postgres://postgres@127.0.0.1:5432/{database}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    receiver = Receiver(lambda body: body["group_labels"].get("job", ""))
+    setup = f"""
+from batchwatch.alerts.loading import config_apply
+from batchwatch.alerts.services import integration_create
+from batchwatch.catalog.services import team_create
+team_create(slug="ledger", name="Ledger")
+config_apply({{
+    "channels": [{{"name": "bench", "kind": "webhook", "address": "{receiver.url}"}}],
+    "route": {{"group_by": ["alertname", "job"], "group_wait": "{GROUP_WAIT}s",
+               "group_interval": "30s", "repeat_interval": "1h", "receiver": ["bench"]}},
+}}, now=__import__("datetime").datetime.now(__import__("datetime").UTC))
+print(integration_create(name="bench", kind="alertmanager")[1])
+"""
+    token = (
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", setup],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = free_port()
+    log = (LOGS / "batchwatch-bench-alerts-server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--no-scheduler",
+            "--port",
+            str(port),
+            "--threads",
+            str(max(4, clients * 2)),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        wait_port(port)
+        payloads = batches_of(
+            alerts,
+            lambda chunk: {
+                "version": "4",
+                "status": "firing",
+                "receiver": "batchwatch",
+                "groupKey": "{}",
+                "alerts": [
+                    {**a, "status": "firing", "endsAt": "0001-01-01T00:00:00Z"} for a in chunk
+                ],
+            },
+        )
+        elapsed, first_sent = send(
+            port,
+            "/api/v1/integrations/alertmanager/",
+            payloads,
+            clients,
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        settle(receiver, jobs)
+        with psycopg.connect(url) as conn:
+            persisted = conn.execute("SELECT count(*) FROM alerts_alert").fetchone()[0]
+    finally:
+        for process in (server, worker):
+            process.terminate()
+            process.wait(30)
+        receiver.server.shutdown()
+    return {
+        "seconds": elapsed,
+        "rate": len(alerts) / elapsed,
+        "delays": delays(receiver, first_sent),
+        "notifications": len(receiver.arrivals),
+        "persisted": persisted,
+    }
+
+
+def run_alertmanager(alerts: list[dict], jobs: int, clients: int) -> dict:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        raise SystemExit(
+            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        )
+    receiver = Receiver(lambda body: body["groupLabels"].get("job", ""))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-am-"))
+    config = workdir / "alertmanager.yml"
+    config.write_text(
+        f"""
+route:
+  receiver: bench
+  group_by: ['alertname', 'job']
+  group_wait: {GROUP_WAIT}s
+  group_interval: 30s
+  repeat_interval: 1h
+receivers:
+  - name: bench
+    webhook_configs:
+      - url: '{receiver.url}'
+        send_resolved: true
+"""
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={workdir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(LOGS / "batchwatch-bench-alertmanager.log").open("w"),
+    )
+    try:
+        wait_port(port)
+        payloads = batches_of(alerts, lambda chunk: chunk)
+        elapsed, first_sent = send(
+            port, "/api/v2/alerts", payloads, clients, {"Content-Type": "application/json"}
+        )
+        settle(receiver, jobs)
+    finally:
+        process.terminate()
+        process.wait(30)
+        receiver.server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "seconds": elapsed,
+        "rate": len(alerts) / elapsed,
+        "delays": delays(receiver, first_sent),
+        "notifications": len(receiver.arrivals),
+    }
+
+
+def report(name: str, result: dict) -> None:
+    d = result["delays"]
+    print(
+        f"  {name}: {result['rate']:,.0f} alerts/s intake ({result['seconds']:.2f} s); "
+        f"{result['notifications']} group notifications; beyond group_wait "
+        f"p50 {percentile(d, 0.5):.3f} s, p99 {percentile(d, 0.99):.3f} s, max {max(d):.3f} s"
+        + (f"; {result['persisted']} alerts persisted" if "persisted" in result else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--database", default="batchwatch_bench_alerts")
+    args = parser.parse_args()
+    alerts = storm(args.alerts, args.jobs)
+    print(
+        f"Storm: {len(alerts)} alerts across {args.jobs} jobs, {BATCH} per request, "
+        f"{args.clients} clients; group_by [alertname, job], group_wait {GROUP_WAIT}s"
+    )
+    print("Alertmanager 0.25 (Debian prometheus-alertmanager), /api/v2/alerts ...")
+    am = run_alertmanager(alerts, args.jobs, args.clients)
+    report("Alertmanager", am)
+    print("Batchwatch (serve + alerts worker, PostgreSQL), Alertmanager webhook intake ...")
+    bw = run_batchwatch(alerts, args.jobs, args.clients, args.database)
+    report("Batchwatch  ", bw)
+    print(
+        f"Ratio: intake {bw['rate'] / am['rate']:.0%} of Alertmanager's rate (goal >= 50%); "
+        f"p99 beyond group_wait {percentile(bw['delays'], 0.99):.3f} s (goal <= 1 s); "
+        f"group notifications {bw['notifications']} vs {am['notifications']} (goal: equal); "
+        f"persisted {bw['persisted']} of {len(alerts)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
