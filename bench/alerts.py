@@ -166,7 +166,7 @@ def settle(receiver: Receiver, groups: int, quiet: float = 5.0, timeout: float =
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def run_batchwatch(alerts: list[dict], jobs: int, clients: int, database: str) -> dict:
