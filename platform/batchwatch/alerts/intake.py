@@ -96,6 +96,22 @@ def _time(value: object, where: str, errors: list[str]) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _labels_and_status(raw: object, where: str, errors: list[str], default_status=None):
+    """An alert item's labels (its identity) and status; None after recording a problem."""
+    if not isinstance(raw, dict):
+        errors.append(f"{where} must be an object")
+        return None
+    labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
+    if not labels:
+        errors.append(f"{where}.labels must not be empty: labels are the alert's identity")
+        return None
+    status = raw.get("status", default_status)
+    if status not in ("firing", "resolved"):
+        errors.append(f"{where}.status must be 'firing' or 'resolved'")
+        return None
+    return labels, status
+
+
 def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
     """Alertmanager's webhook payload (version "4")."""
     data = _json(body)
@@ -113,17 +129,10 @@ def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
     events = []
     for index, raw in enumerate(alerts):
         where = f"alerts[{index}]"
-        if not isinstance(raw, dict):
-            errors.append(f"{where} must be an object")
+        identity = _labels_and_status(raw, where, errors)
+        if identity is None:
             continue
-        labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
-        if not labels:
-            errors.append(f"{where}.labels must not be empty: labels are the alert's identity")
-            continue
-        status = raw.get("status")
-        if status not in ("firing", "resolved"):
-            errors.append(f"{where}.status must be 'firing' or 'resolved'")
-            continue
+        labels, status = identity
         annotations = _string_map(raw.get("annotations"), f"{where}.annotations", errors)
         ends_at = _time(raw.get("endsAt"), f"{where}.endsAt", errors)
         events.append(
@@ -245,17 +254,10 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
     events = []
     for index, raw in enumerate(items):
         where = f"alerts[{index}]"
-        if not isinstance(raw, dict):
-            errors.append(f"{where} must be an object")
+        identity = _labels_and_status(raw, where, errors, default_status="firing")
+        if identity is None:
             continue
-        labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
-        if not labels:
-            errors.append(f"{where}.labels must not be empty")
-            continue
-        status = raw.get("status", "firing")
-        if status not in ("firing", "resolved"):
-            errors.append(f"{where}.status must be 'firing' or 'resolved'")
-            continue
+        labels, status = identity
         dedup_key = raw.get("dedup_key")
         if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
             errors.append(f"{where}.dedup_key must be a non-empty string")

@@ -852,6 +852,17 @@ def _actor_label(actor, actor_label: str) -> str:
     return actor.get_username() if actor is not None else "batchwatch"
 
 
+def _log_action(incident, now, kind: str, message: str, actor, actor_label: str) -> None:
+    TimelineEntry.objects.create(
+        incident=incident,
+        at=now,
+        kind=kind,
+        actor=actor,
+        actor_label=_actor_label(actor, actor_label),
+        message=message,
+    )
+
+
 def _locked(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -888,13 +899,8 @@ def incident_acknowledge(
                 now + timedelta(seconds=timeout),
                 token=incident.escalation_token,
             )
-        TimelineEntry.objects.create(
-            incident=incident,
-            at=now,
-            kind="acknowledged",
-            actor=actor,
-            actor_label=_actor_label(actor, actor_label),
-            message="Acknowledged; escalation stopped",
+        _log_action(
+            incident, now, "acknowledged", "Acknowledged; escalation stopped", actor, actor_label
         )
     return incident
 
@@ -932,13 +938,13 @@ def incident_snooze(
         incident.save(update_fields=["state", "snoozed_until", "escalation_token"])
         _timers_cancel(incident, Timer.Kind.ESCALATE, Timer.Kind.ACK_TIMEOUT)
         _timer_set(incident, Timer.Kind.UNSNOOZE, until, token=incident.escalation_token)
-        TimelineEntry.objects.create(
-            incident=incident,
-            at=now,
-            kind="snoozed",
-            actor=actor,
-            actor_label=_actor_label(actor, actor_label),
-            message=f"Snoozed until {until:%Y-%m-%d %H:%M} UTC",
+        _log_action(
+            incident,
+            now,
+            "snoozed",
+            f"Snoozed until {until:%Y-%m-%d %H:%M} UTC",
+            actor,
+            actor_label,
         )
     return incident
 
@@ -960,13 +966,8 @@ def incident_reassign(*, incident: Incident, user, now: datetime, actor=None, ac
             now=now,
             incident=incident,
         )
-        TimelineEntry.objects.create(
-            incident=incident,
-            at=now,
-            kind="reassigned",
-            actor=actor,
-            actor_label=_actor_label(actor, actor_label),
-            message=f"Reassigned to {user.get_username()}",
+        _log_action(
+            incident, now, "reassigned", f"Reassigned to {user.get_username()}", actor, actor_label
         )
     return incident
 
@@ -980,14 +981,7 @@ def incident_escalate(*, incident: Incident, now: datetime, actor=None, actor_la
         steps = (incident.escalation_snapshot or {}).get("steps") or []
         if not steps:
             raise ValidationError("This incident has no escalation policy to escalate along.")
-        TimelineEntry.objects.create(
-            incident=incident,
-            at=now,
-            kind="escalate_requested",
-            actor=actor,
-            actor_label=_actor_label(actor, actor_label),
-            message="Escalation requested",
-        )
+        _log_action(incident, now, "escalate_requested", "Escalation requested", actor, actor_label)
         incident.state = Incident.State.TRIGGERED
         incident.snoozed_until = None
         incident.escalation_token += 1
