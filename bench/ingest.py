@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from benchlib import ROOT, free_port, fresh_database, wait_port
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
@@ -39,10 +39,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-ROOT = Path(__file__).resolve().parent.parent
 SPANS_PER_REQUEST = 512
 SERVER_LOG = Path(tempfile.gettempdir()) / "batchwatch-bench-ingest-server.log"
-ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def templates(seed: int = 7) -> list[bytes]:
@@ -195,12 +193,6 @@ def ceiling(payloads: list[bytes], url: str) -> tuple[float, int]:
 
 
 # --- Batchwatch over HTTP ------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_kib(pid: int) -> tuple[int, int]:
     """(current, peak) resident memory of a process, KiB."""
     fields = {}
@@ -211,7 +203,7 @@ def rss_kib(pid: int) -> tuple[int, int]:
 
 
 def batchwatch(payloads: list[bytes], url: str, clients: int) -> dict:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -237,12 +229,7 @@ def batchwatch(payloads: list[bytes], url: str, clients: int) -> dict:
         stderr=SERVER_LOG.open("w"),  # read it when requests fail
     )
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port, timeout=20)
         latencies: list[float] = []
         errors: list[str] = []
         memory: list[tuple[int, int]] = []
@@ -307,22 +294,13 @@ def main() -> None:
     parser.add_argument("--database", default="batchwatch_bench")
     args = parser.parse_args()
     requests = max(1, args.spans // SPANS_PER_REQUEST)
-    url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
 
     print(f"Preparing {requests} requests of {SPANS_PER_REQUEST} spans with the OTel SDK...")
     payloads = rekeyed(templates(), requests)
     mib = sum(map(len, payloads)) / 2**20
     print(f"  {len(payloads)} payloads, {mib:.0f} MiB of protobuf")
 
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, "DATABASE_URL": url},
-    )
+    url = fresh_database(args.database)
 
     print("Ceiling: decode + COPY straight into PostgreSQL...")
     ceiling_rate, _ = ceiling(payloads, url)

@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from pathlib import Path
 
 import psycopg
+from benchlib import ROOT, fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 ZONES = ["America/New_York", "America/Chicago", "Europe/London", "UTC"]
 
 
@@ -125,12 +122,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--database", default="batchwatch_bench_slo")
     args = parser.parse_args()
-    url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
+    url = fresh_database(args.database)
     now = datetime.now(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
     load(url, args.jobs, args.runs, args.days, now)
