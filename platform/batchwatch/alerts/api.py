@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -111,17 +110,9 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.IsAuthenticated]
 
     def get_queryset(self):
-        query = Incident.objects.select_related("team", "assignee").annotate(
-            alert_count=Count("memberships")
-        )
         params = self.request.query_params
-        if params.get("state"):
-            query = query.filter(state=params["state"])
-        if params.get("team"):
-            query = query.filter(team__slug=params["team"])
-        if params.get("open") in ("1", "true", "yes"):
-            query = query.filter(state__in=services.OPEN_STATES)
-        return query.order_by("-created_at", "-id")
+        state = "open" if params.get("open") in ("1", "true", "yes") else params.get("state")
+        return selectors.incidents_query(state=state, team_slug=params.get("team"))
 
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer

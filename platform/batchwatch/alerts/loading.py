@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from croniter import croniter
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from batchwatch.alerts.matchers import parse_matchers
 from batchwatch.alerts.models import InhibitRule, MaintenanceWindow, Route, Silence, TimeInterval
+from batchwatch.alerts.services import silence_create
 from batchwatch.alerts.timeintervals import parse_intervals
 from batchwatch.catalog.models import Team
 from batchwatch.notify.models import Channel
@@ -397,8 +399,6 @@ def config_apply(data: dict, *, now: datetime, create_users: bool = False) -> di
             check.errors.append(f"{where}: needs source_matchers and target_matchers")
     for i, raw in enumerate(_list(data, "silences", check)):
         where = f"silences[{i}]"
-        from batchwatch.alerts.services import silence_create
-
         starts = check.run(f"{where}.start", parse_instant, raw.get("start"))
         ends = check.run(f"{where}.end", parse_instant, raw.get("end"))
         if starts and ends:
@@ -418,11 +418,8 @@ def config_apply(data: dict, *, now: datetime, create_users: bool = False) -> di
         duration = check.run(f"{where}.duration", parse_duration, raw.get("duration", "1h"))
         check.run(f"{where}.matchers", parse_matchers, raw.get("matchers"))
         recurrence = raw.get("recurrence", "")
-        if recurrence:
-            from croniter import croniter
-
-            if not croniter.is_valid(recurrence):
-                check.errors.append(f"{where}.recurrence: {recurrence!r} is not a cron expression")
+        if recurrence and not croniter.is_valid(recurrence):
+            check.errors.append(f"{where}.recurrence: {recurrence!r} is not a cron expression")
         if starts and duration and not check.errors:
             MaintenanceWindow.objects.create(
                 name=raw.get("name", f"maintenance {i}"),

@@ -43,7 +43,11 @@ def incident_timeline(incident: Incident) -> list[TimelineItem]:
     return sorted(items, key=lambda item: item.at)
 
 
-def incidents_list(*, state: str | None = None, team_id: int | None = None, limit: int = 200):
+def incidents_query(*, state: str | None = None, team_slug: str | None = None):
+    """Incidents newest first, with their team, assignee and alert count (one query).
+
+    ``state``: one of the states, or "open" for triggered and acknowledged.
+    """
     query = Incident.objects.select_related("team", "assignee").annotate(
         alert_count=Count("memberships")
     )
@@ -51,9 +55,9 @@ def incidents_list(*, state: str | None = None, team_id: int | None = None, limi
         query = query.exclude(state=Incident.State.RESOLVED)
     elif state:
         query = query.filter(state=state)
-    if team_id:
-        query = query.filter(team_id=team_id)
-    return list(query.order_by("-created_at", "-id")[:limit])
+    if team_slug:
+        query = query.filter(team__slug=team_slug)
+    return query.order_by("-created_at", "-id")
 
 
 def overdue_timers(now: datetime):

@@ -125,7 +125,7 @@ def alerts_receive(
         extra_labels = dict(integration.labels) if integration else {}
         if integration and integration.team_id:
             extra_labels.setdefault("team", integration.team.slug)
-        creates, updates, touched, acks = [], [], [], []
+        creates, updates, acks = [], [], []
         jobs = lineage.jobs_for_labels([e.labels for e in latest.values()])
         for fingerprint, event in latest.items():
             alert = existing.get(fingerprint)
@@ -173,7 +173,6 @@ def alerts_receive(
                 if not was_firing:
                     alert.starts_at = event.starts_at or now
                     alert.ends_at = None
-                    touched.append(alert)
                     result.new += 1
                 alert.status = Alert.Status.FIRING
                 alert.expires_at = event.expires_at
@@ -251,7 +250,7 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
     outcome = RouteOutcome()
     if not alerts:
         return outcome
-    inhibitor = _Inhibitor(config, now)
+    inhibitor = _Inhibitor(config)
     upstream = lineage.UpstreamState(now)
     memberships: list[IncidentAlert] = []
     timeline: list[TimelineEntry] = []
@@ -348,7 +347,7 @@ class _Inhibitor:
     """Alertmanager inhibition: a target is muted while a firing source matches, with equal
     values of the ``equal`` labels. Sources are loaded once per batch, per rule."""
 
-    def __init__(self, config: AlertingConfig, now: datetime):
+    def __init__(self, config: AlertingConfig):
         self.rules = config.inhibit_rules
         self._sources: dict[int, list[Alert]] = {}
 

@@ -75,13 +75,13 @@ def signals_route(*, now: datetime, limit: int = 2000) -> int:
             return 0
         Signal.objects.filter(pk__in=[s.pk for s in signals]).update(routed_at=now)
         fresh = [s for s in signals if now - s.created_at <= MAX_AGE]
-        events = [_event(s) for s in fresh]
+        pairs = [(_event(s), s) for s in fresh]
         alerts_receive(
-            events=events,
+            events=[event for event, _ in pairs],
             source=SIGNALS_SOURCE,
             now=now,
-            job_by_fingerprint={e.fingerprint: s.job for e, s in zip(events, fresh, strict=True)},
-            signal_by_fingerprint={e.fingerprint: s.pk for e, s in zip(events, fresh, strict=True)},
+            job_by_fingerprint={event.fingerprint: s.job for event, s in pairs},
+            signal_by_fingerprint={event.fingerprint: s.pk for event, s in pairs},
         )
     return len(signals)
 

@@ -102,7 +102,7 @@ def simulate(data: dict) -> Report:
                 else:
                     _action(raw, at, report)
             _advance(until)
-            _collect(report, marker, entry_marker, incident_marker)
+            _collect(report, marker, entry_marker)
             _expect(report, data.get("expect") or [], start, marker, incident_marker)
             raise _Rollback
     except _Rollback:
@@ -153,7 +153,7 @@ def _action(raw: dict, at: datetime, report: Report) -> None:
             services.incident_resolve(incident=incident, now=at, actor=user)
 
 
-def _collect(report: Report, marker: int, entry_marker: int, incident_marker: int) -> None:
+def _collect(report: Report, marker: int, entry_marker: int) -> None:
     for n in Notification.objects.filter(pk__gt=marker).select_related("user"):
         who = n.user.get_username() if n.user else n.address
         why = f" — {n.body}" if n.body and n.purpose == "page" else ""

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from batchwatch.alerts import services
 from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
-from batchwatch.alerts.selectors import incident_timeline, incidents_list
+from batchwatch.alerts.selectors import incident_timeline, incidents_query
 from batchwatch.catalog.models import Team
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.selectors import (
@@ -39,9 +39,9 @@ def incidents(request):
     if state not in {"open", "all", *Incident.State.values}:
         state = "open"
     team = Team.objects.filter(slug=request.GET.get("team") or "").first()
-    rows = incidents_list(
-        state=None if state == "all" else state, team_id=team.pk if team else None
-    )
+    rows = incidents_query(
+        state=None if state == "all" else state, team_slug=team.slug if team else None
+    )[:200]
     return render(
         request,
         "web/incidents.html",
