@@ -48,6 +48,12 @@ def _postgres_marker(request):
         pytest.skip("runs in the PostgreSQL leg of .ci/run")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs ~0.2 s per user by design; tests create many users and test no hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, **extra):

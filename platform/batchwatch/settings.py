@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "batchwatch.notify",
     "batchwatch.oncall",
     "batchwatch.alerts",
+    "batchwatch.slack",
     "batchwatch.web",
 ]
 
@@ -369,3 +370,8 @@ BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TI
 BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
 SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "").strip()
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/").strip()
+SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "").strip()
+# Interactions carry a response_url; we only ever POST to Slack's own.
+SLACK_RESPONSE_URL_PREFIXES = _env_list("SLACK_RESPONSE_URL_PREFIXES", ["https://hooks.slack.com/"])
+# A burst of incident changes within this many seconds gives one chat.update.
+SLACK_UPDATE_COALESCE_SECONDS = float(os.environ.get("SLACK_UPDATE_COALESCE_SECONDS", "2"))

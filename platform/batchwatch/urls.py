@@ -10,6 +10,7 @@ from batchwatch.core import views as core_views
 from batchwatch.ingest import views as ingest_views
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.runs.api import RunViewSet, TraceView
+from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
 from batchwatch.slo.views import metrics
 from batchwatch.web.urls import auth_urlpatterns
@@ -44,6 +45,8 @@ urlpatterns = [
     ),
     path("ical/rotations/<slug:slug>.ics", rotation_ical, name="rotation-ical"),
     path("ical/people/<str:username>.ics", person_ical, name="person-ical"),
+    path("slack/interactions/", slack_views.interactions, name="slack-interactions"),
+    path("slack/commands/", slack_views.commands, name="slack-commands"),
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/", include(router.urls)),

@@ -670,6 +670,13 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
 
 def _notify_group(incident, alerts, status, channel_ids, now) -> None:
     channels = list(Channel.objects.filter(pk__in=channel_ids, is_broken=False))
+    if not any(c.kind == Channel.Kind.SLACK for c in channels):
+        # No Slack receiver on the route: the incident message goes to the team's channel.
+        from batchwatch.slack.services import team_default_channel
+
+        default = team_default_channel(incident.team)
+        if default is not None and not default.is_broken:
+            channels.append(default)
     lines = [f"- {_alert_title(a)}" for a in alerts[:20]]
     subject = f"[{status.upper()}:{len(alerts)}] #{incident.pk} {incident.title}"
     payload = {

@@ -45,6 +45,7 @@ class TeamSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "slack_channel",
+            "slack_thread_updates",
             "members",
             "job_count",
             "created_at",

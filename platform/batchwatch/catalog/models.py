@@ -28,6 +28,18 @@ class Team(models.Model):
         validators=[validate_slack_channel],
         help_text="Where this team's alerts and notices go: '#channel' or a channel ID.",
     )
+
+    class ThreadUpdates(models.TextChoices):
+        OFF = "off", "Off (the message is updated, no thread)"
+        IMPORTANT = "important", "Important changes (ack, resolve, escalation, reassign)"
+        ALL = "all", "Every timeline entry"
+
+    slack_thread_updates = models.CharField(
+        max_length=10,
+        choices=ThreadUpdates.choices,
+        default=ThreadUpdates.IMPORTANT,
+        help_text="Which incident timeline entries go to the Slack message's thread.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True
     )

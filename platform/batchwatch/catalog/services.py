@@ -46,7 +46,9 @@ JOB_EDITABLE_FIELDS = frozenset(
         "is_active",
     }
 )
-TEAM_EDITABLE_FIELDS = frozenset({"slug", "name", "description", "slack_channel"})
+TEAM_EDITABLE_FIELDS = frozenset(
+    {"slug", "name", "description", "slack_channel", "slack_thread_updates"}
+)
 
 
 def _save_validated(instance, *, exclude_unique: bool = False) -> None:

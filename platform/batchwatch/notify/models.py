@@ -60,6 +60,15 @@ class Notification(models.Model):
         NOTICE = "notice", "Non-paging notice"
         HANDOFF = "handoff", "Rotation handoff"
         UPDATE = "update", "Incident update"
+        REPLY = "reply", "Reply to a person (Slack ephemeral)"
+
+    class Transport(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Outgoing webhook (JSON POST)"
+        SLACK = "slack", "Slack channel"
+        LOG = "log", "Log only (development)"
+        # An interaction's response_url: ephemeral answers to one person, no channel.
+        SLACK_REPLY = "slack_reply", "Slack response URL"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -68,7 +77,7 @@ class Notification(models.Model):
         FAILED = "failed", "Failed permanently"
 
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
-    transport = models.CharField(max_length=10, choices=Channel.Kind.choices)
+    transport = models.CharField(max_length=12, choices=Transport.choices)
     address = models.CharField(max_length=1000)
     channel = models.ForeignKey(
         Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"

@@ -40,10 +40,12 @@ def notification_enqueue(
     body: str = "",
     payload: dict | None = None,
     incident=None,
+    deliver_at: datetime | None = None,
 ) -> Notification | None:
     """Add a notification to the outbox in the caller's transaction; None if it exists.
 
-    Delivery starts after the transaction commits (``_kick``), or from the next sweep.
+    Delivery starts after the transaction commits (``_kick``), or from the next sweep;
+    ``deliver_at`` holds it back (coalescing a burst of changes into one delivery).
     """
     try:
         with transaction.atomic():
@@ -58,12 +60,13 @@ def notification_enqueue(
                 body=body,
                 payload=payload or {},
                 idempotency_key=idempotency_key[:300],
-                next_attempt_at=now,
+                next_attempt_at=deliver_at or now,
                 created_at=now,
             )
     except IntegrityError:
         return None  # the same notification was enqueued before: replayed cause
-    transaction.on_commit(lambda: _kick(notification.pk))
+    if deliver_at is None or deliver_at <= now:
+        transaction.on_commit(lambda: _kick(notification.pk))
     return notification
 
 
@@ -144,7 +147,7 @@ def _failed(notification: Notification, exc: transports.TransportError, now: dat
         Notification.objects.filter(pk=notification.pk).update(
             state=state, lease_until=None, last_error=exc.message
         )
-        if exc.permanent and notification.channel_id:
+        if exc.breaks_channel and notification.channel_id:
             Channel.objects.filter(pk=notification.channel_id).update(
                 is_broken=True, last_error=exc.message, broken_at=now
             )

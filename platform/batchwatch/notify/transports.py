@@ -20,11 +20,26 @@ logger = logging.getLogger("batchwatch.notify")
 
 
 class TransportError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    """A failed delivery.
+
+    ``permanent``: retrying cannot help (the row fails). ``breaks_channel``: the channel itself
+    is unusable (a revoked token, a deleted channel) and is marked broken until repaired; by
+    default every permanent error does, but a message the receiver refuses (too long) does not.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        breaks_channel: bool | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.breaks_channel = permanent if breaks_channel is None else breaks_channel
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -83,32 +98,6 @@ def send_webhook(notification) -> None:
         raise TransportError(f"cannot reach the webhook: {exc}") from exc
 
 
-def send_slack(notification) -> None:
-    """A plain message; the interactive incident message arrives with the Slack integration."""
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-
-    if not settings.SLACK_BOT_TOKEN:
-        raise TransportError("SLACK_BOT_TOKEN is not set", permanent=True)
-    client = WebClient(
-        token=settings.SLACK_BOT_TOKEN,
-        base_url=settings.SLACK_API_URL,
-        timeout=int(settings.BATCHWATCH_OUTBOX_HTTP_TIMEOUT),
-    )
-    try:
-        client.chat_postMessage(channel=notification.address, text=notification.subject)
-    except SlackApiError as exc:
-        status = exc.response.status_code
-        error = exc.response.get("error", "") if exc.response.data else ""
-        if status == 429 or status >= 500:
-            raise TransportError(
-                f"Slack {status}", retry_after=_retry_after(exc.response.headers.get("Retry-After"))
-            ) from exc
-        raise TransportError(f"Slack: {error or status}", permanent=True) from exc
-    except OSError as exc:
-        raise TransportError(f"cannot reach Slack: {exc}") from exc
-
-
 def send_log(notification) -> None:
     logger.info(
         "notify.log",
@@ -120,13 +109,23 @@ def send_log(notification) -> None:
     )
 
 
+# Apps add theirs from ``AppConfig.ready`` (the Slack app registers "slack" and "slack_reply").
 TRANSPORTS: dict[str, Callable] = {
     "email": send_email,
     "webhook": send_webhook,
-    "slack": send_slack,
     "log": send_log,
 }
 
 
+def register(transport: str, send_function: Callable) -> None:
+    TRANSPORTS[transport] = send_function
+
+
 def send(notification) -> None:
-    TRANSPORTS[notification.transport](notification)
+    try:
+        send_function = TRANSPORTS[notification.transport]
+    except KeyError:
+        raise TransportError(
+            f"no transport '{notification.transport}' is installed", permanent=True
+        ) from None
+    send_function(notification)

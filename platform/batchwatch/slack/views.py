@@ -1,0 +1,69 @@
+"""Slack's two request URLs. Thin: verify, parse, hand over, answer fast.
+
+Refusals are documented in docs/slack.md: 401 with a message for a missing, forged or stale
+signature; 400 for a malformed payload; 503 when Slack is not configured or the database is
+unavailable; otherwise 200, with an ephemeral explanation for people who may not act.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from batchwatch.slack.commands import handle_command
+from batchwatch.slack.interactions import handle_block_action
+from batchwatch.slack.wire import SlackRequestError, parse_command, parse_interaction, verify
+
+logger = logging.getLogger("batchwatch.slack")
+
+
+def _refused(exc: SlackRequestError) -> JsonResponse:
+    logger.info("slack.request_refused", extra={"status": exc.status, "reason": exc.message})
+    return JsonResponse({"ok": False, "error": exc.message}, status=exc.status)
+
+
+def _unavailable(exc: Exception) -> JsonResponse:
+    logger.warning("slack.database_unavailable", extra={"error": str(exc)[:200]})
+    response = JsonResponse(
+        {"ok": False, "error": "Batchwatch is unavailable; try again."}, status=503
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def interactions(request):
+    try:
+        verify(request.body, request.headers, now=time.time())
+        action = parse_interaction(request.body)
+        if action is not None:
+            handle_block_action(action, now=datetime.now(UTC))
+    except SlackRequestError as exc:
+        return _refused(exc)
+    except (OperationalError, InterfaceError) as exc:
+        return _unavailable(exc)
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def commands(request):
+    try:
+        verify(request.body, request.headers, now=time.time())
+        command = parse_command(request.body)
+        answer = handle_command(
+            command, base_url=settings.BATCHWATCH_BASE_URL, now=datetime.now(UTC)
+        )
+    except SlackRequestError as exc:
+        return _refused(exc)
+    except (OperationalError, InterfaceError) as exc:
+        return _unavailable(exc)
+    return JsonResponse(answer)
