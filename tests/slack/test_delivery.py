@@ -73,7 +73,8 @@ def test_permanent_errors_mark_the_channel_broken(
     assert slack_channel.is_broken and error in slack_channel.last_error
     client.force_login(people["alice"])
     page = client.get(f"/incidents/{incident.pk}/").content.decode()
-    assert "ledger Slack" in page and error in page  # visible on the incident
+    assert "Undeliverable: channel <strong>ledger Slack</strong>" in page  # on the incident
+    assert error in page
     deliver_due(now=T0 + timedelta(hours=1))
     assert len(slack.calls_of("chat.postMessage")) == 1  # not retried
 

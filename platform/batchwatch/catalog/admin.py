@@ -21,7 +21,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "slack_channel", "created_at"]
+    list_display = ["name", "slug", "slack_channel", "slack_thread_updates", "created_at"]
     search_fields = ["name", "slug", "slack_channel"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]

@@ -16,6 +16,7 @@ from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
 from batchwatch.alerts.selectors import incident_timeline, incidents_query
 from batchwatch.catalog.models import Team
+from batchwatch.notify.selectors import broken_channels_of
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.selectors import (
     rotation_oncall,
@@ -72,6 +73,8 @@ def incident_page(request, incident_id: int):
             "can_act": can_act_on_incident(request.user, incident, _now()),
             "people": get_user_model().objects.filter(is_active=True).order_by("username"),
             "snoozes": list(SNOOZES),
+            "broken_channels": broken_channels_of(incident),
+            "slack_messages": incident.slack_messages.exclude(ts=""),
         },
     )
 
