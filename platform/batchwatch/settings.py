@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "batchwatch.oncall",
     "batchwatch.alerts",
     "batchwatch.slack",
+    "batchwatch.runbooks",
     "batchwatch.web",
 ]
 
@@ -368,6 +369,13 @@ BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
 BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TIMEOUT", "5"))
 # A pending timer (group flush, escalation step) this late is reported as overdue.
 BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
+# Runbooks as code: the directory `runbooks sync` loads (also at start-up).
+BATCHWATCH_RUNBOOKS_DIR = os.environ.get("BATCHWATCH_RUNBOOKS_DIR", str(REPO_ROOT / "runbooks"))
+# Runbooks not reviewed for this many days get a warning from `runbooks check`.
+BATCHWATCH_RUNBOOK_REVIEW_DAYS = _env_int("BATCHWATCH_RUNBOOK_REVIEW_DAYS", 180)
+# Grafana (dashboards as code): links from alerts, runbooks and Slack use it when set.
+GRAFANA_URL = os.environ.get("GRAFANA_URL", "").strip()
+BATCHWATCH_DASHBOARD_UID_PREFIX = os.environ.get("BATCHWATCH_DASHBOARD_UID_PREFIX", "bw-")
 SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "").strip()
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/").strip()
 SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "").strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_snooze_until_nine_tomorrow(client, slack, incident):
     }
     click(client, slack, incident, blocks.SNOOZE, type="static_select", selected_option=option)
     assert incident.state == "acknowledged"
-    local = incident.snoozed_until.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    local = incident.snoozed_until.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (9, 0)
 
 

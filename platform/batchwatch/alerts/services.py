@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -489,6 +490,8 @@ def _notice_downstream(alert: Alert, attach, now: datetime) -> None:
             purpose="notice",
             recipient=Recipient(channel.kind, channel.address, channel=channel),
             subject=f"[notice] {_alert_title(alert)}: {attach.reason}{where}; not paging",
+            body=f"Runbook: {settings.BATCHWATCH_BASE_URL}/runbooks/for/"
+            f"?kind=upstream_late&job={alert.job_id}",
             idempotency_key=f"notice:{alert.pk}:{alert.starts_at.isoformat()}:{channel.pk}",
             now=now,
             incident=attach.incident,

@@ -85,7 +85,7 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         ("Schedule", {"fields": ["schedule_cron", "schedule_timezone"]}),
-        ("Labels and links", {"fields": ["labels", "repo_url", "docs_url"]}),
+        ("Labels and links", {"fields": ["labels", "repo_url", "docs_url", "runbook"]}),
         (
             "Bookkeeping",
             {

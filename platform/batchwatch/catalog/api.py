@@ -114,6 +114,7 @@ class JobSerializer(serializers.ModelSerializer):
             "schedule_timezone",
             "labels",
             "repo_url",
+            "runbook",
             "docs_url",
             "upstream",
             "registration",

@@ -204,6 +204,11 @@ class Job(models.Model):
         help_text="A run finishing faster than this is suspicious (empty input?).",
     )
     labels = models.JSONField(default=dict, blank=True, validators=[validate_labels])
+    runbook = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="Runbook id for this job's alerts, overriding the automatic choice.",
+    )
     repo_url = models.URLField("repository", max_length=500, blank=True)
     docs_url = models.URLField("documentation", max_length=500, blank=True)
     upstream = models.ManyToManyField(

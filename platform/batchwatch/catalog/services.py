@@ -42,6 +42,7 @@ JOB_EDITABLE_FIELDS = frozenset(
         "max_runtime",
         "min_runtime",
         "repo_url",
+        "runbook",
         "docs_url",
         "is_active",
     }

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max
 
+from batchwatch.catalog.links import job_dashboard_url
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import schedule_occurrences
 from batchwatch.runs.models import (
@@ -244,8 +245,10 @@ def signal_build(
         "run": f"{base}/runs/{run.pk}/" if run else "",
         "job": f"{base}/jobs/{job.pk}/",
         "trace": f"{base}/api/v1/traces/{run.trace_id}/" if run and run.trace_id else "",
-        "runbook": "",  # filled by the runbooks issue
-        "dashboard": "",  # filled by the dashboards issue
+        # Resolved when opened: the most specific runbook at that time, with this run's values.
+        "runbook": f"{base}/runbooks/for/?kind={kind}&"
+        + (f"run={run.pk}" if run else f"job={job.pk}"),
+        "dashboard": job_dashboard_url(job),
     }
     subject = f"run{run.pk}" if run else f"job{job.pk}"
     dedup_key = f"{kind}:{subject}" + (f":{key_suffix}" if key_suffix else "")

@@ -93,7 +93,7 @@ def links(card: IncidentCard) -> dict[str, str]:
     base = card.url.split("/incidents/")[0]
     job_url = card.links.get("job") or card.url
     return {
-        "runbook": card.links.get("runbook") or f"{base}/runbooks/",
+        "runbook": card.links.get("runbook") or f"{base}/runbooks/for/?incident={card.id}",
         "run": card.links.get("run") or card.links.get("trace") or card.url,
         "dashboard": card.links.get("dashboard") or job_url,
         "job": job_url,

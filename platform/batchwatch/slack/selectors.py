@@ -130,6 +130,8 @@ def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
             jobs.append(job)
         for name in LINK_NAMES:
             url = alert.annotations.get(f"{name}_url", "")
+            if name == "runbook" and url.startswith(f"{base}/runbooks/"):
+                continue  # ours: the incident's own runbook link (below) is more precise
             if url and name not in card.links:
                 card.links[name] = url
         if "job" not in card.links and alert.job_id:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
+from django.conf import settings
 
 from batchwatch.slo.models import SLO
 
@@ -62,6 +63,7 @@ def _group(slo: SLO) -> dict:
     for rule in record:
         rule["labels"] = {**labels, **rule.get("labels", {})}
     summary = f"{slo.name}: burning its error budget"
+    runbook = _runbook_url("slo-burn")
     alerts = [
         {
             "alert": "BatchSLOBurnRatePage",
@@ -75,6 +77,7 @@ def _group(slo: SLO) -> dict:
                 "summary": summary + " fast",
                 "description": "The last 3 runs of {{ $labels.job }} burn the error budget "
                 "{{ $value | humanize }}x faster than the objective allows.",
+                "runbook_url": runbook,
             },
         },
         {
@@ -88,6 +91,7 @@ def _group(slo: SLO) -> dict:
                 "summary": summary,
                 "description": "{{ $labels.job }} has used most of its error budget for "
                 f"{slo.name}.",
+                "runbook_url": runbook,
             },
         },
         {
@@ -98,14 +102,68 @@ def _group(slo: SLO) -> dict:
             "annotations": {
                 "summary": f"{slo.name}: no SLO data (is Batchwatch scraped?)",
                 "description": "Batchwatch exports no SLI for this SLO.",
+                "runbook_url": _runbook_url("platform-ingest-backlog"),
             },
         },
     ]
     return {"name": f"batchwatch-slo-{slo.slug}", "rules": record + alerts}
 
 
+def _runbook_url(runbook_id: str) -> str:
+    return f"{settings.BATCHWATCH_BASE_URL}/runbooks/{runbook_id}/"
+
+
+def platform_group() -> dict:
+    """Alerts on Batchwatch itself, each linking its runbook (runbooks/platform-*.md)."""
+    rules = [
+        (
+            "BatchwatchOutboxStuck",
+            "batchwatch_outbox_oldest_undelivered_seconds > 300",
+            "5m",
+            "Notifications have waited more than 5 minutes in the outbox: nobody is paged",
+            "platform-stuck-outbox",
+        ),
+        (
+            "BatchwatchEscalationsOverdue",
+            "batchwatch_escalation_timers_overdue > 0",
+            "5m",
+            "Escalation timers are overdue: incidents do not escalate",
+            "platform-overdue-escalations",
+        ),
+        (
+            "BatchwatchIngestErrors",
+            "sum(rate(batchwatch_ingest_errors_total[5m]))\n"
+            "/ clamp_min(sum(rate(batchwatch_ingest_requests_total[5m])), 1e-9) > 0.05",
+            "10m",
+            "More than 5% of ingest requests are refused",
+            "platform-ingest-backlog",
+        ),
+        (
+            "BatchwatchIngestSlow",
+            "histogram_quantile(0.99, sum by (le) "
+            "(rate(batchwatch_ingest_request_duration_seconds_bucket[5m]))) > 2",
+            "10m",
+            "Ingest p99 latency above 2 s: exporters are queueing",
+            "platform-ingest-backlog",
+        ),
+    ]
+    return {
+        "name": "batchwatch-platform",
+        "rules": [
+            {
+                "alert": name,
+                "expr": expr,
+                "for": wait,
+                "labels": {"severity": "page", "team": "data-platform"},
+                "annotations": {"summary": summary, "runbook_url": _runbook_url(runbook)},
+            }
+            for name, expr, wait, summary, runbook in rules
+        ],
+    }
+
+
 def build_rules(slos: list[SLO], *, rules_filename: str) -> RuleFiles:
-    groups = [_group(slo) for slo in slos]
+    groups = [_group(slo) for slo in slos] + [platform_group()]
     rules = yaml.safe_dump({"groups": groups}, sort_keys=False, width=100)
     return RuleFiles(rules=rules, tests=_tests(slos, rules_filename))
 
@@ -148,6 +206,7 @@ def _tests(slos: list[SLO], rules_filename: str) -> str:
                                 "summary": f"{slo.name}: burning its error budget fast",
                                 "description": "The last 3 runs of j burn the error budget "
                                 "33x faster than the objective allows.",
+                                "runbook_url": _runbook_url("slo-burn"),
                             },
                         }
                     ],
@@ -186,6 +245,7 @@ def _tests(slos: list[SLO], rules_filename: str) -> str:
                             "exp_annotations": {
                                 "summary": f"{s.name}: no SLO data (is Batchwatch scraped?)",
                                 "description": "Batchwatch exports no SLI for this SLO.",
+                                "runbook_url": _runbook_url("platform-ingest-backlog"),
                             },
                         }
                         for s in slos

@@ -24,6 +24,7 @@ from batchwatch.oncall.selectors import (
     rotations_with_layers,
     users_by_id,
 )
+from batchwatch.runbooks.selectors import incident_runbook
 
 SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
 CALENDAR_DAYS = 14
@@ -74,6 +75,7 @@ def incident_page(request, incident_id: int):
             "people": get_user_model().objects.filter(is_active=True).order_by("username"),
             "snoozes": list(SNOOZES),
             "broken_channels": broken_channels_of(incident),
+            "runbook": incident_runbook(incident),
             "slack_messages": incident.slack_messages.exclude(ts=""),
         },
     )

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from batchwatch.runbooks import views as runbook_views
 from batchwatch.web import oncall_views, views
 
 app_name = "web"
@@ -16,6 +17,9 @@ urlpatterns = [
     path("rotations/", oncall_views.rotations, name="rotations"),
     path("rotations/<slug:slug>/", oncall_views.rotation_page, name="rotation"),
     path("silences/", oncall_views.silences, name="silences"),
+    path("runbooks/", runbook_views.runbooks, name="runbooks"),
+    path("runbooks/for/", runbook_views.runbook_for_subject, name="runbook-for"),
+    path("runbooks/<slug:slug>/", runbook_views.runbook_page, name="runbook"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").

@@ -35,6 +35,7 @@ class Command(BaseCommand):
 
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535).")
+        self._sync_runbooks()
         scheduler = None
         if settings.BATCHWATCH_EMBEDDED and not no_scheduler:
             scheduler = EmbeddedScheduler(tick_seconds=settings.BATCHWATCH_SCHEDULER_TICK_SECONDS)
@@ -52,6 +53,24 @@ class Command(BaseCommand):
             if scheduler is not None:
                 scheduler.stop()
                 self.stdout.write("Embedded scheduler stopped.")
+
+    def _sync_runbooks(self) -> None:
+        """Runbooks are loaded at start-up, so a deploy brings its runbooks with it."""
+        from datetime import UTC, datetime
+
+        from django.db import DatabaseError
+
+        from batchwatch.runbooks.services import runbooks_sync
+
+        try:
+            report = runbooks_sync(now=datetime.now(UTC))
+        except DatabaseError as exc:  # not migrated yet: serving matters more than runbooks
+            self.stderr.write(f"Runbooks not loaded: {exc}")
+            return
+        for problem in report.problems:
+            self.stderr.write(f"Runbook problem: {problem}")
+        loaded = len(report.created) + len(report.updated) + report.unchanged
+        self.stdout.write(f"Runbooks loaded: {loaded}.")
 
 
 def _interrupt(signum, frame):
