@@ -90,6 +90,7 @@ def test_each_alert_kind_links_a_runbook_rendered_with_the_incidents_values(
     else:
         assert "ledger-close" in rendered  # {{ slo }}
     assert "{{" not in rendered
+    assert 'href="—"' not in rendered and '.md"' not in rendered
 
 
 def test_the_signal_link_resolves_too(synced, team_a, route_tree, client, people):
@@ -127,6 +128,14 @@ def test_a_job_can_override_the_choice(synced, team_a):
     assert runbook_for({"kind": "failed"}, job=job).slug == "job-retried"
     job.runbook = "no-such-runbook"  # a dangling override falls back to the automatic choice
     assert runbook_for({"kind": "failed"}, job=job).slug == "job-failed"
+
+
+def test_links_between_runbooks_keep_the_context():
+    html = render(
+        "See [OOM](spark-executor-oom.md) and [x]({{ trace_url }})", {}, link_query="?run=3"
+    )
+    assert 'href="/runbooks/spark-executor-oom/?run=3"' in html
+    assert 'href="#"' in html
 
 
 def test_runbook_html_is_sanitised():

@@ -32,6 +32,7 @@ ATTRIBUTES = {
     "div": {"class"},
 }
 EMPTY = "—"
+_RUNBOOK_FILE_LINK = re.compile(r'href="(?:\./)?([a-z0-9][a-z0-9-]*)\.md"')
 
 
 def _token(index: int) -> str:
@@ -39,9 +40,12 @@ def _token(index: int) -> str:
     return f"BWVAR{index}X"
 
 
-def render(body: str, context: dict[str, str]) -> str:
+def render(body: str, context: dict[str, str], *, link_query: str = "") -> str:
     """Markdown first, with the variables as inert placeholders; then each placeholder becomes
-    its HTML-escaped value; then the sanitiser. A value is always text, never markup."""
+    its HTML-escaped value; then the sanitiser. A value is always text, never markup.
+
+    Links to other runbook files (``other.md``) become their pages, with ``link_query`` (the
+    same incident, run or job) so that they render with the same values."""
     names: list[str] = []
 
     def placeholder(match: re.Match) -> str:
@@ -55,8 +59,15 @@ def render(body: str, context: dict[str, str]) -> str:
         source, extensions=["fenced_code", "tables", "sane_lists", "toc"], output_format="html"
     )
     for index, name in reversed(list(enumerate(names))):
-        value = str(context.get(name) or "") or EMPTY
-        converted = converted.replace(_token(index), html.escape(value, quote=True))
+        value = str(context.get(name) or "")
+        # An unknown URL links nowhere rather than to a relative "—".
+        converted = converted.replace(
+            f'href="{_token(index)}"', f'href="{html.escape(value or "#")}"'
+        )
+        converted = converted.replace(_token(index), html.escape(value or EMPTY, quote=True))
+    converted = _RUNBOOK_FILE_LINK.sub(
+        lambda m: f'href="/runbooks/{m.group(1)}/{link_query}"', converted
+    )
     return nh3.clean(
         converted,
         tags=TAGS,

@@ -95,7 +95,13 @@ def runbook_page(request, slug: str):
         {
             "runbook": runbook,
             # Sanitised by nh3 in render_markdown: no scripts, handlers or javascript: links.
-            "html": mark_safe(render_markdown(runbook.body, context)),  # noqa: S308
+            "html": mark_safe(  # noqa: S308
+                render_markdown(
+                    runbook.body,
+                    context,
+                    link_query=f"?{urlencode({what: subject.pk})}" if subject else "",
+                )
+            ),
             "subject": subject,
             "what": what,
         },
