@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "batchwatch.alerts",
     "batchwatch.slack",
     "batchwatch.runbooks",
+    "batchwatch.dashboards",
     "batchwatch.web",
 ]
 
@@ -376,6 +377,21 @@ BATCHWATCH_RUNBOOK_REVIEW_DAYS = _env_int("BATCHWATCH_RUNBOOK_REVIEW_DAYS", 180)
 # Grafana (dashboards as code): links from alerts, runbooks and Slack use it when set.
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "").strip()
 BATCHWATCH_DASHBOARD_UID_PREFIX = os.environ.get("BATCHWATCH_DASHBOARD_UID_PREFIX", "bw-")
+# The source revision named in deployed dashboards' version messages (default: git HEAD).
+BATCHWATCH_REVISION = os.environ.get("BATCHWATCH_REVISION", "").strip()
+# A service-account token for `dashboards diff|deploy` (or --token).
+GRAFANA_TOKEN = os.environ.get("GRAFANA_TOKEN", "").strip()
+# The Prometheus datasource the generated panels query, as Grafana's {type, uid}.
+BATCHWATCH_GRAFANA_DATASOURCE_UID = os.environ.get(
+    "BATCHWATCH_GRAFANA_DATASOURCE_UID", "prometheus"
+)
+BATCHWATCH_GRAFANA_DATASOURCE_TYPE = os.environ.get(
+    "BATCHWATCH_GRAFANA_DATASOURCE_TYPE", "prometheus"
+)
+# The dashboards-as-code sources (dashboards/*.dashboard.py).
+BATCHWATCH_DASHBOARDS_DIR = os.environ.get(
+    "BATCHWATCH_DASHBOARDS_DIR", str(REPO_ROOT / "dashboards")
+)
 SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "").strip()
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/").strip()
 SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "").strip()
