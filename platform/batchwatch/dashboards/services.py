@@ -162,11 +162,12 @@ def _remote_version(remote: dict) -> int:
     return int((remote.get("meta") or {}).get("version") or remote["dashboard"].get("version") or 0)
 
 
-def plan(client: Grafana, built: list[BuiltDashboard]) -> list[Outcome]:
-    """What a deploy would find, per dashboard (reads only)."""
+def plan(client: Grafana, built: list[BuiltDashboard], *, progress=None) -> list[Outcome]:
+    """What a deploy would find, per dashboard (reads only). ``progress`` wraps the loop
+    (the command passes a progress bar)."""
     remembered = {d.uid: d for d in DeployedDashboard.objects.filter(grafana_url=client.url)}
     outcomes = []
-    for dashboard in built:
+    for dashboard in progress(built) if progress else built:
         remote = client.dashboard(dashboard.uid)
         outcome = Outcome(dashboard.uid, dashboard.title, "new", folder_uid=dashboard.folder_uid)
         if remote is not None:
@@ -252,6 +253,7 @@ def dashboards_deploy(
     prune: bool = False,
     on_drift: str = "block",
     revision: str | None = None,
+    progress=None,
 ) -> DeployReport:
     if on_drift not in DRIFT_POLICIES:
         raise ValueError(f"--on-drift must be one of {', '.join(DRIFT_POLICIES)}")
@@ -271,7 +273,7 @@ def dashboards_deploy(
             report.folders_created.append(folder_uid)
             if not dry_run:
                 client.folder_create(folder_uid, title)
-    for outcome in plan(client, built):
+    for outcome in plan(client, built, progress=progress):
         dashboard = by_uid.get(outcome.uid)
         try:
             _apply(

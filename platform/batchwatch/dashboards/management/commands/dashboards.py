@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from batchwatch.dashboards.grafana import Grafana, GrafanaError
 from batchwatch.dashboards.selectors import catalog_snapshot
@@ -74,8 +76,9 @@ class Command(BaseCommand):
             raise CommandError("No Grafana: pass --url or set GRAFANA_URL.", returncode=2)
         try:
             client = Grafana(options["url"], options["token"])
+            progress = self._progress(len(built))
             if action == "diff":
-                self._diff(plan(client, built), quiet=options["quiet"])
+                self._diff(plan(client, built, progress=progress), quiet=options["quiet"])
                 return
             report = dashboards_deploy(
                 client,
@@ -84,6 +87,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 prune=options["prune"],
                 on_drift=options["on_drift"],
+                progress=progress,
             )
         except GrafanaError as exc:
             raise CommandError(f"{exc}.", returncode=1) from None
@@ -108,6 +112,22 @@ class Command(BaseCommand):
                 "--on-drift overwrite or adopt) or Grafana refused a write.",
                 returncode=1,
             )
+
+    def _progress(self, total: int):
+        """A progress bar on a terminal (comparing thousands of dashboards takes a while)."""
+
+        def wrap(iterable):
+            return tqdm(
+                iterable,
+                total=total,
+                desc="comparing with Grafana",
+                unit="dashboard",
+                file=sys.stderr,
+                disable=not sys.stderr.isatty(),
+                leave=False,
+            )
+
+        return wrap
 
     def _diff(self, outcomes, *, quiet: bool) -> None:
         counts: dict[str, int] = {}
