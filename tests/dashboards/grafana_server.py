@@ -15,8 +15,10 @@ import copy
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.local_server import LocalServer
 
 TOKEN = "glsa_test_service_account_token"
 
@@ -30,7 +32,7 @@ class Stored:
     versions: list[dict] = field(default_factory=list)
 
 
-class FakeGrafana:
+class FakeGrafana(LocalServer):
     def __init__(self):
         self.dashboards: dict[str, Stored] = {}
         self.folders: dict[str, str] = {}
@@ -38,18 +40,7 @@ class FakeGrafana:
         self.fail_next: list[int] = []
         self._ids = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(_handler(self))
 
     @property
     def writes(self) -> list[tuple[str, str]]:

@@ -11,11 +11,15 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 
+from batchwatch.alerts.models import Incident
+from batchwatch.notify.models import Channel
 from batchwatch.slack.services import user_link_set
+from tests.alerts.conftest import T0, firing, receive, run_until
 from tests.slack.slack_server import TOKEN, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -32,6 +36,42 @@ def slack(settings):
     settings.SLACK_UPDATE_COALESCE_SECONDS = 2
     yield server
     server.close()
+
+
+LABELS = {
+    "alertname": "BatchJobFailed",
+    "job": "airflow/ledger/nightly",
+    "team": "ledger",
+    "severity": "critical",
+}
+
+
+@pytest.fixture
+def slack_channel(route_tree, team_a):
+    """A Slack channel as the root route's receiver (where incident messages go)."""
+    channel = Channel.objects.create(
+        name="ledger Slack", kind=Channel.Kind.SLACK, address="C0LEDGER01", team=team_a
+    )
+    route_tree.channels.add(channel)
+    return channel
+
+
+def _open_incident() -> Incident:
+    receive([firing(LABELS)], T0)
+    run_until(T0 + timedelta(seconds=30), T0)  # past group_wait: notified and paging
+    return Incident.objects.get()
+
+
+@pytest.fixture
+def incident(slack, linked, route_tree):
+    """An incident of team A, triggered, its first step paging alice (no Slack receiver)."""
+    return _open_incident()
+
+
+@pytest.fixture
+def incident_in_slack(slack, linked, slack_channel):
+    """The same incident, with its message queued for the Slack channel."""
+    return _open_incident()
 
 
 @pytest.fixture

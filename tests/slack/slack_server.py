@@ -18,8 +18,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from tests.local_server import LocalServer
 
 TOKEN = "xoxb-test-token"
 
@@ -51,7 +53,7 @@ class Message:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LocalServer):
     channels: dict[str, str] = field(
         default_factory=lambda: {"C0LEDGER01": "ledger-oncall", "C0RISK0001": "risk-oncall"}
     )
@@ -64,19 +66,7 @@ class FakeSlack:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(_handler(self))
 
     # --- what tests use ------------------------------------------------------------------
     def fail(self, method: str, *, times: int = 1, **failure) -> None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from batchwatch.alerts.models import Incident, TimelineEntry
+from batchwatch.alerts.models import TimelineEntry
 from batchwatch.slack import blocks
-from tests.alerts.conftest import T0, firing, receive, run_until
 from tests.slack.conftest import block_actions_payload, post_interaction
-from tests.slack.test_end_to_end import LABELS
 from tests.slack.test_refusals import _ephemeral
-
-
-@pytest.fixture
-def incident(slack, linked, route_tree):
-    receive([firing(LABELS)], T0)
-    run_until(T0 + timedelta(seconds=30), T0)
-    return Incident.objects.get()
 
 
 def click(client, slack, incident, action_id, user="alice", **fields):

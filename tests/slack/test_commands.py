@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from batchwatch.alerts.models import Incident, Silence
+from batchwatch.alerts.models import Silence
 from batchwatch.catalog.models import Job
 from batchwatch.slack.interactions import tomorrow_at_nine
-from tests.alerts.conftest import T0, firing, receive, run_until
 from tests.slack.conftest import post_command
-from tests.slack.test_end_to_end import LABELS
-
-
-@pytest.fixture
-def incident(slack, linked, route_tree):
-    receive([firing(LABELS)], T0)
-    run_until(T0 + timedelta(seconds=30), T0)
-    return Incident.objects.get()
 
 
 def _text(client, slack, text, user="alice") -> str:

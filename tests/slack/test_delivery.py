@@ -8,29 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from batchwatch.alerts import services as incidents
-from batchwatch.alerts.models import Incident
-from batchwatch.notify.models import Channel, Notification
+from batchwatch.notify.models import Notification
 from batchwatch.notify.services import deliver, deliver_due
 from batchwatch.slack.models import SlackMessage
 from batchwatch.slack.services import slack_syncs_enqueue, users_link_by_email
 from tests.alerts.conftest import T0, firing, receive, run_until
-from tests.slack.test_end_to_end import LABELS
+from tests.slack.conftest import LABELS
 
 
 @pytest.fixture
-def slack_channel(route_tree, team_a):
-    channel = Channel.objects.create(
-        name="ledger Slack", kind=Channel.Kind.SLACK, address="C0LEDGER01", team=team_a
-    )
-    route_tree.channels.add(channel)
-    return channel
-
-
-@pytest.fixture
-def incident(slack, linked, slack_channel):
-    receive([firing(LABELS)], T0)
-    run_until(T0 + timedelta(seconds=30), T0)
-    return Incident.objects.get()
+def incident(incident_in_slack):
+    return incident_in_slack
 
 
 def _group(incident) -> Notification:

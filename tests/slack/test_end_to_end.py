@@ -5,31 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from batchwatch.alerts.models import Incident, Timer
-from batchwatch.notify.models import Channel, Notification
+from batchwatch.notify.models import Notification
 from batchwatch.notify.services import deliver_due
 from batchwatch.slack import blocks
 from batchwatch.slack.models import SlackMessage
 from tests.alerts.conftest import T0, firing, receive, run_until
-from tests.slack.conftest import block_actions_payload, post_interaction
-
-LABELS = {
-    "alertname": "BatchJobFailed",
-    "job": "airflow/ledger/nightly",
-    "team": "ledger",
-    "severity": "critical",
-}
-
-
-@pytest.fixture
-def slack_route(route_tree, team_a):
-    channel = Channel.objects.create(
-        name="ledger Slack", kind=Channel.Kind.SLACK, address="C0LEDGER01", team=team_a
-    )
-    route_tree.channels.add(channel)
-    return channel
+from tests.slack.conftest import LABELS, block_actions_payload, post_interaction
 
 
 def _actions(message) -> dict[str, dict]:
@@ -41,7 +23,7 @@ def _actions(message) -> dict[str, dict]:
     }
 
 
-def test_alert_to_acknowledge_from_slack(client, slack, linked, slack_route):
+def test_alert_to_acknowledge_from_slack(client, slack, linked, slack_channel):
     receive([firing(LABELS, summary="ledger nightly failed")], T0)
     run_until(T0 + timedelta(seconds=30), T0)  # group_wait: the incident notifies and pages
     incident = Incident.objects.get()

@@ -13,7 +13,6 @@ from batchwatch.alerts.models import Incident, TimelineEntry
 from batchwatch.notify.models import Notification
 from batchwatch.notify.services import deliver_due
 from batchwatch.slack import blocks
-from tests.alerts.conftest import T0, firing, receive, run_until
 from tests.slack.conftest import (
     SECRET,
     block_actions_payload,
@@ -21,14 +20,6 @@ from tests.slack.conftest import (
     post_interaction,
     sign,
 )
-from tests.slack.test_end_to_end import LABELS
-
-
-@pytest.fixture
-def incident(slack, linked, route_tree):
-    receive([firing(LABELS)], T0)
-    run_until(T0 + timedelta(seconds=30), T0)
-    return Incident.objects.get()
 
 
 def _ack(slack, incident, user="alice", **overrides):

@@ -326,6 +326,17 @@ def _apply(client, outcome, dashboard, report, now, deployment, dry_run, prune, 
         return
     digest = content_hash(dashboard.json)
     payload = normalise(dashboard.json)
+
+    def write(action: str, dashboard_json: dict, *, overwrite: bool, note: str = "") -> None:
+        saved = client.save(
+            dashboard_json,
+            folder_uid=dashboard.folder_uid,  # always: without it Grafana moves it to the root
+            message=message + note,
+            overwrite=overwrite,
+        )
+        outcome.action, outcome.version = action, saved.get("version")
+        _remember(client, dashboard, outcome.version, digest, now, deployment)
+
     if outcome.status == "unchanged":
         outcome.action = "unchanged"
         if not dry_run and not outcome.message:  # (an adopted edit stays remembered as is)
@@ -336,27 +347,16 @@ def _apply(client, outcome, dashboard, report, now, deployment, dry_run, prune, 
     if outcome.status == "new":
         if dry_run:
             outcome.action = "would create"
-            return
-        saved = client.save(
-            {**payload, "id": None},
-            folder_uid=dashboard.folder_uid,
-            message=message,
-            overwrite=False,
-        )
-        outcome.action, outcome.version = "created", saved.get("version")
-        _remember(client, dashboard, outcome.version, digest, now, deployment)
+        else:
+            write("created", {**payload, "id": None}, overwrite=False)
         return
     if outcome.status == "changed":
         if dry_run:
             outcome.action = "would update"
             return
         try:
-            saved = client.save(
-                {**payload, "version": outcome.version},
-                folder_uid=dashboard.folder_uid,
-                message=message,
-                overwrite=False,
-            )
+            write("updated", {**payload, "version": outcome.version}, overwrite=False)
+            return
         except GrafanaError as exc:
             if exc.status != 412 or exc.body.get("status") != "version-mismatch":
                 raise
@@ -365,10 +365,6 @@ def _apply(client, outcome, dashboard, report, now, deployment, dry_run, prune, 
             outcome.message = "edited in Grafana while we deployed (412 version-mismatch)"
             remote = client.dashboard(outcome.uid)
             outcome.version = _remote_version(remote) if remote else outcome.version
-        else:
-            outcome.action, outcome.version = "updated", saved.get("version")
-            _remember(client, dashboard, outcome.version, digest, now, deployment)
-            return
     # drifted
     if on_drift == "block":
         outcome.action = "blocked (drift)"
@@ -376,14 +372,7 @@ def _apply(client, outcome, dashboard, report, now, deployment, dry_run, prune, 
     elif dry_run:
         outcome.action = "would overwrite" if on_drift == "overwrite" else "would adopt"
     elif on_drift == "overwrite":
-        saved = client.save(
-            payload,
-            folder_uid=dashboard.folder_uid,
-            message=message + " (overwrote a UI edit)",
-            overwrite=True,
-        )
-        outcome.action, outcome.version = "overwritten", saved.get("version")
-        _remember(client, dashboard, outcome.version, digest, now, deployment)
+        write("overwritten", payload, overwrite=True, note=" (overwrote a UI edit)")
     else:  # adopt: keep the server's, remember its version as ours; the source should follow
         remote = client.dashboard(outcome.uid)
         theirs = content_hash(remote["dashboard"])

@@ -38,32 +38,35 @@ def _unavailable(exc: Exception) -> JsonResponse:
     return response
 
 
-@csrf_exempt
-@require_POST
-def interactions(request):
+def _verified(request, handle):
+    """Verify Slack's signature, then ``handle(body)``; refusals as documented."""
     try:
         verify(request.body, request.headers, now=time.time())
-        action = parse_interaction(request.body)
-        if action is not None:
-            handle_block_action(action, now=datetime.now(UTC))
+        return handle(request.body)
     except SlackRequestError as exc:
         return _refused(exc)
     except (OperationalError, InterfaceError) as exc:
         return _unavailable(exc)
-    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def interactions(request):
+    def handle(body: bytes):
+        action = parse_interaction(body)
+        if action is not None:
+            handle_block_action(action, now=datetime.now(UTC))
+        return HttpResponse(status=200)
+
+    return _verified(request, handle)
 
 
 @csrf_exempt
 @require_POST
 def commands(request):
-    try:
-        verify(request.body, request.headers, now=time.time())
-        command = parse_command(request.body)
-        answer = handle_command(
-            command, base_url=settings.BATCHWATCH_BASE_URL, now=datetime.now(UTC)
-        )
-    except SlackRequestError as exc:
-        return _refused(exc)
-    except (OperationalError, InterfaceError) as exc:
-        return _unavailable(exc)
-    return JsonResponse(answer)
+    def handle(body: bytes):
+        command = parse_command(body)
+        base_url = settings.BATCHWATCH_BASE_URL
+        return JsonResponse(handle_command(command, base_url=base_url, now=datetime.now(UTC)))
+
+    return _verified(request, handle)
