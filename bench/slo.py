@@ -36,15 +36,16 @@ def load(url: str, jobs: int, runs: int, days: int, now: datetime) -> None:
     rng = random.Random(4)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO catalog_team (slug, name, description, slack_channel, created_at, "
-            "updated_at) SELECT 'team-' || i, 'Team ' || i, '', '', now(), now() "
+            "INSERT INTO catalog_team (slug, name, description, slack_channel, "
+            "slack_thread_updates, created_at, updated_at) "
+            "SELECT 'team-' || i, 'Team ' || i, '', '', 'important', now(), now() "
             "FROM generate_series(1, 100) i"
         )
         team_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_team ORDER BY id")]
         created = now - timedelta(days=days + 1)
         with conn.cursor().copy(
             "COPY catalog_job (key, engine, namespace, name, description, owner_team_id, tier, "
-            "schedule_cron, schedule_timezone, labels, repo_url, docs_url, registration, "
+            "schedule_cron, schedule_timezone, labels, repo_url, docs_url, runbook, registration, "
             "is_active, start_grace, miss_grace, created_at, updated_at) FROM STDIN"
         ) as copy:
             for i in range(jobs):
@@ -60,6 +61,7 @@ def load(url: str, jobs: int, runs: int, days: int, now: datetime) -> None:
                         "0 2 * * *",
                         ZONES[i % 4],
                         "{}",
+                        "",
                         "",
                         "",
                         "declared",
@@ -123,7 +125,9 @@ def main() -> None:
     parser.add_argument("--database", default="batchwatch_bench_slo")
     args = parser.parse_args()
     url = fresh_database(args.database)
-    now = datetime.now(UTC).replace(microsecond=0)
+    # 18:00 UTC today: hours from every boundary of the schedules (02:00 in four zones, their
+    # graces, 08:00 deadlines), so that the ticks measured do not cross one.
+    now = datetime.now(UTC).replace(hour=18, minute=0, second=0, microsecond=0)
     t0 = time.perf_counter()
     load(url, args.jobs, args.runs, args.days, now)
     print(f"Loaded {args.jobs:,} jobs and ~{args.runs:,} runs in {time.perf_counter() - t0:.1f} s")
@@ -143,7 +147,7 @@ def main() -> None:
     from batchwatch.runs.observations import RunObservation
     from batchwatch.runs.services import runs_record
     from batchwatch.slo.models import SLO
-    from batchwatch.slo.services import evaluate_all, slo_evaluate_job, slo_jobs
+    from batchwatch.slo.services import evaluate_all, slo_evaluate_for_job, slo_jobs
 
     for team in Team.objects.all():
         SLO.objects.create(
@@ -183,17 +187,24 @@ def main() -> None:
     print(f"Full evaluation, first pass (with the backlog it judges): {full:.1f} s {result}")
     t0 = time.perf_counter()
     result = evaluate_all(now + timedelta(seconds=30))
+    second = time.perf_counter() - t0
+    print(
+        f"Full evaluation, second pass (the next 30 s tick; re-reads the jobs whose runs the "
+        f"first pass judged in its last seconds): {second:.1f} s {result}"
+    )
+    t0 = time.perf_counter()
+    result = evaluate_all(now + timedelta(seconds=60))
     steady = time.perf_counter() - t0
     print(
-        f"Full evaluation, steady state (the next 30 s tick): {steady:.1f} s (goal <= 10 s) "
-        f"{result}"
+        f"Full evaluation, steady state (the tick after: nothing new): {steady:.1f} s "
+        f"(goal <= 10 s) {result}"
     )
 
     job = deadline_jobs[0]
     slos = [s for s in SLO.objects.all() if slo_jobs(s).filter(pk=job.pk).exists()]
     scheduled = now.replace(hour=7, minute=0, second=0) - timedelta(days=0)
     timings = []
-    for i in range(20):
+    for i in range(50):
         t0 = time.perf_counter()
         runs_record(
             [
@@ -211,14 +222,14 @@ def main() -> None:
             ],
             seen_at=now,
         )
-        for slo in slos:
-            slo_evaluate_job(slo, job, now=now)
+        states = slo_evaluate_for_job(job, now=now)
+        assert len(states) == len(slos)
         timings.append(time.perf_counter() - t0)
     timings.sort()
     print(
-        f"Incremental update (record a run, evaluate its {len(slos)} SLOs): median "
-        f"{timings[len(timings) // 2] * 1000:.1f} ms, max {timings[-1] * 1000:.1f} ms "
-        "(goal <= 20 ms)"
+        f"Incremental update (record a run, evaluate its {len(slos)} SLOs), 50 times: median "
+        f"{timings[25] * 1000:.1f} ms, p90 {timings[45] * 1000:.1f} ms, max "
+        f"{timings[-1] * 1000:.1f} ms (goal <= 20 ms)"
     )
 
     client = Client()

@@ -49,6 +49,14 @@ def _postgres_marker(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_ledger_memo():
+    """The ledger remembers schedules per process; each test has its own database."""
+    from batchwatch.runs import ledger
+
+    ledger._NEXT_AFTER.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 costs ~0.2 s per user by design; tests create many users and test no hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -377,6 +377,11 @@ BATCHWATCH_RUNBOOK_REVIEW_DAYS = _env_int("BATCHWATCH_RUNBOOK_REVIEW_DAYS", 180)
 # Grafana (dashboards as code): links from alerts, runbooks and Slack use it when set.
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "").strip()
 BATCHWATCH_DASHBOARD_UID_PREFIX = os.environ.get("BATCHWATCH_DASHBOARD_UID_PREFIX", "bw-")
+# Incremental SLO passes look again at runs written this many seconds before a state's last
+# check: it must exceed the longest transaction that writes runs (an ingest request).
+BATCHWATCH_SLO_CHECK_MARGIN_SECONDS = float(
+    os.environ.get("BATCHWATCH_SLO_CHECK_MARGIN_SECONDS", "5")
+)
 # The source revision named in deployed dashboards' version messages (default: git HEAD).
 BATCHWATCH_REVISION = os.environ.get("BATCHWATCH_REVISION", "").strip()
 # A service-account token for `dashboards diff|deploy` (or --token).

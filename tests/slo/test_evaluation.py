@@ -1,6 +1,6 @@
 """SLOs at fixed instants: budgets counted in runs, burn rates, status signals, predictions."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,58 +11,7 @@ from batchwatch.runs.observations import RunObservation
 from batchwatch.runs.services import runs_record
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import evaluate_all, slo_evaluate_job, slo_save
-
-NY = "America/New_York"
-FIRST = datetime(2026, 10, 1, 6, 0, tzinfo=UTC)  # 02:00 EDT
-
-
-@pytest.fixture
-def nightly(team_a):
-    job = catalog.job_create(
-        engine="airflow",
-        namespace="prod",
-        name="ledger_close",
-        owner_team=team_a,
-        schedule_cron="0 2 * * *",
-        schedule_timezone=NY,
-    )
-    job.created_at = FIRST - timedelta(days=1)
-    job.save()
-    return job
-
-
-def deadline_slo(job, objective="90"):
-    return slo_save(
-        SLO(
-            slug="ledger-by-6",
-            name="Ledger closed by 06:00 ET",
-            job=job,
-            kind=SLO.Kind.DEADLINE,
-            objective=Decimal(objective),
-            window_size=28,
-            deadline_time=time(6, 0),
-            deadline_timezone=NY,
-            deadline_day_offset=0,
-        )
-    )
-
-
-def run_day(job, day: int, *, minutes: float, state="succeeded"):
-    """The run for the day-th occurrence: starts on time, lasts ``minutes``."""
-    scheduled = FIRST + timedelta(days=day)
-    obs = RunObservation(
-        engine="airflow",
-        namespace="prod",
-        job_name=job.name,
-        external_id=f"scheduled__{day}",
-        source="otlp",
-        state=state,
-        scheduled_at=scheduled,
-        started_at=scheduled,
-        ended_at=scheduled + timedelta(minutes=minutes),
-    )
-    runs_record([obs], seen_at=scheduled + timedelta(minutes=minutes))
-    return scheduled
+from tests.slo.conftest import FIRST, deadline_slo, run_day
 
 
 @pytest.mark.django_db

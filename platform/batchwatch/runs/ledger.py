@@ -25,6 +25,7 @@ from croniter import croniter
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max
+from django.utils import timezone
 
 from batchwatch.catalog.links import job_dashboard_url
 from batchwatch.catalog.models import Job
@@ -48,6 +49,18 @@ def occurrences(job: Job, start: datetime, end: datetime) -> list[datetime]:
     return schedule_occurrences(job, start, end)
 
 
+# Per process, per job: (schedule, last expectation, the next occurrence after it). A pass
+# skips the schedule walk of a job whose schedule and last expectation are unchanged while
+# that next occurrence is beyond the horizon (most jobs, most passes).
+_NEXT_AFTER: dict[int, tuple[tuple, datetime, datetime]] = {}
+
+
+def _schedule_key(job: Job) -> tuple:
+    calendar = job.calendar
+    skips = (repr(calendar.skip_weekdays), repr(calendar.skip_dates)) if calendar else None
+    return (job.schedule_cron, job.schedule_timezone, skips)
+
+
 def ledger_materialise(now: datetime, *, job_ids: list[int] | None = None) -> int:
     """Write expected runs from each scheduled job's last expectation up to now + lookahead."""
     jobs = Job.objects.filter(is_active=True).exclude(schedule_cron="").select_related("calendar")
@@ -64,7 +77,16 @@ def ledger_materialise(now: datetime, *, job_ids: list[int] | None = None) -> in
     batch: list[Run] = []
     for job in jobs.iterator(chunk_size=2000):
         since = latest.get(job.pk) or max(job.created_at, now - LOOKBACK)
-        for scheduled in occurrences(job, since, horizon):
+        schedule = _schedule_key(job)
+        known = _NEXT_AFTER.get(job.pk)
+        if known is not None and known[:2] == (schedule, since) and known[2] > horizon:
+            continue  # nothing new to expect yet: skip the schedule walk
+        found = occurrences(job, since, horizon)
+        last = found[-1] if found else since
+        upcoming = schedule_occurrences(job, last, None, limit=1)
+        if upcoming:
+            _NEXT_AFTER[job.pk] = (schedule, last, upcoming[0])
+        for scheduled in found:
             batch.append(
                 Run(
                     job_id=job.pk,
@@ -159,7 +181,7 @@ def _judge_all(runs, changes: dict, kind: str, severity: str, *, now: datetime, 
 
 def _update_in_chunks(pks: list[int], **values) -> None:
     for i in range(0, len(pks), 5000):
-        Run.objects.filter(pk__in=pks[i : i + 5000]).update(**values)
+        Run.objects.filter(pk__in=pks[i : i + 5000]).update(**values, updated_at=timezone.now())
 
 
 def judge_runs(runs: list[Run], *, now: datetime) -> None:
@@ -209,7 +231,7 @@ def judge_runs(runs: list[Run], *, now: datetime) -> None:
 def _judge(run: Run, flag: str, kind: str, *, now: datetime, summary: str) -> None:
     """Set a judgement flag on the run (once) and signal it (once)."""
     if not getattr(run, flag):
-        Run.objects.filter(pk=run.pk).update(**{flag: True})
+        Run.objects.filter(pk=run.pk).update(**{flag: True}, updated_at=timezone.now())
         setattr(run, flag, True)
     signal_emit(run=run, kind=kind, severity=Signal.Severity.WARNING, now=now, summary=summary)
 

@@ -73,6 +73,8 @@ class Run(models.Model):
     too_fast = models.BooleanField(default=False)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Every write path sets it (bulk updates too): SLO passes re-evaluate jobs whose runs
+    # changed since their last check.
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -94,6 +96,8 @@ class Run(models.Model):
                 condition=models.Q(state__in=["scheduled", "running"]),
             ),
             models.Index(fields=["job", "expected_at"], name="run_job_expected_idx"),
+            # Incremental SLO passes and /metrics snapshots: "runs changed since".
+            models.Index(fields=["updated_at"], name="run_updated_idx"),
         ]
         ordering = ["-started_at", "-id"]
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.services import job_register_observed
@@ -300,7 +301,7 @@ def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) ->
         Run.objects.bulk_create(ready)
         pending = [r for r in pending if r.pk is None]
     for run in changed:
-        run.save(update_fields=[*RUN_FIELDS, "parent_run"])
+        run.save(update_fields=[*RUN_FIELDS, "parent_run", "updated_at"])
     # Runs stored earlier that named one of these as their parent.
     waiting = list(
         Run.objects.filter(parent_ref__in=list(by_ref), parent_run__isnull=True).values_list(
@@ -313,7 +314,9 @@ def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) ->
         if parent.pk != child_pk:
             by_parent.setdefault(parent.pk, []).append(child_pk)
     for parent_pk, child_pks in by_parent.items():
-        Run.objects.filter(pk__in=child_pks).update(parent_run_id=parent_pk)
+        Run.objects.filter(pk__in=child_pks).update(
+            parent_run_id=parent_pk, updated_at=timezone.now()
+        )
 
 
 def _resolve_refs(refs: set[str]) -> dict[str, Run]:

@@ -239,13 +239,36 @@ SNAPSHOT_KEY = "batchwatch:metrics:state"
 SNAPSHOT_MAX_AGE = 60.0
 
 
-def snapshot_state() -> float:
+def _changed_since(taken_at: float) -> bool:
+    """Whether anything the state families show was written since a snapshot was taken."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.conf import settings
+
+    from batchwatch.catalog.models import Job, Team
+    from batchwatch.runs.models import Run
+    from batchwatch.slo.models import SLO
+
+    margin = timedelta(seconds=settings.BATCHWATCH_SLO_CHECK_MARGIN_SECONDS)
+    since = datetime.fromtimestamp(taken_at, UTC) - margin
+    return any(
+        model.objects.filter(updated_at__gt=since).exists() for model in (Run, Job, Team, SLO)
+    )
+
+
+def snapshot_state(*, changed: bool = True) -> float:
     """Render the state families and keep them for scrapes; returns the seconds it took.
 
-    Called after each evaluation, which is when job and SLO figures change.
+    Called after each evaluation, which is when job and SLO figures change. When the pass
+    changed nothing (``changed`` false, and no run, job, team or SLO written since the last
+    snapshot) the last snapshot is still true: it is kept and marked fresh, not re-rendered.
     """
     from django.core.cache import cache
 
+    previous = cache.get(SNAPSHOT_KEY)
+    if not changed and previous and not _changed_since(previous[0]):
+        cache.set(SNAPSHOT_KEY, (time.time(), *previous[1:]), timeout=int(SNAPSHOT_MAX_AGE * 2))
+        return 0.0
     started = time.perf_counter()
     body = generate_latest(STATE_REGISTRY)
     took = time.perf_counter() - started

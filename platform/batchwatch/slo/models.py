@@ -152,6 +152,11 @@ class SLOState(models.Model):
     # Per-run verdicts, oldest first, for the burn-down chart: [[iso time, good], ...].
     history = models.JSONField(default=list)
     evaluated_at = models.DateTimeField(null=True, blank=True)
+    # Incremental passes: the wall-clock time this state was last brought up to date (runs
+    # changed since then make it stale), and the evaluation instant at which time alone may
+    # change it (a verdict leaving a days window, a deadline passing, freshness expiring).
+    checked_at = models.DateTimeField(null=True, blank=True)
+    next_change_at = models.DateTimeField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet, Window
+from django.db.models import F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from batchwatch.catalog.models import Job
 from batchwatch.runs.ledger import signal_build, signals_emit
@@ -89,17 +91,18 @@ def _window(slo: SLO, judged: list[Verdict], *, now: datetime) -> list[Verdict]:
     return [v for v in judged if v.at >= start]
 
 
-def _runs_for(slo: SLO, job: Job, *, now: datetime) -> list[Run]:
+def _runs_for(slo: SLO, job: Job, *, now: datetime) -> list:
+    """The runs one job's window needs, as named rows of the fields verdicts read."""
     runs = Run.objects.filter(job=job)
     if slo.window_unit == SLO.WindowUnit.DAYS:
         days = 31 if slo.window_type == SLO.WindowType.CALENDAR else slo.window_size
         runs = runs.filter(scheduled_at__gte=now - timedelta(days=days + 2)) | Run.objects.filter(
             job=job, scheduled_at__isnull=True, started_at__gte=now - timedelta(days=days + 2)
         )
-        return list(runs)
+        return list(runs.values_list(*VERDICT_FIELDS, named=True))
     # Enough recent runs to find window_size final verdicts (undecided ones are skipped).
-    runs = runs.exclude(state=RunState.SCHEDULED, scheduled_at__gt=now)
-    return list(runs.order_by(*RECENT_FIRST)[: _runs_needed(slo)])
+    runs = runs.exclude(state=RunState.SCHEDULED, scheduled_at__gt=now).order_by(*RECENT_FIRST)
+    return list(runs.values_list(*VERDICT_FIELDS, named=True)[: _runs_needed(slo)])
 
 
 # Newest first, the same on PostgreSQL and SQLite (which sort NULLs differently by default).
@@ -189,14 +192,52 @@ SEVERITY = {
 @transaction.atomic
 def slo_evaluate_job(slo: SLO, job: Job, *, now: datetime) -> SLOState:
     """Evaluate one SLO for one job as of ``now`` (the incremental path after a new run)."""
-    judged = verdicts(slo, _runs_for(slo, job, now=now), now=now)
-    result = evaluate_window(slo, _window(slo, judged, now=now))
-    state, _ = SLOState.objects.select_for_update().get_or_create(slo=slo, job=job)
+    runs = _runs_for(slo, job, now=now)
+    window = _window(slo, verdicts(slo, runs, now=now), now=now)
+    result = evaluate_window(slo, window)
+    state, created = SLOState.objects.select_for_update().get_or_create(slo=slo, job=job)
     signal = _apply_evaluation(state, slo, job, result, now)
-    state.save()
+    state.checked_at = timezone.now()
+    state.next_change_at = next_change(slo, runs, window, now=now)
+    state.save(update_fields=None if created else STATE_FIELDS)
     if signal is not None:
         signals_emit([signal])
     return state
+
+
+@transaction.atomic
+def slo_evaluate_for_job(job: Job, *, now: datetime) -> list[SLOState]:
+    """Every active SLO covering ``job``, evaluated now (after a run of it was recorded):
+    one query for the SLOs, one for their states (locked), one per SLO for its window."""
+    team = Q(job__isnull=True) & (Q(team__isnull=True) | Q(team=job.owner_team_id))
+    slos = [
+        slo
+        for slo in SLO.objects.filter(is_active=True).filter(Q(job=job) | team)
+        if slo.job_id == job.pk
+        or all((job.labels or {}).get(k) == v for k, v in (slo.label_selector or {}).items())
+    ]
+    states = {
+        s.slo_id: s for s in SLOState.objects.select_for_update().filter(job=job, slo__in=slos)
+    }
+    wall, results, new, signals = timezone.now(), [], [], []
+    for slo in slos:
+        runs = _runs_for(slo, job, now=now)
+        window = _window(slo, verdicts(slo, runs, now=now), now=now)
+        state = states.get(slo.pk)
+        if state is None:
+            state = SLOState(slo=slo, job=job)
+            new.append(state)
+        signal = _apply_evaluation(state, slo, job, evaluate_window(slo, window), now)
+        if signal is not None:
+            signals.append(signal)
+        state.checked_at, state.next_change_at = wall, next_change(slo, runs, window, now=now)
+        results.append(state)
+    SLOState.objects.bulk_create(new, ignore_conflicts=True)
+    for state in results:
+        if state.pk:  # (plain UPDATEs: cheaper than bulk_update's CASE for a few rows)
+            state.save(update_fields=STATE_FIELDS)
+    signals_emit(signals)
+    return results
 
 
 def predicted_misses(slo: SLO, job: Job, *, now: datetime) -> int:
@@ -308,7 +349,57 @@ STATE_FIELDS = [
     "history",
     "evaluated_at",
     "changed_at",
+    "checked_at",
+    "next_change_at",
 ]
+
+
+def _covered(slo: SLO, active: list[Job], by_team: dict[int, list[Job]]) -> list[Job]:
+    """``slo_jobs`` in memory, over the active jobs loaded once for a whole pass."""
+    if slo.job_id is not None:
+        return [slo.job]
+    candidates = active if slo.team_id is None else by_team.get(slo.team_id, [])
+    wanted = (slo.label_selector or {}).items()
+    if not wanted:
+        return candidates
+    return [j for j in candidates if all((j.labels or {}).get(k) == v for k, v in wanted)]
+
+
+def _check_margin() -> timedelta:
+    """Runs written this close before a state's last check are looked at again: a writer's
+    transaction that set ``updated_at`` before the check but committed after the pass read
+    (so the margin must exceed the longest run-writing transaction), and clock skew."""
+    return timedelta(seconds=settings.BATCHWATCH_SLO_CHECK_MARGIN_SECONDS)
+
+
+def next_deadline(slo: SLO, now: datetime) -> datetime:
+    """The next instant after ``now`` at which one of the SLO's daily deadlines passes."""
+    zone = ZoneInfo(slo.deadline_timezone)
+    day = now.astimezone(zone).date()
+    for offset in range(3):
+        at = datetime.combine(day + timedelta(days=offset), slo.deadline_time or time(0), zone)
+        if at.astimezone(UTC) > now:
+            return at.astimezone(UTC)
+    raise AssertionError("a daily deadline always comes within two days")
+
+
+def next_change(slo: SLO, runs, window: list[Verdict], *, now: datetime) -> datetime | None:
+    """When time alone (no new run) may change this evaluation: a verdict leaves a days
+    window, a month starts, a deadline passes, a success grows stale. None: only runs can."""
+    moments = []
+    if slo.window_unit == SLO.WindowUnit.DAYS:
+        if slo.window_type == SLO.WindowType.CALENDAR:
+            first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            moments.append((first + timedelta(days=32)).replace(day=1))
+        elif window:
+            moments.append(window[0].at + timedelta(days=slo.window_size))
+    if slo.kind == SLO.Kind.DEADLINE:
+        moments.append(next_deadline(slo, now))
+    elif slo.kind == SLO.Kind.FRESHNESS:
+        successes = [r.ended_at for r in runs if r.state == RunState.SUCCEEDED and r.ended_at]
+        if successes:
+            moments.append(max(max(successes) + slo.max_age, now))  # stale: every pass
+    return min(moments) if moments else None
 
 
 def _apply_evaluation(state: SLOState, slo: SLO, job: Job, result: Evaluation, now: datetime):
@@ -339,14 +430,18 @@ def _apply_evaluation(state: SLOState, slo: SLO, job: Job, result: Evaluation, n
 
 
 @transaction.atomic
-def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime) -> int:
-    """One SLO for many jobs: one query for their runs, bulk writes for their states."""
+def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime, wall=None) -> int:
+    """One SLO for many jobs: one query for their runs, bulk writes for their states.
+
+    Returns how many states changed (figures or status)."""
+    wall = wall or timezone.now()
     runs_by_job = _runs_for_jobs(slo, [j.pk for j in jobs], now=now)
     states = {s.job_id: s for s in SLOState.objects.filter(slo=slo, job__in=jobs)}
-    new, changed, signals = [], [], []
+    new, changed, touched, signals = [], [], [], []
     for job in jobs:
-        judged = verdicts(slo, runs_by_job.get(job.pk, []), now=now)
-        result = evaluate_window(slo, _window(slo, judged, now=now))
+        runs = runs_by_job.get(job.pk, [])
+        window = _window(slo, verdicts(slo, runs, now=now), now=now)
+        result = evaluate_window(slo, window)
         state = states.get(job.pk)
         before = None
         if state is None:
@@ -357,28 +452,107 @@ def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime) -> int:
         signal = _apply_evaluation(state, slo, job, result, now)
         if signal is not None:
             signals.append(signal)
-        if before is not None and before != [getattr(state, f) for f in STATE_FIELDS[:8]]:
-            changed.append(state)
+        state.checked_at = wall
+        state.next_change_at = next_change(slo, runs, window, now=now)
+        if before is not None:
+            (
+                changed if before != [getattr(state, f) for f in STATE_FIELDS[:8]] else touched
+            ).append(state)
     SLOState.objects.bulk_create(new, ignore_conflicts=True)
-    # Most passes change nothing but the time of evaluation: write only what changed.
-    for state in changed:
-        state.save(update_fields=STATE_FIELDS)
-    SLOState.objects.filter(slo=slo, job__in=jobs).update(evaluated_at=now)
+    SLOState.objects.bulk_update(changed, STATE_FIELDS, batch_size=500)
+    # Unchanged figures: one UPDATE per distinct next_change_at (most share one per SLO).
+    by_next: dict[datetime | None, list[int]] = {}
+    for state in touched:
+        by_next.setdefault(state.next_change_at, []).append(state.pk)
+    for next_change_at, pks in by_next.items():
+        for i in range(0, len(pks), 5000):
+            SLOState.objects.filter(pk__in=pks[i : i + 5000]).update(
+                evaluated_at=now, checked_at=wall, next_change_at=next_change_at
+            )
     signals_emit(signals)
-    return len(jobs)
+    return len(new) + len(changed)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    pk: int
+    evaluated_at: datetime | None
+    checked_at: datetime | None
+    next_change_at: datetime | None
+
+
+def _needs_evaluation(
+    state: _Checked | None, slo: SLO, changed_at, now: datetime, margin: timedelta
+) -> bool:
+    """Whether a (SLO, job) state may be out of date as of ``now``."""
+    if state is None or state.checked_at is None or state.evaluated_at is None:
+        return True
+    since = state.checked_at - margin
+    return (
+        now < state.evaluated_at  # evaluating an earlier instant (a backfill, --at)
+        or (state.next_change_at is not None and now >= state.next_change_at)
+        or slo.updated_at > since  # the SLO was edited
+        or (changed_at is not None and changed_at > since)  # a run of the job changed
+    )
 
 
 def slo_evaluate(now: datetime) -> dict[str, int]:
-    """Every active SLO for every job it covers, as of ``now``."""
-    evaluated = 0
+    """Every active SLO for every job it covers, as of ``now``.
+
+    Incremental: a state is evaluated again only when a run of its job changed since it was
+    last checked, its SLO was edited, or time alone may change it (``next_change_at``);
+    every other state is confirmed as of ``now`` with one bulk update.
+    """
+    wall, margin = timezone.now(), _check_margin()
+    checked: dict[tuple[int, int], _Checked] = {
+        (slo_id, job_id): _Checked(pk, evaluated_at, checked_at, next_change_at)
+        for pk, slo_id, job_id, evaluated_at, checked_at, next_change_at in (
+            SLOState.objects.values_list(
+                "pk", "slo_id", "job_id", "evaluated_at", "checked_at", "next_change_at"
+            )
+        )
+    }
+    oldest = min((c.checked_at for c in checked.values() if c.checked_at), default=None)
+    runs_changed: dict[int, datetime] = {}
+    if oldest is not None:
+        runs_changed = dict(
+            Run.objects.filter(updated_at__gt=oldest - margin)
+            .values("job_id")
+            .annotate(latest=Max("updated_at"))
+            .values_list("job_id", "latest")
+        )
+    changed, evaluated, confirmed = 0, 0, []
     deadline_pairs: list[tuple[SLO, Job]] = []
-    for slo in SLO.objects.filter(is_active=True).select_related("job", "team"):
-        jobs = list(slo_jobs(slo).select_related("owner_team"))
-        evaluated += slo_evaluate_jobs(slo, jobs, now=now)
+    slos = list(SLO.objects.filter(is_active=True).select_related("job__owner_team", "team"))
+    active = list(Job.objects.filter(is_active=True).select_related("owner_team"))
+    by_team: dict[int, list[Job]] = {}
+    for job in active:
+        by_team.setdefault(job.owner_team_id, []).append(job)
+    for slo in slos:
+        jobs = _covered(slo, active, by_team)
+        stale = []
+        for job in jobs:
+            state = checked.get((slo.pk, job.pk))
+            if _needs_evaluation(state, slo, runs_changed.get(job.pk), now, margin):
+                stale.append(job)
+            else:
+                confirmed.append(state.pk)
+        if stale:
+            changed += slo_evaluate_jobs(slo, stale, now=now, wall=wall)
+            evaluated += len(stale)
         deadline_pairs += [(slo, job) for job in jobs if slo.kind == SLO.Kind.DEADLINE]
+    for i in range(0, len(confirmed), 5000):
+        SLOState.objects.filter(pk__in=confirmed[i : i + 5000]).update(
+            evaluated_at=now, checked_at=wall
+        )
     with transaction.atomic():
         predicted = predicted_misses_many(deadline_pairs, now=now)
-    return {"slo_states": evaluated, "predicted_misses": predicted}
+    return {
+        "slo_states": evaluated,
+        "slo_states_unchanged": len(confirmed),
+        "slo_states_changed": changed,
+        "predicted_misses": predicted,
+    }
 
 
 def evaluate_all(now: datetime) -> dict[str, int]:
@@ -388,7 +562,8 @@ def evaluate_all(now: datetime) -> dict[str, int]:
     from batchwatch.slo.metrics import snapshot_state
 
     result = {**evaluate(now), **slo_evaluate(now)}
-    snapshot_state()
+    ledger_changed = any(result.get(k) for k in ("expected", "late", "missed", "overran"))
+    snapshot_state(changed=ledger_changed or bool(result["slo_states_changed"]))
     return result
 
 

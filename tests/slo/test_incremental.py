@@ -1,0 +1,160 @@
+"""Incremental passes: a state is evaluated again only when its inputs may have changed, and
+every way they can change is caught (a run recorded, the ledger judging, time passing, a
+deadline, an edit, evaluating an earlier instant). Results equal a full re-evaluation."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from batchwatch.runs.models import Run
+from batchwatch.slo.models import SLO, SLOState
+from batchwatch.slo.services import evaluate_all, next_deadline, slo_evaluate, slo_save
+from tests.slo.conftest import FIRST, deadline_slo, run_day
+
+pytestmark = pytest.mark.django_db
+
+
+def figures(slo):
+    state = SLOState.objects.get(slo=slo)
+    return (state.good, state.total, state.status)
+
+
+def test_a_pass_with_nothing_new_evaluates_nothing(nightly):
+    slo = deadline_slo(nightly)
+    for day in range(5):
+        run_day(nightly, day, minutes=120)
+    # Written well before the pass (runs written within a minute of a check are looked at
+    # again: a run may commit while a pass reads).
+    Run.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    SLO.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    now = FIRST + timedelta(days=5, hours=1)
+    assert slo_evaluate(now)["slo_states"] == 1
+    before = figures(slo)
+    again = slo_evaluate(now + timedelta(seconds=30))
+    assert again["slo_states"] == 0 and again["slo_states_unchanged"] == 1
+    assert figures(slo) == before
+    assert SLOState.objects.get(slo=slo).evaluated_at == now + timedelta(seconds=30)
+
+
+def test_a_recorded_run_is_seen_by_the_next_pass(nightly):
+    slo = deadline_slo(nightly)
+    run_day(nightly, 0, minutes=120)
+    now = FIRST + timedelta(days=1, hours=1)
+    slo_evaluate(now)
+    assert figures(slo)[:2] == (1, 1)
+    run_day(nightly, 1, minutes=120)  # a new run of the job between passes
+    result = slo_evaluate(now + timedelta(hours=1))
+    assert result["slo_states"] == 1 and figures(slo)[:2] == (2, 2)
+
+
+def test_the_ledger_judging_a_miss_is_seen(nightly):
+    slo = deadline_slo(nightly, objective="50")
+    run_day(nightly, 0, minutes=120)
+    evaluate_all(FIRST + timedelta(hours=12))
+    assert figures(slo)[:2] == (1, 1)
+    # Day 1 never runs: the ledger expects it and, after its grace, judges it missed.
+    evaluate_all(FIRST + timedelta(days=1, hours=12))
+    assert figures(slo)[:2] == (1, 2)
+
+
+def test_a_deadline_passing_without_any_write_is_seen(nightly):
+    slo = deadline_slo(nightly, objective="50")
+    scheduled = FIRST + timedelta(days=1)
+    run_day(nightly, 0, minutes=120)
+    from batchwatch.runs.observations import RunObservation
+    from batchwatch.runs.services import runs_record
+
+    runs_record(  # day 1 starts on time and is still running
+        [
+            RunObservation(
+                engine="airflow",
+                namespace="prod",
+                job_name=nightly.name,
+                external_id="scheduled__1",
+                source="otlp",
+                state="running",
+                scheduled_at=scheduled,
+                started_at=scheduled,
+            )
+        ],
+        seen_at=scheduled,
+    )
+    before_deadline = scheduled + timedelta(hours=3)  # 05:00 ET
+    slo_evaluate(before_deadline)
+    assert figures(slo)[:2] == (1, 1)  # day 1 undecided
+    state = SLOState.objects.get(slo=slo)
+    assert state.next_change_at == next_deadline(slo, before_deadline)
+    slo_evaluate(scheduled + timedelta(hours=5))  # 07:00 ET: the deadline passed
+    assert figures(slo)[:2] == (1, 2)
+
+
+def test_a_days_window_forgets_old_runs_as_time_passes(nightly):
+    slo = slo_save(
+        SLO(
+            slug="ledger-succeeds",
+            name="Ledger succeeds",
+            job=nightly,
+            kind=SLO.Kind.SUCCESS_RATIO,
+            objective=Decimal("50"),
+            window_unit=SLO.WindowUnit.DAYS,
+            window_size=3,
+        )
+    )
+    for day in range(3):
+        run_day(nightly, day, minutes=120, state="failed" if day == 0 else "succeeded")
+    now = FIRST + timedelta(days=2, hours=3)
+    slo_evaluate(now)
+    assert figures(slo)[:2] == (2, 3)
+    slo_evaluate(FIRST + timedelta(days=3, hours=3))  # day 0's failure left the window
+    assert figures(slo)[:2] == (2, 2)
+
+
+def test_an_edited_slo_and_an_earlier_instant_are_evaluated_again(nightly):
+    slo = deadline_slo(nightly, objective="90")
+    for day in range(4):
+        run_day(nightly, day, minutes=300 if day == 3 else 120)  # day 3 misses 06:00
+    late = FIRST + timedelta(days=4, hours=1)
+    slo_evaluate(late)
+    assert figures(slo)[:2] == (3, 4)
+    slo.deadline_time = slo.deadline_time.replace(hour=8)  # 07:00 ends are in time now
+    slo_save(slo)
+    assert slo_evaluate(late + timedelta(seconds=30))["slo_states"] == 1
+    assert figures(slo)[:2] == (4, 4)
+    earlier = FIRST + timedelta(days=2, hours=1)
+    assert slo_evaluate(earlier)["slo_states"] == 1  # --at an earlier instant: evaluated again
+    assert SLOState.objects.get(slo=slo).evaluated_at == earlier
+
+
+def test_an_unchanged_pass_keeps_the_metrics_snapshot_fresh_without_rendering(nightly):
+    from django.core.cache import cache
+
+    from batchwatch.slo.metrics import SNAPSHOT_KEY
+
+    deadline_slo(nightly)
+    run_day(nightly, 0, minutes=120)
+    evaluate_all(FIRST + timedelta(hours=12))
+    first = cache.get(SNAPSHOT_KEY)
+    evaluate_all(FIRST + timedelta(hours=12, seconds=30))
+    second = cache.get(SNAPSHOT_KEY)
+    assert second[2] == first[2] and second[0] >= first[0]
+
+
+def test_evaluating_one_jobs_slos_after_a_run(nightly, team_a):
+    from batchwatch.slo.services import slo_evaluate_for_job
+
+    deadline = deadline_slo(nightly)
+    team_wide = slo_save(
+        SLO(
+            slug="ledger-team",
+            name="Ledger succeeds",
+            team=team_a,
+            kind=SLO.Kind.SUCCESS_RATIO,
+            objective=Decimal("90"),
+        )
+    )
+    run_day(nightly, 0, minutes=120)
+    states = slo_evaluate_for_job(nightly, now=FIRST + timedelta(hours=12))
+    assert {s.slo_id for s in states} == {deadline.pk, team_wide.pk}
+    assert all(s.total == 1 for s in states)
