@@ -220,8 +220,14 @@ def slo_evaluate_for_job(job: Job, *, now: datetime) -> list[SLOState]:
         s.slo_id: s for s in SLOState.objects.select_for_update().filter(job=job, slo__in=slos)
     }
     wall, results, new, signals = timezone.now(), [], [], []
+    # SLOs with windows counted in runs read the same newest runs: one query for them all.
+    by_runs = [slo for slo in slos if slo.window_unit == SLO.WindowUnit.RUNS]
+    newest = _runs_for(max(by_runs, key=_runs_needed), job, now=now) if by_runs else []
     for slo in slos:
-        runs = _runs_for(slo, job, now=now)
+        if slo.window_unit == SLO.WindowUnit.RUNS:
+            runs = newest[: _runs_needed(slo)]
+        else:
+            runs = _runs_for(slo, job, now=now)
         window = _window(slo, verdicts(slo, runs, now=now), now=now)
         state = states.get(slo.pk)
         if state is None:
