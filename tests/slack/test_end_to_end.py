@@ -85,3 +85,23 @@ def test_alert_to_acknowledge_from_slack(client, slack, linked, slack_channel):
     [reply] = slack.thread(posted.ts)
     assert "alice (Slack)" in reply.text and "Acknowledged" in reply.text
     assert len(slack.top_level()) == 1  # nothing posted twice
+
+
+def test_the_message_counts_what_the_incident_inhibits(slack, linked, slack_channel):
+    from batchwatch.alerts.models import Alert, InhibitRule
+    from batchwatch.slack.selectors import incident_card
+
+    InhibitRule.objects.create(
+        name="failure hides lateness",
+        source_matchers=['alertname="BatchJobFailed"'],
+        target_matchers=['alertname="BatchJobLate"'],
+        equal=["job"],
+    )
+    receive([firing(LABELS)], T0)
+    receive([firing({**LABELS, "alertname": "BatchJobLate", "severity": "warning"})], T0)
+    late = Alert.objects.get(labels__alertname="BatchJobLate")
+    assert late.suppressed_reason == "inhibited by rule 'failure hides lateness'"
+    run_until(T0 + timedelta(seconds=30), T0)
+    card = incident_card(Incident.objects.get().pk, now=T0 + timedelta(seconds=31))
+    assert (card.grouped, card.inhibited) == (1, 1)
+    assert "1 grouped, 1 inhibited" in str(blocks.facts(card))

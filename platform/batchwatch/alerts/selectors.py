@@ -73,3 +73,42 @@ def open_incident_counts() -> dict[tuple[str, str], int]:
         .annotate(n=Count("id"))
     )
     return {(row["team__slug"] or "", row["state"]): row["n"] for row in rows}
+
+
+INHIBITED = "inhibited by rule "
+
+
+def inhibited_count(incident: Incident, *, now: datetime) -> int:
+    """Firing alerts muted by an inhibition rule whose source is one of this incident's
+    alerts (with equal values of the rule's ``equal`` labels): what it is hiding."""
+    from batchwatch.alerts.config import load_config
+    from batchwatch.alerts.matchers import matches_all
+    from batchwatch.alerts.models import Alert
+
+    targets = list(
+        Alert.objects.filter(
+            status=Alert.Status.FIRING, suppressed_reason__startswith=INHIBITED
+        ).only("labels", "suppressed_reason")
+    )
+    if not targets:
+        return 0
+    sources = list(
+        Alert.objects.filter(
+            memberships__incident=incident,
+            memberships__attached_reason="",
+            status=Alert.Status.FIRING,
+        ).only("labels")
+    )
+    rules = {rule.name: rule for rule in load_config(now).inhibit_rules}
+    count = 0
+    for target in targets:
+        rule = rules.get(target.suppressed_reason[len(INHIBITED) :].strip("'"))
+        if rule is None or not matches_all(rule.target, target.labels):
+            continue
+        if any(
+            matches_all(rule.source, source.labels)
+            and all(source.labels.get(n, "") == target.labels.get(n, "") for n in rule.equal)
+            for source in sources
+        ):
+            count += 1
+    return count

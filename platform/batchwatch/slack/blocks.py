@@ -84,6 +84,8 @@ def facts(card: IncidentCard) -> list[str]:
     alerts = f"{card.grouped} grouped"
     if card.attached:
         alerts += f", {card.attached} downstream attached (lineage)"
+    if card.inhibited:
+        alerts += f", {card.inhibited} inhibited"
     lines.append(f"*Alerts*\n{alerts}")
     return lines
 

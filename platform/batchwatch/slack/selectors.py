@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef
 
 from batchwatch.alerts.models import Incident, IncidentAlert, TimelineEntry
+from batchwatch.alerts.selectors import inhibited_count
 from batchwatch.notify.models import Notification
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.runs.models import Run, RunState
@@ -60,6 +61,7 @@ class IncidentCard:
     snoozed_until: datetime | None = None
     grouped: int = 0
     attached: int = 0
+    inhibited: int = 0
     run_started_at: datetime | None = None
     run_duration_seconds: float | None = None
     normal_duration_seconds: float | None = None
@@ -122,6 +124,7 @@ def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
         snoozed_until=incident.snoozed_until,
         grouped=len(grouped),
         attached=len(members) - len(grouped),
+        inhibited=inhibited_count(incident, now=now),
     )
     jobs = []
     for alert in grouped:
