@@ -46,6 +46,23 @@ def deadline_slo(job, objective="90"):
     )
 
 
+def run_started(job, day: int, *, late: timedelta = timedelta(0), external_id=""):
+    """The day-th occurrence starts ``late`` after its time and is still running."""
+    scheduled = FIRST + timedelta(days=day)
+    obs = RunObservation(
+        engine="airflow",
+        namespace="prod",
+        job_name=job.name,
+        external_id=external_id or f"scheduled__{day}",
+        source="otlp",
+        state="running",
+        scheduled_at=scheduled,
+        started_at=scheduled + late,
+    )
+    runs_record([obs], seen_at=scheduled + late)
+    return scheduled
+
+
 def run_day(job, day: int, *, minutes: float, state="succeeded"):
     """The run for the day-th occurrence: starts on time, lasts ``minutes``."""
     scheduled = FIRST + timedelta(days=day)

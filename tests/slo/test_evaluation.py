@@ -11,7 +11,7 @@ from batchwatch.runs.observations import RunObservation
 from batchwatch.runs.services import runs_record
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import evaluate_all, slo_evaluate_job, slo_save
-from tests.slo.conftest import FIRST, deadline_slo, run_day
+from tests.slo.conftest import FIRST, deadline_slo, run_day, run_started
 
 
 @pytest.mark.django_db
@@ -63,23 +63,8 @@ class TestPredictedMiss:
         deadline_slo(nightly)
         for day in range(10):
             run_day(nightly, day, minutes=180)  # usually 3 h: 02:00 → 05:00, deadline 06:00
-        scheduled = FIRST + timedelta(days=10)
         # Today's run starts 2 h late (04:00 EDT): 04:00 + 3 h = 07:00, after 06:00.
-        runs_record(
-            [
-                RunObservation(
-                    engine="airflow",
-                    namespace="prod",
-                    job_name=nightly.name,
-                    external_id="today",
-                    source="otlp",
-                    state="running",
-                    scheduled_at=scheduled,
-                    started_at=scheduled + timedelta(hours=2),
-                )
-            ],
-            seen_at=scheduled + timedelta(hours=2),
-        )
+        scheduled = run_started(nightly, 10, late=timedelta(hours=2), external_id="today")
         evaluate_all(scheduled + timedelta(hours=2, minutes=5))  # 04:05 EDT, deadline 06:00
         signal = Signal.objects.get(kind="predicted_miss")
         assert not signal.resolved

@@ -11,7 +11,7 @@ from django.utils import timezone
 from batchwatch.runs.models import Run
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import evaluate_all, next_deadline, slo_evaluate, slo_save
-from tests.slo.conftest import FIRST, deadline_slo, run_day
+from tests.slo.conftest import FIRST, deadline_slo, run_day, run_started
 
 pytestmark = pytest.mark.django_db
 
@@ -63,24 +63,7 @@ def test_a_deadline_passing_without_any_write_is_seen(nightly):
     slo = deadline_slo(nightly, objective="50")
     scheduled = FIRST + timedelta(days=1)
     run_day(nightly, 0, minutes=120)
-    from batchwatch.runs.observations import RunObservation
-    from batchwatch.runs.services import runs_record
-
-    runs_record(  # day 1 starts on time and is still running
-        [
-            RunObservation(
-                engine="airflow",
-                namespace="prod",
-                job_name=nightly.name,
-                external_id="scheduled__1",
-                source="otlp",
-                state="running",
-                scheduled_at=scheduled,
-                started_at=scheduled,
-            )
-        ],
-        seen_at=scheduled,
-    )
+    run_started(nightly, 1)  # day 1 starts on time and is still running
     before_deadline = scheduled + timedelta(hours=3)  # 05:00 ET
     slo_evaluate(before_deadline)
     assert figures(slo)[:2] == (1, 1)  # day 1 undecided
