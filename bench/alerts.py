@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
-from benchlib import ROOT, free_port, fresh_database, wait_port
+from benchlib import ROOT, free_port, fresh_database, serve, wait_port
 
 LOGS = Path(tempfile.gettempdir())
 GROUP_WAIT = 10
@@ -181,22 +181,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
     )
     port = free_port()
     log = (LOGS / "batchwatch-bench-alerts-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "serve",
-            "--no-scheduler",
-            "--port",
-            str(port),
-            "--threads",
-            str(max(4, clients * 2)),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    server = serve(env, port, threads=max(4, clients * 2), log=log)
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
         cwd=ROOT,

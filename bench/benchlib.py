@@ -27,6 +27,26 @@ def fresh_database(name: str) -> str:
     return url
 
 
+def serve(env: dict, port: int, *, threads: int, log) -> subprocess.Popen:
+    """``manage.py serve`` without the scheduler, its stderr to ``log`` (read it on failure)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--no-scheduler",
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from benchlib import ROOT, free_port, fresh_database, wait_port
+from benchlib import free_port, fresh_database, serve, wait_port
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
@@ -212,22 +211,7 @@ def batchwatch(payloads: list[bytes], url: str, clients: int) -> dict:
         "BATCHWATCH_INGEST_QUEUE_SECONDS": "60",
     }
     env.pop("REDIS_URL", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "serve",
-            "--no-scheduler",
-            "--port",
-            str(port),
-            "--threads",
-            str(max(4, clients * 2)),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=SERVER_LOG.open("w"),  # read it when requests fail
-    )
+    server = serve(env, port, threads=max(4, clients * 2), log=SERVER_LOG.open("w"))
     try:
         wait_port(port, timeout=20)
         latencies: list[float] = []

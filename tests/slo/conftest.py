@@ -46,6 +46,11 @@ def deadline_slo(job, objective="90"):
     )
 
 
+def make_slo(slug: str, kind: str, objective: str, **fields) -> SLO:
+    """An SLO saved through the service (validated), named after its slug."""
+    return slo_save(SLO(slug=slug, name=slug, kind=kind, objective=Decimal(objective), **fields))
+
+
 def run_started(job, day: int, *, late: timedelta = timedelta(0), external_id=""):
     """The day-th occurrence starts ``late`` after its time and is still running."""
     scheduled = FIRST + timedelta(days=day)

@@ -10,8 +10,8 @@ from batchwatch.runs.models import Signal
 from batchwatch.runs.observations import RunObservation
 from batchwatch.runs.services import runs_record
 from batchwatch.slo.models import SLO, SLOState
-from batchwatch.slo.services import evaluate_all, slo_evaluate_job, slo_save
-from tests.slo.conftest import FIRST, deadline_slo, run_day, run_started
+from batchwatch.slo.services import evaluate_all, slo_evaluate_job
+from tests.slo.conftest import FIRST, deadline_slo, make_slo, run_day, run_started
 
 
 @pytest.mark.django_db
@@ -102,26 +102,14 @@ class TestPredictedMiss:
 @pytest.mark.django_db
 class TestOtherKinds:
     def test_success_ratio_and_duration(self, nightly):
-        ratio = slo_save(
-            SLO(
-                slug="ok",
-                name="ok",
-                job=nightly,
-                kind=SLO.Kind.SUCCESS_RATIO,
-                objective=Decimal("95"),
-                window_size=10,
-            )
-        )
-        duration = slo_save(
-            SLO(
-                slug="fast",
-                name="fast",
-                job=nightly,
-                kind=SLO.Kind.DURATION,
-                objective=Decimal("90"),
-                window_size=10,
-                duration_threshold=timedelta(hours=2),
-            )
+        ratio = make_slo("ok", SLO.Kind.SUCCESS_RATIO, "95", job=nightly, window_size=10)
+        duration = make_slo(
+            "fast",
+            SLO.Kind.DURATION,
+            "90",
+            job=nightly,
+            window_size=10,
+            duration_threshold=timedelta(hours=2),
         )
         for day in range(10):
             run_day(
@@ -137,16 +125,13 @@ class TestOtherKinds:
         assert (d.good, d.total) == (8, 9)  # only successful runs have a duration verdict
 
     def test_freshness_goes_stale_when_successes_stop(self, nightly):
-        slo = slo_save(
-            SLO(
-                slug="fresh",
-                name="fresh",
-                job=nightly,
-                kind=SLO.Kind.FRESHNESS,
-                objective=Decimal("90"),
-                window_size=10,
-                max_age=timedelta(hours=26),
-            )
+        slo = make_slo(
+            "fresh",
+            SLO.Kind.FRESHNESS,
+            "90",
+            job=nightly,
+            window_size=10,
+            max_age=timedelta(hours=26),
         )
         for day in range(5):
             run_day(nightly, day, minutes=60)
@@ -157,15 +142,7 @@ class TestOtherKinds:
 
     def test_a_team_selector_covers_its_jobs(self, nightly, team_a):
         other = catalog.job_create(engine="dbt", namespace="w", name="m", owner_team=team_a)
-        slo = slo_save(
-            SLO(
-                slug="team",
-                name="team",
-                team=team_a,
-                kind=SLO.Kind.SUCCESS_RATIO,
-                objective=Decimal("99"),
-            )
-        )
+        slo = make_slo("team", SLO.Kind.SUCCESS_RATIO, "99", team=team_a)
         evaluate_all(FIRST)
         assert set(SLOState.objects.filter(slo=slo).values_list("job_id", flat=True)) == {
             nightly.pk,

@@ -3,7 +3,6 @@ every way they can change is caught (a run recorded, the ledger judging, time pa
 deadline, an edit, evaluating an earlier instant). Results equal a full re-evaluation."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -11,7 +10,7 @@ from django.utils import timezone
 from batchwatch.runs.models import Run
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import evaluate_all, next_deadline, slo_evaluate, slo_save
-from tests.slo.conftest import FIRST, deadline_slo, run_day, run_started
+from tests.slo.conftest import FIRST, deadline_slo, make_slo, run_day, run_started
 
 pytestmark = pytest.mark.django_db
 
@@ -74,16 +73,13 @@ def test_a_deadline_passing_without_any_write_is_seen(nightly):
 
 
 def test_a_days_window_forgets_old_runs_as_time_passes(nightly):
-    slo = slo_save(
-        SLO(
-            slug="ledger-succeeds",
-            name="Ledger succeeds",
-            job=nightly,
-            kind=SLO.Kind.SUCCESS_RATIO,
-            objective=Decimal("50"),
-            window_unit=SLO.WindowUnit.DAYS,
-            window_size=3,
-        )
+    slo = make_slo(
+        "ledger-succeeds",
+        SLO.Kind.SUCCESS_RATIO,
+        "50",
+        job=nightly,
+        window_unit=SLO.WindowUnit.DAYS,
+        window_size=3,
     )
     for day in range(3):
         run_day(nightly, day, minutes=120, state="failed" if day == 0 else "succeeded")
@@ -128,15 +124,7 @@ def test_evaluating_one_jobs_slos_after_a_run(nightly, team_a):
     from batchwatch.slo.services import slo_evaluate_for_job
 
     deadline = deadline_slo(nightly)
-    team_wide = slo_save(
-        SLO(
-            slug="ledger-team",
-            name="Ledger succeeds",
-            team=team_a,
-            kind=SLO.Kind.SUCCESS_RATIO,
-            objective=Decimal("90"),
-        )
-    )
+    team_wide = make_slo("ledger-team", SLO.Kind.SUCCESS_RATIO, "90", team=team_a)
     run_day(nightly, 0, minutes=120)
     states = slo_evaluate_for_job(nightly, now=FIRST + timedelta(hours=12))
     assert {s.slo_id for s in states} == {deadline.pk, team_wide.pk}

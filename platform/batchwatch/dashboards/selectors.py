@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from batchwatch.catalog.models import Job, Team
 from batchwatch.slo.models import SLO
+from batchwatch.slo.services import jobs_by_team, slo_jobs_among
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,13 @@ def catalog_snapshot() -> CatalogSnapshot:
         for j in rows
     ]
     by_pk = {j.pk: info for j, info in zip(rows, jobs, strict=True)}
+    by_team = jobs_by_team(rows)
     slos = []
     for slo in SLO.objects.filter(is_active=True).select_related("team", "job__owner_team"):
-        if slo.job_id:
+        if slo.job_id:  # an inactive job gets no dashboard, so its SLO covers none here
             covered = [by_pk[slo.job_id]] if slo.job_id in by_pk else []
         else:
-            team = slo.team.slug if slo.team_id else None
-            wanted = {str(k): str(v) for k, v in (slo.label_selector or {}).items()}
-            covered = [
-                j
-                for j in jobs
-                if (team is None or j.team == team) and wanted.items() <= dict(j.labels).items()
-            ]
+            covered = [by_pk[j.pk] for j in slo_jobs_among(slo, rows, by_team)]
         if slo.team_id:
             team = slo.team.slug
         elif slo.job_id and slo.job.owner_team_id:

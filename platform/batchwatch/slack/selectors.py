@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import median
 
 from django.conf import settings
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, Max, OuterRef, Q
 
 from batchwatch.alerts.models import Incident, IncidentAlert, TimelineEntry
 from batchwatch.alerts.selectors import inhibited_count
@@ -162,7 +162,11 @@ def link_for_slack_user(slack_user_id: str) -> SlackUserLink | None:
     return SlackUserLink.objects.select_related("user").filter(slack_user_id=slack_user_id).first()
 
 
-def messages_to_sync() -> list[tuple[SlackMessage, int]]:
+# Messages of incidents resolved longer ago than this are left alone (the sweep stays small).
+SYNC_AFTER_RESOLVED = timedelta(days=1)
+
+
+def messages_to_sync(*, now: datetime) -> list[tuple[SlackMessage, int]]:
     """Messages whose incident has timeline entries they do not reflect yet (and no refresh
     already waiting in the outbox), with the newest entry id."""
     waiting = Notification.objects.filter(
@@ -173,7 +177,11 @@ def messages_to_sync() -> list[tuple[SlackMessage, int]]:
         state__in=[Notification.State.PENDING, Notification.State.SENDING],
     )
     rows = (
-        SlackMessage.objects.filter(incident__timeline__id__gt=F("last_entry_id"))
+        SlackMessage.objects.filter(
+            Q(incident__resolved_at__isnull=True)
+            | Q(incident__resolved_at__gte=now - SYNC_AFTER_RESOLVED),
+            incident__timeline__id__gt=F("last_entry_id"),
+        )
         .annotate(newest=Max("incident__timeline__id"), waiting=Exists(waiting))
         .filter(waiting=False)
         .select_related("channel")

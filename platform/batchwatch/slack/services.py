@@ -28,7 +28,7 @@ def slack_syncs_enqueue(*, now: datetime) -> int:
     """
     hold = timedelta(seconds=settings.SLACK_UPDATE_COALESCE_SECONDS)
     count = 0
-    for message, newest in messages_to_sync():
+    for message, newest in messages_to_sync(now=now):
         created = notification_enqueue(
             purpose=Notification.Purpose.UPDATE,
             recipient=Recipient(Channel.Kind.SLACK, message.address, channel=message.channel),

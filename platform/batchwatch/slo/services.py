@@ -213,8 +213,7 @@ def slo_evaluate_for_job(job: Job, *, now: datetime) -> list[SLOState]:
     slos = [
         slo
         for slo in SLO.objects.filter(is_active=True).filter(Q(job=job) | team)
-        if slo.job_id == job.pk
-        or all((job.labels or {}).get(k) == v for k, v in (slo.label_selector or {}).items())
+        if slo_covers(slo, job)
     ]
     states = {
         s.slo_id: s for s in SLOState.objects.select_for_update().filter(job=job, slo__in=slos)
@@ -360,15 +359,28 @@ STATE_FIELDS = [
 ]
 
 
-def _covered(slo: SLO, active: list[Job], by_team: dict[int, list[Job]]) -> list[Job]:
-    """``slo_jobs`` in memory, over the active jobs loaded once for a whole pass."""
+def slo_covers(slo: SLO, job: Job) -> bool:
+    """``slo_jobs`` for one job in memory (the caller decides whether inactive jobs count)."""
+    if slo.job_id is not None:
+        return job.pk == slo.job_id
+    if slo.team_id is not None and job.owner_team_id != slo.team_id:
+        return False
+    return all((job.labels or {}).get(k) == v for k, v in (slo.label_selector or {}).items())
+
+
+def slo_jobs_among(slo: SLO, active: list[Job], by_team: dict[int, list[Job]]) -> list[Job]:
+    """``slo_jobs`` in memory, over active jobs loaded once (``by_team``: them by team)."""
     if slo.job_id is not None:
         return [slo.job]
     candidates = active if slo.team_id is None else by_team.get(slo.team_id, [])
-    wanted = (slo.label_selector or {}).items()
-    if not wanted:
-        return candidates
-    return [j for j in candidates if all((j.labels or {}).get(k) == v for k, v in wanted)]
+    return [job for job in candidates if slo_covers(slo, job)]
+
+
+def jobs_by_team(jobs: list[Job]) -> dict[int, list[Job]]:
+    by_team: dict[int, list[Job]] = {}
+    for job in jobs:
+        by_team.setdefault(job.owner_team_id, []).append(job)
+    return by_team
 
 
 def _check_margin() -> timedelta:
@@ -531,11 +543,9 @@ def slo_evaluate(now: datetime) -> dict[str, int]:
     deadline_pairs: list[tuple[SLO, Job]] = []
     slos = list(SLO.objects.filter(is_active=True).select_related("job__owner_team", "team"))
     active = list(Job.objects.filter(is_active=True).select_related("owner_team"))
-    by_team: dict[int, list[Job]] = {}
-    for job in active:
-        by_team.setdefault(job.owner_team_id, []).append(job)
+    by_team = jobs_by_team(active)
     for slo in slos:
-        jobs = _covered(slo, active, by_team)
+        jobs = slo_jobs_among(slo, active, by_team)
         stale = []
         for job in jobs:
             state = checked.get((slo.pk, job.pk))
