@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--database", default="batchwatch_bench_slo")
+    parser.add_argument(
+        "--show-queries", action="store_true", help="print the SQL of one incremental update"
+    )
     args = parser.parse_args()
     url = fresh_database(args.database)
     # 18:00 UTC today: hours from every boundary of the schedules (02:00 in four zones, their
@@ -230,6 +233,29 @@ def main() -> None:
         states = slo_evaluate_for_job(job, now=now)
         assert len(states) == len(slos)
         timings.append(time.perf_counter() - t0)
+    if args.show_queries:
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            runs_record(
+                [
+                    RunObservation(
+                        engine="airflow",
+                        namespace="bench",
+                        job_name=job.name,
+                        external_id="shown",
+                        source="otlp",
+                        state="succeeded",
+                        scheduled_at=scheduled - timedelta(minutes=60),
+                        started_at=scheduled,
+                        ended_at=scheduled + timedelta(hours=1),
+                    )
+                ],
+                seen_at=now,
+            )
+            slo_evaluate_for_job(job, now=now)
+        for query in captured.captured_queries:
+            print(f"  {query['time']}s  {query['sql'][:300]}")
     timings.sort()
     print(
         f"Incremental update (record a run, evaluate its {len(slos)} SLOs), 50 times: median "

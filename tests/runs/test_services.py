@@ -3,8 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from batchwatch.runs.models import Run
+from batchwatch.runs.models import Run, Signal
 from batchwatch.runs.observations import RunObservation
 from batchwatch.runs.services import runs_record
 
@@ -63,3 +64,53 @@ class TestConvergence:
                      started_at=T0)  # fmt: skip
         runs_record([parent], seen_at=T0)
         assert Run.objects.get(external_id="app-9").parent_run.external_id == "run-1"
+
+    def test_a_parent_seen_again_leaves_its_linked_children_alone(self):
+        parent = obs(engine="airflow", job_name="ledger", external_id="run-1", state="running",
+                     started_at=T0)  # fmt: skip
+        runs_record([parent], seen_at=T0)
+        child = obs(external_id="app-9", state="running", started_at=T0,
+                    parent_ref="airflow:prod/ledger#run-1")  # fmt: skip
+        runs_record([child], seen_at=T0)
+        runs_record([parent], seen_at=T0)
+        assert Run.objects.get(external_id="app-9").parent_run.external_id == "run-1"
+
+
+@pytest.mark.django_db(transaction=True)
+class TestInsertRace:
+    """Another request may insert the same run between our read and our insert: the unique
+    constraint refuses ours and a second pass updates theirs, inside a caller's transaction
+    (a savepoint) or on our own (a new transaction)."""
+
+    @pytest.fixture
+    def raced_once(self, monkeypatch):
+        from batchwatch.runs import services
+
+        real, calls = services._upsert, []
+
+        def upsert(folded, jobs):
+            calls.append(1)
+            if len(calls) == 1:
+                key = next(iter(folded))
+                # As if another request had inserted the run: our insert fails. (On one
+                # connection that row goes with the rolled-back attempt; what is tested is
+                # that the retry records the run once and judges it once.)
+                Run.objects.create(job=jobs[key[0]], external_id=key[1], state="running",
+                                   started_at=T0)  # fmt: skip
+                raise IntegrityError("duplicate key value violates unique constraint")
+            return real(folded, jobs)
+
+        monkeypatch.setattr(services, "_upsert", upsert)
+        return calls
+
+    def test_on_our_own(self, raced_once):
+        run = record(obs(state="failed", started_at=T0, ended_at=T0 + timedelta(minutes=1)))
+        assert (run.state, len(raced_once)) == ("failed", 2)
+        assert Signal.objects.filter(kind="failed").count() == 1
+
+    def test_inside_a_callers_transaction(self, raced_once):
+        with transaction.atomic():
+            run = record(obs(state="failed", started_at=T0, ended_at=T0 + timedelta(minutes=1)))
+        assert (run.state, len(raced_once)) == ("failed", 2)
+        assert Run.objects.count() == 1
+        assert Signal.objects.filter(kind="failed").count() == 1

@@ -316,7 +316,26 @@ def is_occurrence(job: Job, instant: datetime) -> bool:
     return croniter.match(job.schedule_cron, local) and local.second == 0
 
 
-def match_expected(candidates: list, *, jobs_by_id: dict[int, Job]) -> tuple[dict, dict]:
+def expected_window(
+    candidates: list, *, jobs_by_id: dict[int, Job]
+) -> tuple[set[int], datetime, datetime] | None:
+    """Where the occurrences ``candidates`` may fulfil lie: ``(job ids, earliest, latest)``
+    of ``expected_at``, or None when none of them is of a scheduled job.
+
+    ``candidates`` are ``(key, job_id, scheduled_at, started_at)``, as for
+    :func:`match_expected`.
+    """
+    candidates = [c for c in candidates if jobs_by_id[c[1]].schedule_cron and (c[2] or c[3])]
+    if not candidates:
+        return None
+    times = [t for _, _, s, st in candidates for t in (s, st) if t]
+    slack = max(jobs_by_id[c[1]].miss_grace for c in candidates) + timedelta(minutes=15)
+    return {c[1] for c in candidates}, min(times) - slack, max(times) + slack
+
+
+def match_expected(
+    candidates: list, *, jobs_by_id: dict[int, Job], known: list[Run] | None = None
+) -> tuple[dict, dict]:
     """For observations of new runs of scheduled jobs, the occurrence each one fulfils.
 
     ``candidates`` are ``(key, job_id, scheduled_at, started_at)``. Returns ``(matched,
@@ -325,19 +344,20 @@ def match_expected(candidates: list, *, jobs_by_id: dict[int, Job]) -> tuple[dic
     closest that ``started_at`` falls in [scheduled - 15 min, scheduled + miss grace] of.
     ``claims[key]`` is an occurrence to record on a new run, when the report's logical time is
     an occurrence the ledger has not written yet (so it never will).
+
+    ``known`` are the runs (locked) with ``expected_at`` in the :func:`expected_window` of
+    these candidates (or of more), when the caller read them already; else they are read here.
     """
     candidates = [c for c in candidates if jobs_by_id[c[1]].schedule_cron and (c[2] or c[3])]
     if not candidates:
         return {}, {}
-    times = [t for _, _, s, st in candidates for t in (s, st) if t]
-    slack = max(jobs_by_id[c[1]].miss_grace for c in candidates) + timedelta(minutes=15)
-    known = list(
-        Run.objects.select_for_update().filter(
-            job_id__in={c[1] for c in candidates},
-            expected_at__gte=min(times) - slack,
-            expected_at__lte=max(times) + slack,
+    if known is None:
+        job_ids, earliest, latest = expected_window(candidates, jobs_by_id=jobs_by_id)
+        known = list(
+            Run.objects.select_for_update()
+            .filter(job_id__in=job_ids, expected_at__gte=earliest, expected_at__lte=latest)
+            .order_by()
         )
-    )
     open_by_job: dict[int, list[Run]] = {}
     occupied = {(r.job_id, r.expected_at) for r in known}
     for run in known:

@@ -167,7 +167,6 @@ def _touch_jobs(job_ids: list[int], seen_at: datetime) -> None:
         logger.warning("runs.last_seen_not_updated", extra={"error": str(exc)[:200]})
 
 
-@transaction.atomic(savepoint=False)  # callers hold the transaction; a savepoint is a round trip
 def runs_record(
     observations: list[RunObservation],
     *,
@@ -188,13 +187,29 @@ def runs_record(
         folded[key] = merge_observation(folded[key], obs) if key in folded else obs
     if jobs is None:
         jobs = _jobs_for(folded.values(), seen_at=seen_at)
+    # Another request may create one of these runs between our read and our insert; a second
+    # pass then sees its row and updates it instead. Inside a caller's transaction that needs
+    # a savepoint (two more round trips); on our own, the retry is a new transaction.
+    if not connection.in_atomic_block:
+        try:
+            with transaction.atomic():
+                return _record(folded, jobs, seen_at=seen_at)
+        except IntegrityError:
+            with transaction.atomic():
+                return _record(folded, jobs, seen_at=seen_at)
     try:
         with transaction.atomic():
             runs = _upsert(folded, jobs)
     except IntegrityError:
-        # Another request created one of these runs between our read and our insert; the
-        # second pass sees its row and updates it instead.
         runs = _upsert(folded, jobs)
+    return _judged(runs, seen_at=seen_at)
+
+
+def _record(folded, jobs: dict[str, Job], *, seen_at: datetime) -> list[Run]:
+    return _judged(_upsert(folded, jobs), seen_at=seen_at)
+
+
+def _judged(runs: list[Run], *, seen_at: datetime) -> list[Run]:
     from batchwatch.runs.ledger import judge_runs
 
     judge_runs(runs, now=seen_at)
@@ -206,23 +221,36 @@ def _snapshot(run: Run) -> tuple:
 
 
 def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job]) -> list[Run]:
-    by_job_ids = {jobs[k].pk for k, _ in folded}
-    external_ids = {e for _, e in folded}
-    existing = {
-        (r.job_id, r.external_id): r
-        for r in Run.objects.select_for_update().filter(
-            job_id__in=by_job_ids, external_id__in=external_ids
-        )
-    }
-    from batchwatch.runs.ledger import match_expected
+    from batchwatch.runs.ledger import expected_window, match_expected
 
     jobs_by_id = {j.pk: j for j in jobs.values()}
+    # One locked read for what the observations may update (their runs, by external id),
+    # what new runs may fulfil (the ledger's expected occurrences near their times) and runs
+    # stored earlier that wait for one of these as their parent.
+    window = expected_window(
+        [(key, jobs[key[0]].pk, o.scheduled_at, o.started_at) for key, o in folded.items()],
+        jobs_by_id=jobs_by_id,
+    )
+    wanted = Q(job_id__in={j.pk for j in jobs.values()}, external_id__in={e for _, e in folded})
+    if window is not None:
+        job_ids, earliest, latest = window
+        wanted |= Q(job_id__in=job_ids, expected_at__gte=earliest, expected_at__lte=latest)
+    refs = {ref for key, obs in folded.items() for ref in _refs_observed(jobs[key[0]], obs)}
+    wanted |= Q(parent_ref__in=refs, parent_run__isnull=True)
+    rows = list(Run.objects.select_for_update().filter(wanted).order_by())
+    waiting = [r for r in rows if r.parent_run_id is None and r.parent_ref in refs]
+    existing = {(r.job_id, r.external_id): r for r in rows}
     new_keys = [
         (key, jobs[key[0]].pk, obs.scheduled_at, obs.started_at)
         for key, obs in folded.items()
         if (jobs[key[0]].pk, key[1]) not in existing
     ]
-    matched, claims = match_expected(new_keys, jobs_by_id=jobs_by_id)
+    known = (
+        [r for r in rows if r.expected_at and window[1] <= r.expected_at <= window[2]]
+        if window is not None
+        else []
+    )
+    matched, claims = match_expected(new_keys, jobs_by_id=jobs_by_id, known=known)
     created, changed, runs = [], [], []
     for (job_key, external_id), obs in folded.items():
         job = jobs[job_key]
@@ -249,8 +277,17 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             if _snapshot(run) != before:
                 changed.append(run)
         runs.append(run)
-    _link_parents(runs, created=created, changed=changed)
+    _link_parents(runs, created=created, changed=changed, waiting=waiting)
     return runs
+
+
+def _refs_observed(job: Job, obs: RunObservation) -> list[str]:
+    """The references by which other runs may name the run ``obs`` reports as their parent
+    (a superset of :func:`_refs_of` for the run once written)."""
+    refs = [f"{job.key}#{obs.external_id}", f"ol:{job.namespace}/{job.name}#{obs.external_id}"]
+    if obs.trace_id and obs.root_span_id:
+        refs.append(span_ref(obs.trace_id, obs.root_span_id))
+    return refs
 
 
 def _refs_of(run: Run) -> list[str]:
@@ -261,9 +298,11 @@ def _refs_of(run: Run) -> list[str]:
     return refs
 
 
-def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) -> None:
+def _link_parents(
+    runs: list[Run], *, created: list[Run], changed: list[Run], waiting: list[Run]
+) -> None:
     """Insert new runs and save changed ones, each linked to its parent if the parent is known,
-    and link earlier runs that were waiting for one of these as their parent.
+    and link ``waiting``, runs stored earlier that name one of these as their parent.
 
     References come in three forms: '<job key>#<external id>', 'ol:<namespace>/<name>#<run
     id>' (OpenLineage parents name no engine) and 'span:<trace>/<span>' (a parent span). A
@@ -302,17 +341,11 @@ def _link_parents(runs: list[Run], *, created: list[Run], changed: list[Run]) ->
         pending = [r for r in pending if r.pk is None]
     for run in changed:
         run.save(update_fields=[*RUN_FIELDS, "parent_run", "updated_at"])
-    # Runs stored earlier that named one of these as their parent.
-    waiting = list(
-        Run.objects.filter(parent_ref__in=list(by_ref), parent_run__isnull=True).values_list(
-            "pk", "parent_ref"
-        )
-    )
     by_parent: dict[int, list[int]] = {}
-    for child_pk, ref in waiting:
-        parent = by_ref[ref]
-        if parent.pk != child_pk:
-            by_parent.setdefault(parent.pk, []).append(child_pk)
+    for child in waiting:
+        parent = by_ref.get(child.parent_ref)
+        if child.parent_run_id is None and parent is not None and parent.pk != child.pk:
+            by_parent.setdefault(parent.pk, []).append(child.pk)
     for parent_pk, child_pks in by_parent.items():
         Run.objects.filter(pk__in=child_pks).update(
             parent_run_id=parent_pk, updated_at=timezone.now()
