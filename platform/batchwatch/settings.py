@@ -368,6 +368,20 @@ BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 60
 BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
 # Timeout of one outgoing webhook or Slack call.
 BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TIMEOUT", "5"))
+# Alert intake: "inline" processes a webhook's alerts (dedup, grouping, routing) in the request;
+# "queued" answers once the parsed alerts are committed to the intake queue, and the intake
+# drain (alerts worker, Celery beat or the embedded scheduler) processes them in order, as of
+# their arrival. Queued by default in production (with a broker), inline when embedded.
+BATCHWATCH_ALERT_INTAKE = (
+    os.environ.get("BATCHWATCH_ALERT_INTAKE", "inline" if BATCHWATCH_EMBEDDED else "queued")
+    .strip()
+    .lower()
+)
+if BATCHWATCH_ALERT_INTAKE not in {"inline", "queued"}:
+    raise ImproperlyConfigured(
+        f"BATCHWATCH_ALERT_INTAKE={BATCHWATCH_ALERT_INTAKE!r} is not known; use 'inline' or "
+        "'queued'."
+    )
 # A pending timer (group flush, escalation step) this late is reported as overdue.
 BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
 # Runbooks as code: the directory `runbooks sync` loads (also at start-up).

@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from batchwatch.alerts.models import (
     Alert,
+    AlertIntake,
     Incident,
     IncidentAlert,
     InhibitRule,
@@ -175,3 +176,39 @@ class TimerAdmin(admin.ModelAdmin):
     list_display = ["incident", "kind", "due_at", "state", "step", "loop", "token", "executed_by"]
     list_filter = [OverdueFilter, "state", "kind"]
     readonly_fields = [f.name for f in Timer._meta.fields]
+
+
+class IntakeStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("queued", "Queued"), ("failed", "Failed"), ("processed", "Processed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "queued":
+            return queryset.filter(processed_at=None)
+        if self.value() == "failed":
+            return queryset.exclude(error="")
+        if self.value() == "processed":
+            return queryset.filter(processed_at__isnull=False, error="")
+        return queryset
+
+
+@admin.register(AlertIntake)
+class AlertIntakeAdmin(admin.ModelAdmin):
+    """Queued intake: batches waiting for the drain, and the ones it could not process."""
+
+    list_display = ["id", "source", "received_at", "event_count", "processed_at", "error"]
+    list_filter = [IntakeStateFilter, "source"]
+    readonly_fields = [f.name for f in AlertIntake._meta.fields]
+
+    @admin.display(description="events")
+    def event_count(self, obj) -> int:
+        return len(obj.events)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -46,6 +46,45 @@ class AlertEvent:
     links: tuple[dict, ...] = ()
 
 
+def event_record(event: AlertEvent) -> list:
+    """An event in the compact stored form of the intake queue (see ``AlertIntake``)."""
+    return [
+        event.action,
+        event.labels,
+        event.fingerprint,
+        event.annotations,
+        event.summary,
+        event.severity,
+        _iso(event.starts_at),
+        _iso(event.ends_at),
+        _iso(event.expires_at),
+        event.generator_url,
+        list(event.links),
+    ]
+
+
+def event_from_record(record: list) -> AlertEvent:
+    action, labels, fingerprint, annotations, summary, severity, *times, url, links = record
+    starts_at, ends_at, expires_at = (datetime.fromisoformat(t) if t else None for t in times)
+    return AlertEvent(
+        action=action,
+        labels=labels,
+        fingerprint=fingerprint,
+        annotations=annotations,
+        summary=summary,
+        severity=severity,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        expires_at=expires_at,
+        generator_url=url,
+        links=tuple(links),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def label_fingerprint(labels: dict[str, str]) -> str:
     """Identity of a label set: the same labels give the same alert, whichever the order."""
     text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))

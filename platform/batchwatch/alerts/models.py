@@ -243,6 +243,40 @@ class Alert(models.Model):
         return self.labels.get("alertname") or self.labels.get("kind") or "alert"
 
 
+class AlertIntake(models.Model):
+    """A batch of alert events accepted at the edge and not yet processed (queued intake).
+
+    With ``BATCHWATCH_ALERT_INTAKE=queued`` a webhook request is answered once its events,
+    parsed and validated, are committed here; the intake drain then processes batches in
+    order as of their ``received_at`` (so group_wait counts from arrival, not processing).
+    Alertmanager and PagerDuty accept events the same way. Processed rows are pruned after a
+    day; a batch whose processing failed keeps its error for admin.
+    """
+
+    source = models.CharField(max_length=40)
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField()
+    # The parsed events in our own stored form (``intake.event_record``), not a wire format.
+    events = models.JSONField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The drain: "batches not processed yet, oldest first".
+            models.Index(
+                fields=["id"], name="alert_intake_pending_idx", condition=Q(processed_at=None)
+            ),
+            models.Index(fields=["processed_at"], name="alert_intake_processed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{len(self.events)} events from {self.source} at {self.received_at:%H:%M:%S}"
+
+
 class Incident(models.Model):
     class State(models.TextChoices):
         TRIGGERED = "triggered", "Triggered"

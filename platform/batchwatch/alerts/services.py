@@ -18,15 +18,23 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 
 from batchwatch.alerts import lineage
 from batchwatch.alerts.config import AlertingConfig, load_config
-from batchwatch.alerts.intake import ACKNOWLEDGE, RESOLVE, TRIGGER, AlertEvent
+from batchwatch.alerts.intake import (
+    ACKNOWLEDGE,
+    RESOLVE,
+    TRIGGER,
+    AlertEvent,
+    event_from_record,
+    event_record,
+)
 from batchwatch.alerts.matchers import matches_all, matches_empty, parse_matchers
 from batchwatch.alerts.models import (
     Alert,
+    AlertIntake,
     Incident,
     IncidentAlert,
     Integration,
@@ -239,6 +247,135 @@ def alerts_receive(
     return result
 
 
+# --- Queued intake ------------------------------------------------------------------------------
+
+# PostgreSQL advisory lock of the intake drain: one drainer at a time keeps arrival order.
+# (SQLite transactions here are BEGIN IMMEDIATE: drainers queue on the write lock anyway.)
+INTAKE_DRAIN_LOCK = 0x6277_0001
+INTAKE_CHUNK = 20
+INTAKE_KEEP = timedelta(days=1)
+
+
+def alerts_accept(
+    *, events: list[AlertEvent], source: str, now: datetime, integration: Integration | None
+) -> AlertIntake:
+    """Queue parsed events for :func:`intake_drain`: one INSERT, durable once committed.
+
+    What a webhook request waits for in queued mode; dedup, grouping and routing happen in
+    the drain, as of ``now`` (the arrival), so group_wait still counts from arrival.
+    """
+    return AlertIntake.objects.create(
+        source=source,
+        integration=integration,
+        received_at=now,
+        events=[event_record(event) for event in events],
+    )
+
+
+def intake_drain(*, now: datetime, limit: int = 1000) -> int:
+    """Process queued intake batches oldest first (at most ``limit``); returns how many.
+
+    Batches go through :func:`alerts_receive` in arrival order. Consecutive batches from one
+    source that arrived within ``INTAKE_MERGE_WINDOW`` and share no alert are processed as one
+    (what a storm sends: one call per thousand alerts instead of one per hundred), as of the
+    last arrival among them; a repeated alert starts a new call, so every report still counts
+    and the last word on an alert still wins. A batch that cannot be processed (a bug, not bad
+    input: that was refused at the edge) keeps its error for admin and does not hold up the
+    others. An unavailable database rolls the whole chunk back: nothing is marked, the next
+    drain takes it again.
+    """
+    drained = 0
+    config: AlertingConfig | None = None
+    while drained < limit:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [INTAKE_DRAIN_LOCK])
+                    if not cursor.fetchone()[0]:
+                        return drained  # another process is draining
+            chunk = list(
+                AlertIntake.objects.filter(processed_at=None)
+                .select_related("integration__team")
+                .order_by("id")[: min(INTAKE_CHUNK, limit - drained)]
+            )
+            if not chunk:
+                return drained
+            config = config or load_config(now)
+            failed: dict[int, str] = {}
+            for run in _intake_runs(chunk):
+                failed.update(_intake_process(run, config))
+            AlertIntake.objects.filter(pk__in=[i.pk for i in chunk]).update(processed_at=now)
+            for pk, error in failed.items():
+                AlertIntake.objects.filter(pk=pk).update(error=error)
+            drained += len(chunk)
+    return drained
+
+
+INTAKE_MERGE_WINDOW = timedelta(milliseconds=500)
+
+
+def _intake_runs(chunk: list[AlertIntake]) -> list[list[tuple[AlertIntake, list[AlertEvent]]]]:
+    """Split a chunk into runs of batches that can be processed as one (see intake_drain)."""
+    runs: list[list[tuple[AlertIntake, list[AlertEvent]]]] = []
+    seen: set[str] = set()
+    for item in chunk:
+        events = [event_from_record(record) for record in item.events]
+        fingerprints = {e.fingerprint for e in events}
+        if runs:
+            first = runs[-1][0][0]
+            if (
+                item.source == first.source
+                and item.integration_id == first.integration_id
+                and item.received_at - first.received_at <= INTAKE_MERGE_WINDOW
+                and not fingerprints & seen
+            ):
+                runs[-1].append((item, events))
+                seen |= fingerprints
+                continue
+        runs.append([(item, events)])
+        seen = set(fingerprints)
+    return runs
+
+
+def _intake_process(run, config: AlertingConfig) -> dict[int, str]:
+    """Process a run of batches as one call; if that fails, each batch on its own, so that
+    only the batch at fault is marked. Returns the errors by batch id."""
+    attempts = [run] if len(run) == 1 else [run, *([item] for item in run)]
+    failed: dict[int, str] = {}
+    for attempt in attempts:
+        first = attempt[0][0]
+        try:
+            with transaction.atomic():
+                alerts_receive(
+                    events=[event for _, events in attempt for event in events],
+                    source=first.source,
+                    integration=first.integration,
+                    now=max(item.received_at for item, _ in attempt),
+                    config=config,
+                )
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            if len(attempt) > 1:
+                continue  # now each on its own
+            logger.exception("alerts.intake_failed", extra={"intake": first.pk})
+            failed[first.pk] = f"{type(exc).__name__}: {exc}"[:2000]
+            continue
+        if attempt is run:
+            break
+    return failed
+
+
+def intake_prune(*, now: datetime) -> int:
+    """Forget processed intake batches after a day (failed ones too: their alerts' errors
+    were logged; admin shows them until then)."""
+    old = AlertIntake.objects.filter(processed_at__lt=now - INTAKE_KEEP).values_list("pk")
+    deleted, _ = AlertIntake.objects.filter(
+        pk__in=list(old.values_list("pk", flat=True)[:5000])
+    ).delete()
+    return deleted
+
+
 @dataclass
 class RouteOutcome:
     grouped: int = 0
@@ -257,6 +394,7 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
     timeline: list[TimelineEntry] = []
     by_key: dict[str, tuple[RouteNode, list[Alert]]] = {}
     suppressed: list[Alert] = []
+    before = {id(a): (a.suppressed_reason, a.needs_routing) for a in alerts}
     for alert in alerts:
         reason = None
         routes = resolve(config.tree, alert.labels)
@@ -307,8 +445,11 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
         for node in routes:
             key = node.group_key(alert.labels)
             by_key.setdefault(key, (node, []))[1].append(alert)
-    Alert.objects.bulk_update(suppressed, ["suppressed_reason", "needs_routing"], batch_size=500)
+    _save_suppression([a for a in suppressed if (a.suppressed_reason, a.needs_routing)
+                       != before[id(a)]])  # fmt: skip
     outcome.suppressed = sum(1 for a in suppressed if a.needs_routing)
+    opened: list[Incident] = []
+    lookups = _Lookups()
     if by_key:
         open_incidents = {
             incident.open_group_key: incident
@@ -318,9 +459,10 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
             incident = open_incidents.get(key)
             created = False
             if incident is None:
-                incident, created = _incident_open(node, key, group[0], now, config)
+                incident, created = _incident_open(node, key, group[0], now, lookups, timeline)
                 if created:
                     outcome.opened.append(incident.pk)
+                    opened.append(incident)
             for alert in group:
                 memberships.append(IncidentAlert(incident=incident, alert=alert, added_at=now))
             outcome.grouped += len(group)
@@ -335,13 +477,55 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
                     data={"alerts": [a.pk for a in group[:100]]},
                 )
             )
-            if created:
-                _timer_set(incident, Timer.Kind.FLUSH, now + incident.group_wait)
-            else:
+            if not created:
                 _schedule_flush(incident, now)
     IncidentAlert.objects.bulk_create(memberships, ignore_conflicts=True, batch_size=500)
     TimelineEntry.objects.bulk_create(timeline, batch_size=500)
+    # A new incident has no timer yet: its first flush, after group_wait, in one INSERT.
+    Timer.objects.bulk_create(
+        Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=now + incident.group_wait)
+        for incident in opened
+    )
     return outcome
+
+
+def _save_suppression(alerts: list[Alert]) -> None:
+    """Write changed suppression fields: one UPDATE per distinct (reason, needs_routing), as
+    a storm's alerts mostly share them (bulk_update's CASE per row costs more than it saves)."""
+    by_value: dict[tuple[str, bool], list[int]] = {}
+    for alert in alerts:
+        by_value.setdefault((alert.suppressed_reason, alert.needs_routing), []).append(alert.pk)
+    for (reason, needs_routing), ids in by_value.items():
+        Alert.objects.filter(pk__in=ids).update(
+            suppressed_reason=reason, needs_routing=needs_routing
+        )
+
+
+class _Lookups:
+    """Teams and escalation policies read once per routing batch (a storm opens many
+    incidents for the same few teams and policies)."""
+
+    def __init__(self):
+        self._teams: dict[str, Team | None] = {}
+        self._policies: dict[int, EscalationPolicy | None] = {}
+        self._defaults: dict[int, EscalationPolicy | None] = {}
+
+    def team(self, slug: str) -> Team | None:
+        if slug not in self._teams:
+            self._teams[slug] = Team.objects.filter(slug=slug).first()
+        return self._teams[slug]
+
+    def policy(self, pk: int) -> EscalationPolicy | None:
+        if pk not in self._policies:
+            self._policies[pk] = EscalationPolicy.objects.filter(pk=pk).first()
+        return self._policies[pk]
+
+    def default_policy(self, team: Team) -> EscalationPolicy | None:
+        if team.pk not in self._defaults:
+            self._defaults[team.pk] = EscalationPolicy.objects.filter(
+                team=team, is_team_default=True
+            ).first()
+        return self._defaults[team.pk]
 
 
 class _Inhibitor:
@@ -391,10 +575,12 @@ def _entry(incident, at, kind, message, *, actor=None, actor_label="batchwatch",
     )
 
 
-def _team_for(alert: Alert, config_policy: EscalationPolicy | None) -> Team | None:
+def _team_for(
+    alert: Alert, config_policy: EscalationPolicy | None, lookups: _Lookups
+) -> Team | None:
     slug = alert.labels.get("team")
     if slug:
-        team = Team.objects.filter(slug=slug).first()
+        team = lookups.team(slug)
         if team:
             return team
     if alert.job_id and alert.job.owner_team_id:
@@ -429,14 +615,17 @@ def _policy_snapshot(policy: EscalationPolicy | None) -> dict:
     }
 
 
-def _incident_open(node: RouteNode, key: str, alert: Alert, now, config) -> tuple[Incident, bool]:
-    """The open incident of a group, created if there is none (safe against a racing twin)."""
-    policy = None
-    if node.policy_id:
-        policy = EscalationPolicy.objects.filter(pk=node.policy_id).first()
-    team = _team_for(alert, policy)
+def _incident_open(
+    node: RouteNode, key: str, alert: Alert, now, lookups: _Lookups, timeline: list
+) -> tuple[Incident, bool]:
+    """The open incident of a group, created if there is none (safe against a racing twin).
+
+    Its "opened" timeline entry is appended to ``timeline`` (the caller inserts them all).
+    """
+    policy = lookups.policy(node.policy_id) if node.policy_id else None
+    team = _team_for(alert, policy, lookups)
     if policy is None and team is not None:
-        policy = EscalationPolicy.objects.filter(team=team, is_team_default=True).first()
+        policy = lookups.default_policy(team)
     group_labels = node.group_labels(alert.labels)
     title = alert.summary if not node.group_by or alert.summary else ""
     if not title:
@@ -468,12 +657,14 @@ def _incident_open(node: RouteNode, key: str, alert: Alert, now, config) -> tupl
             )
     except IntegrityError:
         return Incident.objects.get(open_group_key=key), False
-    TimelineEntry.objects.create(
-        incident=incident,
-        at=now,
-        kind="opened",
-        message=f"Incident opened on route '{node.name}' (group {key}); "
-        + (f"escalation policy '{policy.name}'" if policy else "no escalation policy"),
+    timeline.append(
+        _entry(
+            incident,
+            now,
+            "opened",
+            f"Incident opened on route '{node.name}' (group {key}); "
+            + (f"escalation policy '{policy.name}'" if policy else "no escalation policy"),
+        )
     )
     logger.info("alerts.incident_opened", extra={"incident": incident.pk, "group": key})
     return incident, True

@@ -1,8 +1,10 @@
 """Alert intake over HTTP: Alertmanager webhooks, PagerDuty Events v2, a generic webhook.
 
-Thin: authenticate the integration, parse the wire format into ``AlertEvent``s, call
-``services.alerts_receive``. Errors are JSON with a message (400/401/413/415), and an
-unavailable database is 503 with Retry-After so that senders retry and nothing is lost.
+Thin: authenticate the integration, parse the wire format into ``AlertEvent``s, and either
+process them (``services.alerts_receive``, inline intake) or queue them for the intake drain
+(``services.alerts_accept``, queued intake: ``BATCHWATCH_ALERT_INTAKE``). Errors are JSON with
+a message (400/401/413/415), and an unavailable database is 503 with Retry-After so that
+senders retry and nothing is lost.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -17,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from batchwatch.alerts import intake
 from batchwatch.alerts.models import Integration
-from batchwatch.alerts.services import alerts_receive, integration_for_token
+from batchwatch.alerts.services import alerts_accept, alerts_receive, integration_for_token
 from batchwatch.ingest.body import read_body
 from batchwatch.ingest.errors import IngestError
 
@@ -49,6 +52,11 @@ def _receive(request, kind: str, parse, token: str | None):
                 "(Alertmanager: http_config.authorization.credentials) or use the token URL.",
             )
         events = parse(read_body(request), now=now)
+        if _queued():
+            alerts_accept(
+                events=events, source=integration.source, integration=integration, now=now
+            )
+            return JsonResponse({"status": "success", "received": len(events), "queued": True})
         result = alerts_receive(
             events=events, source=integration.source, integration=integration, now=now
         )
@@ -69,6 +77,10 @@ def _receive(request, kind: str, parse, token: str | None):
             "incidents_opened": result.incidents_opened,
         }
     )
+
+
+def _queued() -> bool:
+    return settings.BATCHWATCH_ALERT_INTAKE == "queued"
 
 
 @csrf_exempt
@@ -102,9 +114,9 @@ def pagerduty_enqueue(request):
         integration = integration_for_token(parsed.routing_key, kind=Integration.Kind.PAGERDUTY)
         if integration is None:
             return _pd_invalid(["Invalid routing key"])
-        alerts_receive(
-            events=[parsed.event], source=integration.source, integration=integration, now=now
-        )
+        # PagerDuty itself answers 202 once an event is queued, as queued intake does.
+        receive = alerts_accept if _queued() else alerts_receive
+        receive(events=[parsed.event], source=integration.source, integration=integration, now=now)
     except IngestError as exc:
         return _pd_invalid([exc.message], exc.status)
     except intake.IntakeError as exc:

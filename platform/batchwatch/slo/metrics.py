@@ -212,6 +212,23 @@ class AlertingCollector(Collector):
         )
         age.add_metric([], (now - oldest).total_seconds() if oldest else 0)
         yield age
+        from batchwatch.alerts.models import AlertIntake
+
+        queued = AlertIntake.objects.filter(processed_at=None).aggregate(
+            n=Count("id"), oldest=Min("received_at")
+        )
+        backlog = GaugeMetricFamily(
+            "batchwatch_alert_intake_queued_batches",
+            "Alert intake batches accepted and not processed yet (queued intake).",
+        )
+        backlog.add_metric([], queued["n"])
+        yield backlog
+        lag = GaugeMetricFamily(
+            "batchwatch_alert_intake_oldest_queued_seconds",
+            "Age of the oldest queued intake batch (0 when none): the drain's lag.",
+        )
+        lag.add_metric([], (now - queued["oldest"]).total_seconds() if queued["oldest"] else 0)
+        yield lag
         overdue = GaugeMetricFamily(
             "batchwatch_escalation_timers_overdue",
             "Pending escalation/flush timers later than BATCHWATCH_TIMER_OVERDUE_SECONDS.",

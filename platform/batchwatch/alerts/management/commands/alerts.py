@@ -38,7 +38,8 @@ class Command(BaseCommand):
         )
         sim.add_argument("file")
         worker = sub.add_parser(
-            "worker", help="Run due timers and deliver the outbox in a loop (like Celery beat)."
+            "worker",
+            help="Drain queued intake, run due timers and deliver the outbox in a loop.",
         )
         worker.add_argument("--interval", type=float, default=0.25)
         worker.add_argument("--once", action="store_true")
@@ -94,16 +95,25 @@ class Command(BaseCommand):
     def _worker(self, interval: float, once: bool):
         from django.db import close_old_connections
 
-        from batchwatch.alerts.services import alerts_reconsider, timers_run_due
+        from batchwatch.alerts.services import (
+            INTAKE_CHUNK,
+            alerts_reconsider,
+            intake_drain,
+            timers_run_due,
+        )
         from batchwatch.alerts.signals import signals_route
         from batchwatch.notify.services import deliver_due
 
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         last_reconsider = 0.0
-        self.stdout.write(f"alerts worker: timers and outbox every {interval}s (Ctrl-C stops)")
+        self.stdout.write(
+            f"alerts worker: queued intake, timers and outbox every {interval}s (Ctrl-C stops)"
+        )
         try:
             while not stopping:
+                # A chunk at a time: a long backlog must not hold up due flushes and pages.
+                intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
                 now = datetime.now(UTC)
                 timers_run_due(now=now)
                 deliver_due(now=now)

@@ -1,0 +1,218 @@
+"""Queued intake (``BATCHWATCH_ALERT_INTAKE=queued``): a webhook is answered once its parsed
+alerts are committed; the drain processes batches in arrival order, as of their arrival, with
+the same results as inline intake."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from batchwatch.alerts import services
+from batchwatch.alerts.intake import RESOLVE, AlertEvent, event_from_record, event_record
+from batchwatch.alerts.models import Alert, AlertIntake, Incident, Integration, Route, Timer
+from batchwatch.alerts.services import (
+    alerts_accept,
+    intake_drain,
+    intake_prune,
+    integration_create,
+)
+from tests.alerts.conftest import firing
+from tests.ingest.helpers import sample as sample_bytes
+
+AM_SAMPLE = "alertmanager/0001_POST_alertmanager_webhook.json"
+T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def queued(settings):
+    settings.BATCHWATCH_ALERT_INTAKE = "queued"
+
+
+@pytest.fixture
+def am_token(db, team_a):
+    return integration_create(name="prom", kind=Integration.Kind.ALERTMANAGER, team=team_a)[1]
+
+
+def post(path, body, token):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Client().post(
+        path, data=data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+
+def snapshot():
+    """What intake produced, whichever way: alerts and the incidents grouping them."""
+    alerts = sorted(
+        (a.fingerprint, a.status, json.dumps(a.labels, sort_keys=True), a.summary)
+        for a in Alert.objects.all()
+    )
+    incidents = sorted(
+        (i.group_key, i.state, i.memberships.count()) for i in Incident.objects.all()
+    )
+    return alerts, incidents
+
+
+def test_events_survive_the_stored_form():
+    event = AlertEvent(
+        action=RESOLVE,
+        labels={"alertname": "Late", "job": "ledger"},
+        fingerprint="f1",
+        annotations={"summary": "late"},
+        summary="late",
+        severity="critical",
+        starts_at=T0,
+        ends_at=T0 + timedelta(minutes=5),
+        generator_url="http://prometheus/graph",
+        links=({"href": "http://runbook", "text": "runbook"},),
+    )
+    assert event_from_record(json.loads(json.dumps(event_record(event)))) == event
+
+
+def test_a_queued_webhook_is_answered_before_processing(queued, am_token):
+    response = post("/api/v1/integrations/alertmanager/", sample_bytes(AM_SAMPLE), am_token)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "success", "received": 2, "queued": True}
+    assert not Alert.objects.exists()
+    [batch] = AlertIntake.objects.all()
+    assert (len(batch.events), batch.processed_at) == (2, None)
+
+    assert intake_drain(now=datetime.now(UTC)) == 1
+    assert Alert.objects.count() == 2
+    assert Incident.objects.count() == 1
+    batch.refresh_from_db()
+    assert batch.processed_at is not None and batch.error == ""
+    assert intake_drain(now=datetime.now(UTC)) == 0  # nothing twice
+
+
+def test_queued_and_inline_intake_give_the_same_result(settings, am_token):
+    payloads = [sample_bytes(AM_SAMPLE)]
+    resolved = json.loads(payloads[0])
+    resolved["status"] = "resolved"
+    for alert in resolved["alerts"][:1]:
+        alert["status"], alert["endsAt"] = "resolved", "2026-11-22T03:10:00Z"
+    payloads.append(json.dumps(resolved).encode())
+
+    for body in payloads:
+        post("/api/v1/integrations/alertmanager/", body, am_token)
+    inline = snapshot()
+    Alert.objects.all().delete()
+    Incident.objects.all().delete()
+
+    settings.BATCHWATCH_ALERT_INTAKE = "queued"
+    for body in payloads:
+        post("/api/v1/integrations/alertmanager/", body, am_token)
+    intake_drain(now=datetime.now(UTC))
+    assert snapshot() == inline
+    assert [a.status for a in Alert.objects.order_by("labels__instance")] == [
+        "resolved",
+        "firing",
+    ]  # the resolve, queued after the firing, was processed after it
+
+
+def test_group_wait_counts_from_arrival_not_from_processing(db):
+    Route.objects.create(group_by=["alertname", "job"], group_wait=timedelta(seconds=30))
+    alerts_accept(
+        events=[firing({"alertname": "Down", "job": "ledger"})],
+        source="test",
+        now=T0,
+        integration=None,
+    )
+    intake_drain(now=T0 + timedelta(seconds=20))  # the drain ran late
+    incident = Incident.objects.get()
+    assert incident.created_at == T0
+    flush = Timer.objects.get(incident=incident, kind=Timer.Kind.FLUSH)
+    assert flush.due_at == T0 + timedelta(seconds=30)
+
+
+def test_bad_input_is_still_refused_at_the_edge(queued, am_token):
+    response = post("/api/v1/integrations/alertmanager/", {"version": "3"}, am_token)
+    assert response.status_code == 400
+    assert not AlertIntake.objects.exists()
+
+
+def test_pagerduty_answers_202_once_queued(queued, db):
+    token = integration_create(name="pd", kind=Integration.Kind.PAGERDUTY)[1]
+    event = {
+        "routing_key": token,
+        "event_action": "trigger",
+        "dedup_key": "close-2026-11-22",
+        "payload": {"summary": "ledger close late", "source": "airflow", "severity": "critical"},
+    }
+    response = Client().post("/v2/enqueue", json.dumps(event), content_type="application/json")
+    assert response.status_code == 202
+    assert response.json()["dedup_key"] == "close-2026-11-22"
+    assert not Alert.objects.exists()
+    intake_drain(now=datetime.now(UTC))
+    assert Alert.objects.get().fingerprint == "close-2026-11-22"
+
+
+def test_a_batch_that_fails_keeps_its_error_and_holds_up_nothing(db, monkeypatch):
+    # Arriving together, the three are first processed as one call; that fails, so each is
+    # processed on its own and only the one at fault is marked.
+    for job in ("a", "b", "c"):
+        alerts_accept(
+            events=[firing({"alertname": "Down", "job": job})],
+            source="test",
+            now=T0,
+            integration=None,
+        )
+    real = services.alerts_receive
+
+    def receive(*, events, **kwargs):
+        if any(event.labels["job"] == "b" for event in events):
+            raise RuntimeError("a bug in processing")
+        return real(events=events, **kwargs)
+
+    monkeypatch.setattr(services, "alerts_receive", receive)
+    assert intake_drain(now=T0) == 3
+    assert sorted(a.labels["job"] for a in Alert.objects.all()) == ["a", "c"]
+    failed = AlertIntake.objects.get(error__contains="a bug in processing")
+    assert failed.processed_at == T0
+    assert intake_drain(now=T0) == 0
+
+
+def test_processed_batches_are_pruned_after_a_day(db):
+    alerts_accept(events=[firing({"alertname": "Down"})], source="test", now=T0, integration=None)
+    intake_drain(now=T0)
+    assert intake_prune(now=T0 + timedelta(hours=23)) == 0
+    assert intake_prune(now=T0 + timedelta(days=1, seconds=1)) == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection after each round
+def test_the_alerts_worker_drains_the_queue():
+    alerts_accept(events=[firing({"alertname": "Down"})], source="test", now=T0, integration=None)
+    call_command("alerts", "worker", "--once")
+    assert AlertIntake.objects.get().processed_at is not None
+    assert Alert.objects.count() == 1
+
+
+def test_the_backlog_is_on_metrics(db):
+    alerts_accept(events=[firing({"alertname": "Down"})], source="test", now=T0, integration=None)
+    text = Client().get("/metrics").content.decode()
+    assert "batchwatch_alert_intake_queued_batches 1.0" in text
+    intake_drain(now=T0)
+    text = Client().get("/metrics").content.decode()
+    assert "batchwatch_alert_intake_queued_batches 0.0" in text
+    assert "batchwatch_alert_intake_oldest_queued_seconds 0.0" in text
+
+
+def test_batches_arriving_together_are_processed_as_one_unless_an_alert_repeats(db, monkeypatch):
+    calls = []
+    real = services.alerts_receive
+
+    def receive(*, events, **kwargs):
+        calls.append(sorted(e.labels["job"] for e in events))
+        return real(events=events, **kwargs)
+
+    monkeypatch.setattr(services, "alerts_receive", receive)
+    for job, ms in (("a", 0), ("b", 100), ("a", 200), ("c", 300), ("d", 2000)):
+        alerts_accept(events=[firing({"alertname": "Down", "job": job})], source="test",
+                      now=T0 + timedelta(milliseconds=ms), integration=None)  # fmt: skip
+    intake_drain(now=T0 + timedelta(seconds=3))
+    # "a" again starts a new call; "d" came too long after.
+    assert calls == [["a", "b"], ["a", "c"], ["d"]]
+    assert Alert.objects.get(labels__job="a").received_count == 2
