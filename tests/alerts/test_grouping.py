@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from batchwatch.alerts.intake import RESOLVE, AlertEvent, label_fingerprint
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert
 from batchwatch.notify.models import Notification
@@ -123,3 +126,48 @@ def test_group_by_all_labels_and_by_nothing(route_tree):
 def test_fingerprint_is_the_label_set_whatever_the_order():
     assert label_fingerprint({"a": "1", "b": "2"}) == label_fingerprint({"b": "2", "a": "1"})
     assert label_fingerprint({"a": "1"}) != label_fingerprint({"a": "1", "b": ""})
+
+
+def test_flushes_due_together_are_done_in_bulk_with_the_same_outcome(route_tree):
+    from batchwatch.alerts.models import Timer
+
+    receive(storm(), T0)
+    due = T0 + timedelta(seconds=30)
+    run_until(due, due)
+    assert group_notifications().count() == 20
+    for incident in Incident.objects.all():
+        kinds = list(incident.timeline.order_by("id").values_list("kind", flat=True))
+        assert kinds == ["opened", "alerts_grouped", "group_firing", "escalated"], kinds
+        flush = Timer.objects.get(incident=incident, kind="flush", state="pending")
+        assert flush.due_at == due + timedelta(hours=4)  # repeat_interval
+        assert incident.notified_fingerprints and incident.last_notified_at == due
+
+
+def test_a_bulk_flush_costs_one_statement_per_incident(route_tree):
+    from batchwatch.oncall.models import EscalationPolicy
+
+    # Pages are per person: leave them out of the count (no policy, not even the team's).
+    route_tree.escalation_policy = None
+    route_tree.save()
+    EscalationPolicy.objects.update(is_team_default=False)
+    receive(storm(), T0)
+    due = T0 + timedelta(seconds=30)
+    with CaptureQueriesContext(connection) as queries:
+        run_until(due, due)
+    assert group_notifications().count() == 20
+    kinds = set(Incident.objects.first().timeline.values_list("kind", flat=True))
+    assert {"group_firing", "no_escalation"} <= kinds
+    # One UPDATE per incident, plus a constant few (one flush alone takes about 18).
+    assert len(queries.captured_queries) <= 20 + 25, len(queries.captured_queries)
+
+
+def test_a_bulk_flush_that_fails_is_done_one_by_one(route_tree, monkeypatch):
+    from batchwatch.alerts import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the bulk path")
+
+    monkeypatch.setattr(services, "_flush_many", broken)
+    receive(storm(3, 2), T0)
+    run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
+    assert group_notifications().count() == 3

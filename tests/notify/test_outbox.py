@@ -113,3 +113,18 @@ def test_a_claim_is_exclusive_and_a_dead_workers_lease_expires(db):
     assert deliver(notification.pk, now=T0 + timedelta(seconds=30)) is None
     assert deliver(notification.pk, now=T0 + timedelta(seconds=61)) == "delivered"
     assert deliver(notification.pk, now=T0 + timedelta(seconds=62)) is None  # never twice
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # threads see only what is committed
+def test_a_sweep_delivers_concurrently_and_each_notification_once(receiver, settings):
+    settings.BATCHWATCH_OUTBOX_CONCURRENCY = 4
+    hook = receiver(*([503] * 3))  # three fail once: they stay pending, retried later
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    for i in range(30):
+        enqueue(channel, key=f"storm-{i}")
+    assert deliver_due(now=T0) == 27
+    assert deliver_due(now=T0 + timedelta(seconds=5)) == 3
+    keys = [key for key, _ in hook.calls]
+    assert len(keys) == 33 and len(set(keys)) == 30
+    assert Notification.objects.filter(state="delivered").count() == 30

@@ -46,8 +46,12 @@ from batchwatch.alerts.models import (
 )
 from batchwatch.alerts.routing import RouteNode, resolve
 from batchwatch.catalog.models import Job, Team
-from batchwatch.notify.models import Channel
-from batchwatch.notify.services import Recipient, notification_enqueue
+from batchwatch.notify.models import Channel, Notification
+from batchwatch.notify.services import (
+    Recipient,
+    notification_enqueue,
+    notifications_enqueue_many,
+)
 from batchwatch.oncall.models import EscalationPolicy, EscalationStep
 from batchwatch.oncall.selectors import rotation_next, rotation_oncall, rotations_with_layers
 
@@ -761,6 +765,11 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
             batch = list(query[:50])
             if not batch:
                 break
+            flushes = [t for t in batch if t.kind == Timer.Kind.FLUSH]
+            if len(flushes) > 1:
+                config = config or load_config(now)
+                executed += _run_flushes(flushes, now, config, worker)
+                batch = [t for t in batch if t.kind != Timer.Kind.FLUSH]
             for timer in batch:
                 claimed = Timer.objects.filter(pk=timer.pk, state=Timer.State.PENDING).update(
                     state=Timer.State.DONE, executed_at=now, executed_by=worker[:200]
@@ -782,6 +791,117 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
                     Timer.objects.filter(pk=timer.pk).update(state=Timer.State.STALE)
                 executed += 1
     return executed
+
+
+def _run_flushes(timers: list[Timer], now: datetime, config: AlertingConfig, worker: str) -> int:
+    """Group flushes due together (a storm's): claimed with one UPDATE and done with set-based
+    writes (:func:`_flush_many`). If that fails, each is done on its own as any timer is, so
+    only the one at fault is marked failed. Returns how many ran."""
+    claimed = Timer.objects.filter(pk__in=[t.pk for t in timers], state=Timer.State.PENDING).update(
+        state=Timer.State.DONE, executed_at=now, executed_by=worker[:200]
+    )
+    if claimed != len(timers):  # rows were not locked for us: claim one by one instead
+        Timer.objects.filter(
+            pk__in=[t.pk for t in timers], executed_by=worker[:200], executed_at=now
+        ).update(state=Timer.State.PENDING)
+        return 0
+    try:
+        with transaction.atomic():
+            _flush_many(timers, now, config)
+            if _FAULT_PAUSE:
+                time.sleep(_FAULT_PAUSE)
+        return len(timers)
+    except Exception:
+        logger.warning("alerts.flush_batch_failed", exc_info=True)
+    ran = 0
+    for timer in timers:
+        try:
+            with transaction.atomic():
+                _execute(timer, now, config)
+            ran += 1
+        except Exception:
+            logger.exception("alerts.timer_failed", extra={"timer": timer.pk})
+            Timer.objects.filter(pk=timer.pk).update(state=Timer.State.FAILED)
+    return ran
+
+
+def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> None:
+    """:func:`_flush` for many incidents at once, with the same decisions.
+
+    The common case of a storm, a group to notify as firing, is written in bulk: one read of
+    the incidents and one of their alerts, one INSERT each for the notifications, timeline
+    entries and next flush timers, one UPDATE per incident. Any other case (muted, resolved,
+    nothing new) goes through :func:`_flush` itself.
+    """
+    incidents = list(
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("team")
+        .filter(pk__in={t.incident_id for t in timers})
+        .order_by("pk")
+    )
+    members: dict[int, list[Alert]] = {}
+    for membership in IncidentAlert.objects.filter(
+        incident__in=incidents, attached_reason=""
+    ).select_related("alert"):
+        members.setdefault(membership.incident_id, []).append(membership.alert)
+    channels_cache: dict = {}
+    notifications: list[Notification] = []
+    timeline: list[TimelineEntry] = []
+    next_flushes: list[Timer] = []
+    escalate: list[Incident] = []
+    for incident in incidents:
+        if incident.state == Incident.State.RESOLVED:
+            continue
+        alerts = members.get(incident.pk, [])
+        node = config.route_by_id(incident.route_id) if incident.route_id else config.tree
+        active = [
+            a
+            for a in alerts
+            if a.status == Alert.Status.FIRING and config.suppressed_by(a.labels) is None
+        ]
+        fingerprints = sorted(a.fingerprint for a in active)
+        repeat = (
+            incident.last_notified_at is not None
+            and now - incident.last_notified_at >= incident.repeat_interval
+        )
+        new = not set(fingerprints) <= set(incident.notified_fingerprints)
+        if not active or (node and node.muted_by(now)) or not (new or repeat):
+            _flush(incident, now, config)
+            continue
+        channels = _group_channels(incident, node.channel_ids if node else (), channels_cache)
+        notifications += _group_notifications(incident, active, "firing", channels, now)
+        timeline.append(_group_entry(incident, active, "firing", channels, now))
+        incident.last_flush_at = incident.last_notified_at = now
+        incident.notified_fingerprints = fingerprints
+        fields = {
+            "last_flush_at": now,
+            "last_notified_at": now,
+            "notified_fingerprints": fingerprints,
+        }
+        if incident.escalation_step < 0 and incident.state == Incident.State.TRIGGERED:
+            if (incident.escalation_snapshot or {}).get("steps"):
+                escalate.append(incident)  # pages: after the group notification, as _flush
+            else:
+                incident.escalation_step = fields["escalation_step"] = 0
+                timeline.append(
+                    _entry(
+                        incident,
+                        now,
+                        "no_escalation",
+                        "No escalation policy: nobody is paged (group notifications only)",
+                    )
+                )
+        Incident.objects.filter(pk=incident.pk).update(**fields)
+        next_flushes.append(
+            Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=now + incident.repeat_interval)
+        )
+    notifications_enqueue_many(notifications)
+    TimelineEntry.objects.bulk_create(timeline, batch_size=500)
+    # None of these incidents has a pending flush (theirs were just claimed), unless an alert
+    # arrived meanwhile and set one, due sooner: that one stays.
+    Timer.objects.bulk_create(next_flushes, ignore_conflicts=True, batch_size=500)
+    for incident in escalate:
+        _escalate(incident, 0, 0, now)
 
 
 def _execute(timer: Timer, now: datetime, config: AlertingConfig | None = None) -> bool:
@@ -863,6 +983,28 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
 
 
 def _notify_group(incident, alerts, status, channel_ids, now) -> None:
+    channels = _group_channels(incident, channel_ids)
+    for notification in _group_notifications(incident, alerts, status, channels, now):
+        notification_enqueue(
+            purpose=notification.purpose,
+            recipient=Recipient(
+                notification.transport, notification.address, channel=notification.channel
+            ),
+            subject=notification.subject,
+            body=notification.body,
+            payload=notification.payload,
+            idempotency_key=notification.idempotency_key,
+            now=now,
+            incident=incident,
+        )
+    _group_entry(incident, alerts, status, channels, now).save()
+
+
+def _group_channels(incident, channel_ids, cache: dict | None = None) -> list[Channel]:
+    """The route's receiver channels, or the team's Slack channel when none is Slack."""
+    key = (tuple(channel_ids), incident.team_id)
+    if cache is not None and key in cache:
+        return cache[key]
     channels = list(Channel.objects.filter(pk__in=channel_ids, is_broken=False))
     if not any(c.kind == Channel.Kind.SLACK for c in channels):
         # No Slack receiver on the route: the incident message goes to the team's channel.
@@ -871,6 +1013,13 @@ def _notify_group(incident, alerts, status, channel_ids, now) -> None:
         default = team_default_channel(incident.team)
         if default is not None and not default.is_broken:
             channels.append(default)
+    if cache is not None:
+        cache[key] = channels
+    return channels
+
+
+def _group_notifications(incident, alerts, status, channels, now) -> list[Notification]:
+    """One group notification per channel (unsaved): the subject, the alerts, a stable key."""
     lines = [f"- {_alert_title(a)}" for a in alerts[:20]]
     subject = f"[{status.upper()}:{len(alerts)}] #{incident.pk} {incident.title}"
     payload = {
@@ -884,22 +1033,30 @@ def _notify_group(incident, alerts, status, channel_ids, now) -> None:
         ],
     }
     stamp = now.isoformat()
-    for channel in channels:
-        notification_enqueue(
+    return [
+        Notification(
             purpose="group",
-            recipient=Recipient(channel.kind, channel.address, channel=channel),
-            subject=subject,
+            transport=channel.kind,
+            address=channel.address,
+            channel=channel,
+            incident=incident,
+            subject=subject[:500],
             body="\n".join(lines),
             payload=payload,
-            idempotency_key=f"group:{incident.pk}:{status}:{stamp}:{channel.pk}",
-            now=now,
-            incident=incident,
+            idempotency_key=f"group:{incident.pk}:{status}:{stamp}:{channel.pk}"[:300],
+            next_attempt_at=now,
+            created_at=now,
         )
-    TimelineEntry.objects.create(
-        incident=incident,
-        at=now,
-        kind=f"group_{status}",
-        message=f"Group notification ({status}, {len(alerts)} alert(s)) to "
+        for channel in channels
+    ]
+
+
+def _group_entry(incident, alerts, status, channels, now) -> TimelineEntry:
+    return _entry(
+        incident,
+        now,
+        f"group_{status}",
+        f"Group notification ({status}, {len(alerts)} alert(s)) to "
         + (", ".join(c.name for c in channels) or "no receiver channel"),
     )
 
