@@ -23,6 +23,7 @@ from django.db.models import Q
 
 from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.validators import validate_timezone
+from batchwatch.core.fields import BulkJSONField
 from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import EscalationPolicy
 
@@ -195,8 +196,8 @@ class Alert(models.Model):
         Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
     fingerprint = models.CharField(max_length=255)
-    labels = models.JSONField(default=dict)
-    annotations = models.JSONField(default=dict, blank=True)
+    labels = BulkJSONField(default=dict)
+    annotations = BulkJSONField(default=dict, blank=True)
     summary = models.CharField(max_length=500, blank=True)
     severity = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
@@ -259,7 +260,7 @@ class AlertIntake(models.Model):
     )
     received_at = models.DateTimeField()
     # The parsed events in our own stored form (``intake.event_record``), not a wire format.
-    events = models.JSONField()
+    events = BulkJSONField()
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
@@ -372,7 +373,7 @@ class TimelineEntry(models.Model):
     )
     actor_label = models.CharField(max_length=200, default="batchwatch")
     message = models.CharField(max_length=1000)
-    data = models.JSONField(default=dict, blank=True)
+    data = BulkJSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

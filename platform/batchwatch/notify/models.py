@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from batchwatch.catalog.models import Team
+from batchwatch.core.fields import BulkJSONField
 
 
 class Channel(models.Model):
@@ -98,7 +99,7 @@ class Notification(models.Model):
     )
     subject = models.CharField(max_length=500)
     body = models.TextField(blank=True)
-    payload = models.JSONField(default=dict, blank=True)
+    payload = BulkJSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=300, unique=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

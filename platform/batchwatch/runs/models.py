@@ -7,6 +7,7 @@ from datetime import UTC
 from django.db import models
 
 from batchwatch.catalog.models import Job
+from batchwatch.core.fields import BulkJSONField
 
 
 class RunState(models.TextChoices):
@@ -71,7 +72,7 @@ class Run(models.Model):
     late_start = models.BooleanField(default=False)
     overran = models.BooleanField(default=False)
     too_fast = models.BooleanField(default=False)
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = BulkJSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Every write path sets it (bulk updates too): SLO passes re-evaluate jobs whose runs
     # changed since their last check.
@@ -171,8 +172,8 @@ class Signal(models.Model):
         Run, on_delete=models.CASCADE, null=True, blank=True, related_name="signals"
     )
     summary = models.CharField(max_length=500)
-    labels = models.JSONField(default=dict)
-    links = models.JSONField(default=dict)
+    labels = BulkJSONField(default=dict)
+    links = BulkJSONField(default=dict)
     # The same fact is signalled once: e.g. "late_start:<run id>".
     dedup_key = models.CharField(max_length=300, unique=True)
     resolved = models.BooleanField(default=False)
