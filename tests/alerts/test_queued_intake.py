@@ -216,3 +216,23 @@ def test_batches_arriving_together_are_processed_as_one_unless_an_alert_repeats(
     # "a" again starts a new call; "d" came too long after.
     assert calls == [["a", "b"], ["a", "c"], ["d"]]
     assert Alert.objects.get(labels__job="a").received_count == 2
+
+
+def test_a_token_is_remembered_briefly_and_revocation_applies_at_once(admin_client, am_token):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = "/api/v1/integrations/alertmanager/"
+    assert post(url, sample_bytes(AM_SAMPLE), am_token).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert post(url, sample_bytes(AM_SAMPLE), am_token).status_code == 200
+    lookups = [q for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [q for q in lookups if "alerts_integration" in q["sql"][:300]]
+    integration = Integration.objects.get()
+    admin_client.post(
+        "/admin/alerts/integration/",
+        {"action": "revoke", "_selected_action": [integration.pk]},
+    )
+    integration.refresh_from_db()
+    assert integration.revoked_at is not None
+    assert post(url, sample_bytes(AM_SAMPLE), am_token).status_code == 401

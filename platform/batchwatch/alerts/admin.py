@@ -18,7 +18,11 @@ from batchwatch.alerts.models import (
     TimelineEntry,
     Timer,
 )
-from batchwatch.alerts.services import integration_create
+from batchwatch.alerts.services import (
+    integration_create,
+    integration_tokens_forget,
+    integrations_revoke,
+)
 
 
 @admin.register(Integration)
@@ -49,6 +53,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            integration_tokens_forget()  # a revocation or a new team applies at once
             return
         integration, raw = integration_create(
             name=obj.name, kind=obj.kind, team=obj.team, labels=obj.labels
@@ -68,7 +73,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected integrations")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+        count = integrations_revoke(queryset, now=datetime.now(UTC))
         self.message_user(request, f"{count} integration(s) revoked.", messages.SUCCESS)
 
 

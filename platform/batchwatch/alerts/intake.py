@@ -125,7 +125,10 @@ def _time(value: object, where: str, errors: list[str]) -> datetime | None:
         return None
     if value.startswith(ZERO_TIME_PREFIX):
         return None
-    parsed = parse_datetime(value)
+    try:  # RFC 3339 as senders write it (Python 3.11 reads 'Z' and nanoseconds)...
+        parsed = datetime.fromisoformat(value)
+    except ValueError:  # ... and Django's more lenient reading for the rest
+        parsed = parse_datetime(value)
     if parsed is None:
         errors.append(f"{where} is not an RFC 3339 time: {value!r}")
         return None
