@@ -150,7 +150,9 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def run_batchwatch(alerts: list[dict], jobs: int, clients: int, database: str, intake: str) -> dict:
+def run_batchwatch(
+    alerts: list[dict], jobs: int, clients: int, database: str, intake: str, workers: int
+) -> dict:
     url = fresh_database(database)
     env = {
         **os.environ,
@@ -187,13 +189,19 @@ print(integration_create(name="bench", kind="alertmanager")[1])
     port = free_port()
     log = (LOGS / "batchwatch-bench-alerts-server.log").open("w")
     server = serve(env, port, threads=max(4, clients * 2), log=log)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    # Python uses one core per process: like Alertmanager's goroutines on both cores, the
+    # alerts workers share the timers (SKIP LOCKED) and the outbox (claims); one drains the
+    # intake queue at a time.
+    worker_processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        for _ in range(workers)
+    ]
     try:
         wait_port(port)
         payloads = batches_of(
@@ -232,7 +240,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
             processed = time.monotonic() - started
         settle(receiver, jobs)
     finally:
-        for process in (server, worker):
+        for process in (server, *worker_processes):
             process.terminate()
             process.wait(30)
         receiver.server.shutdown()
@@ -327,6 +335,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--database", default="batchwatch_bench_alerts")
     parser.add_argument(
+        "--workers", type=int, default=1, help="alerts worker processes (default: 1)"
+    )
+    parser.add_argument(
         "--intake",
         choices=["queued", "inline", "both"],
         default="queued",
@@ -344,10 +355,10 @@ def main() -> None:
     modes = ["inline", "queued"] if args.intake == "both" else [args.intake]
     for mode in modes:
         print(
-            f"Batchwatch (serve + alerts worker, PostgreSQL), Alertmanager webhook intake, "
-            f"{mode} ..."
+            f"Batchwatch (serve + {args.workers} alerts worker(s), PostgreSQL), Alertmanager "
+            f"webhook intake, {mode} ..."
         )
-        bw = run_batchwatch(alerts, args.jobs, args.clients, args.database, mode)
+        bw = run_batchwatch(alerts, args.jobs, args.clients, args.database, mode, args.workers)
         report(f"Batchwatch {mode}", bw)
     print(
         f"Ratio: intake {bw['rate'] / am['rate']:.0%} of Alertmanager's rate (goal >= 50%); "

@@ -368,8 +368,8 @@ BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 60
 BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
 # Timeout of one outgoing webhook or Slack call.
 BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TIMEOUT", "5"))
-# Notifications one sweep (alerts worker, embedded scheduler) delivers at once on PostgreSQL,
-# each thread with its own connection: a storm's 500 webhooks should not go out one by one.
+# Sender threads of `manage.py alerts worker` (each with its own connection), fed notifications
+# claimed a few at a time: a storm's 500 webhooks should not go out one by one.
 BATCHWATCH_OUTBOX_CONCURRENCY = max(1, _env_int("BATCHWATCH_OUTBOX_CONCURRENCY", 8))
 # Alert intake: "inline" processes a webhook's alerts (dedup, grouping, routing) in the request;
 # "queued" answers once the parsed alerts are committed to the intake queue, and the intake

@@ -10,7 +10,13 @@ import pytest
 from django.db import transaction
 
 from batchwatch.notify.models import Channel, Notification
-from batchwatch.notify.services import Recipient, deliver, deliver_due, notification_enqueue
+from batchwatch.notify.services import (
+    Recipient,
+    deliver,
+    deliver_due,
+    notification_enqueue,
+    notifications_claim,
+)
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -115,14 +121,16 @@ def test_a_claim_is_exclusive_and_a_dead_workers_lease_expires(db):
     assert deliver(notification.pk, now=T0 + timedelta(seconds=62)) is None  # never twice
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)  # threads see only what is committed
-def test_a_sweep_delivers_concurrently_and_each_notification_once(receiver, settings):
-    settings.BATCHWATCH_OUTBOX_CONCURRENCY = 4
+def test_a_sweep_claims_in_batches_and_delivers_each_once(db, receiver):
     hook = receiver(*([503] * 3))  # three fail once: they stay pending, retried later
     channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
     for i in range(30):
         enqueue(channel, key=f"storm-{i}")
+    first = notifications_claim(now=T0, size=10)
+    assert len(first) == 10 and notifications_claim(now=T0, size=40)[0].pk not in {
+        n.pk for n in first
+    }  # claimed rows are not claimed again while their lease holds
+    Notification.objects.update(state="pending", attempts=0)  # (give them back)
     assert deliver_due(now=T0) == 27
     assert deliver_due(now=T0 + timedelta(seconds=5)) == 3
     keys = [key for key, _ in hook.calls]

@@ -14,6 +14,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -856,12 +857,21 @@ def _run_flushes(timers: list[Timer], now: datetime, config: AlertingConfig, wor
     return ran
 
 
+class _Member(NamedTuple):
+    """What a group notification needs of an alert (see :func:`_group_notifications`)."""
+
+    fingerprint: str
+    status: str
+    labels: dict
+    summary: str
+
+
 def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> None:
     """:func:`_flush` for many incidents at once, with the same decisions.
 
     The common case of a storm, a group to notify as firing, is written in bulk: one read of
     the incidents and one of their alerts, one INSERT each for the notifications, timeline
-    entries and next flush timers, one UPDATE per incident. Any other case (muted, resolved,
+    entries and next flush timers, three UPDATEs. Any other case (muted, resolved,
     nothing new) goes through :func:`_flush` itself.
     """
     incidents = list(
@@ -870,16 +880,21 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
         .filter(pk__in={t.incident_id for t in timers})
         .order_by("pk")
     )
-    members: dict[int, list[Alert]] = {}
-    for membership in IncidentAlert.objects.filter(
+    # The four fields a group notification reads, not whole alerts: a storm's flush reads
+    # thousands of them.
+    members: dict[int, list[_Member]] = {}
+    for incident_id, *fields in IncidentAlert.objects.filter(
         incident__in=incidents, attached_reason=""
-    ).select_related("alert"):
-        members.setdefault(membership.incident_id, []).append(membership.alert)
+    ).values_list("incident_id", "alert__fingerprint", "alert__status", "alert__labels",
+                  "alert__summary"):  # fmt: skip
+        members.setdefault(incident_id, []).append(_Member(*fields))
     channels_cache: dict = {}
     notifications: list[Notification] = []
     timeline: list[TimelineEntry] = []
     next_flushes: list[Timer] = []
     escalate: list[Incident] = []
+    notified: list[Incident] = []
+    unescalated: list[int] = []
     for incident in incidents:
         if incident.state == Incident.State.RESOLVED:
             continue
@@ -904,16 +919,13 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
         timeline.append(_group_entry(incident, active, "firing", channels, now))
         incident.last_flush_at = incident.last_notified_at = now
         incident.notified_fingerprints = fingerprints
-        fields = {
-            "last_flush_at": now,
-            "last_notified_at": now,
-            "notified_fingerprints": fingerprints,
-        }
+        notified.append(incident)
         if incident.escalation_step < 0 and incident.state == Incident.State.TRIGGERED:
             if (incident.escalation_snapshot or {}).get("steps"):
                 escalate.append(incident)  # pages: after the group notification, as _flush
             else:
-                incident.escalation_step = fields["escalation_step"] = 0
+                incident.escalation_step = 0
+                unescalated.append(incident.pk)
                 timeline.append(
                     _entry(
                         incident,
@@ -922,10 +934,15 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
                         "No escalation policy: nobody is paged (group notifications only)",
                     )
                 )
-        Incident.objects.filter(pk=incident.pk).update(**fields)
         next_flushes.append(
             Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=now + incident.repeat_interval)
         )
+    # Three statements for all: what they share, then each one's fingerprints.
+    Incident.objects.filter(pk__in=[i.pk for i in notified]).update(
+        last_flush_at=now, last_notified_at=now
+    )
+    Incident.objects.filter(pk__in=unescalated).update(escalation_step=0)
+    Incident.objects.bulk_update(notified, ["notified_fingerprints"], batch_size=500)
     notifications_enqueue_many(notifications)
     TimelineEntry.objects.bulk_create(timeline, batch_size=500)
     # None of these incidents has a pending flush (theirs were just claimed), unless an alert

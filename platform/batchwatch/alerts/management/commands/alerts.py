@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import queue
 import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from batchwatch.alerts.loading import ConfigError, config_apply, load_document
@@ -93,7 +96,7 @@ class Command(BaseCommand):
         )
 
     def _worker(self, interval: float, once: bool):
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
         from batchwatch.alerts.services import (
             INTAKE_CHUNK,
@@ -102,7 +105,12 @@ class Command(BaseCommand):
             timers_run_due,
         )
         from batchwatch.alerts.signals import signals_route
-        from batchwatch.notify.services import deliver_due
+        from batchwatch.notify.services import (
+            DELIVERY_BATCH,
+            deliver_claimed,
+            deliver_due,
+            notifications_claim,
+        )
 
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -110,13 +118,49 @@ class Command(BaseCommand):
         self.stdout.write(
             f"alerts worker: queued intake, timers and outbox every {interval}s (Ctrl-C stops)"
         )
+
+        # Deliveries wait on the network: one thread claims due notifications a few at a
+        # time and hands them to sender threads (each with its own connection), so they go
+        # out while the main loop writes the next flushes, not one by one after all of them.
+        count = settings.BATCHWATCH_OUTBOX_CONCURRENCY
+        outbox: queue.Queue = queue.Queue(maxsize=2 * count)
+
+        def dispatch():
+            try:
+                while not stopping:
+                    batch = notifications_claim(now=datetime.now(UTC), size=DELIVERY_BATCH)
+                    if batch:
+                        outbox.put(batch)  # waits while the senders are busy
+                    else:
+                        time.sleep(interval)
+            finally:
+                for _ in range(count):
+                    outbox.put(None)  # after what is queued: claimed rows are still sent
+                connections.close_all()
+
+        def send():
+            try:
+                while (batch := outbox.get()) is not None:
+                    deliver_claimed(batch, now=datetime.now(UTC))
+            finally:
+                connections.close_all()
+
+        delivery = []
+        if not once:
+            delivery = [threading.Thread(target=dispatch, name="outbox-claims", daemon=True)]
+            delivery += [
+                threading.Thread(target=send, name=f"outbox-{k}", daemon=True) for k in range(count)
+            ]
+            for thread in delivery:
+                thread.start()
         try:
             while not stopping:
                 # A chunk at a time: a long backlog must not hold up due flushes and pages.
                 intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
                 now = datetime.now(UTC)
                 timers_run_due(now=now)
-                deliver_due(now=now)
+                if once:
+                    deliver_due(now=now)
                 if time.monotonic() - last_reconsider > 5:
                     signals_route(now=now)
                     alerts_reconsider(now=now)
@@ -126,5 +170,7 @@ class Command(BaseCommand):
                     break
                 time.sleep(interval)
         except KeyboardInterrupt:
-            pass
+            stopping.append(True)
+        for thread in delivery:
+            thread.join(timeout=30)
         sys.stdout.flush()
