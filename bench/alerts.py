@@ -151,7 +151,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_batchwatch(
-    alerts: list[dict], jobs: int, clients: int, database: str, intake: str, workers: int
+    alerts: list[dict],
+    jobs: int,
+    clients: int,
+    database: str,
+    intake: str,
+    workers: int,
+    processes: int,
 ) -> dict:
     url = fresh_database(database)
     env = {
@@ -188,7 +194,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
     )
     port = free_port()
     log = (LOGS / "batchwatch-bench-alerts-server.log").open("w")
-    server = serve(env, port, threads=max(4, clients * 2), log=log)
+    server = serve(env, port, threads=max(4, clients * 2), log=log, processes=processes)
     # Python uses one core per process: like Alertmanager's goroutines on both cores, the
     # alerts workers share the timers (SKIP LOCKED) and the outbox (claims); one drains the
     # intake queue at a time.
@@ -338,6 +344,9 @@ def main() -> None:
         "--workers", type=int, default=1, help="alerts worker processes (default: 1)"
     )
     parser.add_argument(
+        "--processes", type=int, default=1, help="web server processes (default: 1)"
+    )
+    parser.add_argument(
         "--intake",
         choices=["queued", "inline", "both"],
         default="queued",
@@ -355,10 +364,19 @@ def main() -> None:
     modes = ["inline", "queued"] if args.intake == "both" else [args.intake]
     for mode in modes:
         print(
-            f"Batchwatch (serve + {args.workers} alerts worker(s), PostgreSQL), Alertmanager "
+            f"Batchwatch (serve x{args.processes} + {args.workers} alerts worker(s), PostgreSQL), "
+            f"Alertmanager "
             f"webhook intake, {mode} ..."
         )
-        bw = run_batchwatch(alerts, args.jobs, args.clients, args.database, mode, args.workers)
+        bw = run_batchwatch(
+            alerts,
+            args.jobs,
+            args.clients,
+            args.database,
+            mode,
+            args.workers,
+            args.processes,
+        )
         report(f"Batchwatch {mode}", bw)
     print(
         f"Ratio: intake {bw['rate'] / am['rate']:.0%} of Alertmanager's rate (goal >= 50%); "

@@ -27,7 +27,7 @@ def fresh_database(name: str) -> str:
     return url
 
 
-def serve(env: dict, port: int, *, threads: int, log) -> subprocess.Popen:
+def serve(env: dict, port: int, *, threads: int, log, processes: int = 1) -> subprocess.Popen:
     """``manage.py serve`` without the scheduler, its stderr to ``log`` (read it on failure)."""
     return subprocess.Popen(
         [
@@ -39,6 +39,8 @@ def serve(env: dict, port: int, *, threads: int, log) -> subprocess.Popen:
             str(port),
             "--threads",
             str(threads),
+            "--processes",
+            str(processes),
         ],
         cwd=ROOT,
         env=env,

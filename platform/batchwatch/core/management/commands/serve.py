@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -23,18 +26,27 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=base.port or 8000)
         parser.add_argument("--threads", type=int, default=8, help="request worker threads")
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=int(os.environ.get("WEB_CONCURRENCY", "1") or 1),
+            help="server processes sharing the port (default: $WEB_CONCURRENCY or 1); "
+            "Python runs one core per process",
+        )
+        parser.add_argument(
             "--no-scheduler",
             action="store_true",
             help="do not start the embedded scheduler (production uses Celery beat)",
         )
 
-    def handle(self, *args, host, port, threads, no_scheduler, **options):
+    def handle(self, *args, host, port, threads, processes, no_scheduler, **options):
         import waitress
 
         from batchwatch.wsgi import application
 
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535).")
+        if not 1 <= processes <= 64:
+            raise CommandError(f"--processes {processes} must be between 1 and 64.")
         self._sync_runbooks()
         scheduler = None
         if settings.BATCHWATCH_EMBEDDED and not no_scheduler:
@@ -46,7 +58,11 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"Batchwatch is serving at {url}  (Ctrl-C stops)"))
         try:
-            waitress.serve(application, host=host, port=port, threads=threads, _quiet=True)
+            if processes == 1:
+                waitress.serve(application, host=host, port=port, threads=threads, _quiet=True)
+            else:
+                self.stdout.write(f"{processes} server processes, {threads} threads each.")
+                _serve_forked(application, host, port, threads, processes)
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
         finally:
@@ -75,3 +91,49 @@ class Command(BaseCommand):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _serve_forked(application, host: str, port: int, threads: int, processes: int) -> None:
+    """Pre-fork: bind once, then ``processes`` children serve the same socket (the kernel
+    spreads connections), each with its own threads and database connections. The parent
+    keeps the embedded scheduler (so it runs once), restarts a child that dies, and stops
+    them all on Ctrl-C or SIGTERM."""
+    import socket
+    import time
+
+    import waitress
+    from django.db import connections
+
+    listener = socket.create_server((host, port), backlog=1024)
+    connections.close_all()  # children open their own
+
+    def spawn() -> int:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            try:
+                waitress.serve(application, sockets=[listener], threads=threads, _quiet=True)
+            finally:
+                os._exit(0)
+        return pid
+
+    children = {spawn() for _ in range(processes)}
+    try:
+        while True:
+            pid, status = os.waitpid(-1, 0)
+            if pid in children:
+                children.discard(pid)
+                sys.stderr.write(f"server process {pid} exited ({status}); starting another\n")
+                time.sleep(1)
+                children.add(spawn())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        listener.close()
