@@ -236,3 +236,10 @@ def test_a_token_is_remembered_briefly_and_revocation_applies_at_once(admin_clie
     integration.refresh_from_db()
     assert integration.revoked_at is not None
     assert post(url, sample_bytes(AM_SAMPLE), am_token).status_code == 401
+
+
+def test_beat_and_the_embedded_scheduler_drain_the_queue_every_second():
+    from batchwatch.celery import beat_schedule
+
+    entry = beat_schedule()["alerts.intake"]
+    assert entry["schedule"] == 1.0 and entry["args"] == ("alerts.intake",)
