@@ -211,25 +211,26 @@ def main() -> None:
     job = deadline_jobs[0]
     slos = [s for s in SLO.objects.all() if slo_jobs(s).filter(pk=job.pk).exists()]
     scheduled = now.replace(hour=7, minute=0, second=0) - timedelta(days=0)
+
+    def new_run(external_id: str, minutes_before: int) -> list[RunObservation]:
+        return [
+            RunObservation(
+                engine="airflow",
+                namespace="bench",
+                job_name=job.name,
+                external_id=external_id,
+                source="otlp",
+                state="succeeded",
+                scheduled_at=scheduled - timedelta(minutes=minutes_before),
+                started_at=scheduled,
+                ended_at=scheduled + timedelta(hours=1),
+            )
+        ]
+
     timings = []
     for i in range(50):
         t0 = time.perf_counter()
-        runs_record(
-            [
-                RunObservation(
-                    engine="airflow",
-                    namespace="bench",
-                    job_name=job.name,
-                    external_id=f"new-{i}",
-                    source="otlp",
-                    state="succeeded",
-                    scheduled_at=scheduled - timedelta(minutes=i),
-                    started_at=scheduled,
-                    ended_at=scheduled + timedelta(hours=1),
-                )
-            ],
-            seen_at=now,
-        )
+        runs_record(new_run(f"new-{i}", i), seen_at=now)
         states = slo_evaluate_for_job(job, now=now)
         assert len(states) == len(slos)
         timings.append(time.perf_counter() - t0)
@@ -237,22 +238,7 @@ def main() -> None:
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
-            runs_record(
-                [
-                    RunObservation(
-                        engine="airflow",
-                        namespace="bench",
-                        job_name=job.name,
-                        external_id="shown",
-                        source="otlp",
-                        state="succeeded",
-                        scheduled_at=scheduled - timedelta(minutes=60),
-                        started_at=scheduled,
-                        ended_at=scheduled + timedelta(hours=1),
-                    )
-                ],
-                seen_at=now,
-            )
+            runs_record(new_run("shown", 60), seen_at=now)
             slo_evaluate_for_job(job, now=now)
         for query in captured.captured_queries:
             print(f"  {query['time']}s  {query['sql'][:300]}")
