@@ -243,3 +243,16 @@ def test_beat_and_the_embedded_scheduler_drain_the_queue_every_second():
 
     entry = beat_schedule()["alerts.intake"]
     assert entry["schedule"] == 1.0 and entry["args"] == ("alerts.intake",)
+
+
+def test_one_worker_round_without_a_database_fails_with_a_sentence(monkeypatch):
+    """(The looping worker logs the error and tries again a second later.)"""
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+
+    def unavailable(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "intake_drain", unavailable)
+    with pytest.raises(CommandError, match="The database is unavailable"):
+        call_command("alerts", "worker", "--once")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import sys
@@ -14,6 +15,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from batchwatch.alerts.loading import ConfigError, config_apply, load_document
+
+logger = logging.getLogger("batchwatch.alerts")
 
 
 def _read(path: str) -> dict:
@@ -96,7 +99,7 @@ class Command(BaseCommand):
         )
 
     def _worker(self, interval: float, once: bool):
-        from django.db import close_old_connections, connections
+        from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
         from batchwatch.alerts.services import (
             INTAKE_CHUNK,
@@ -125,10 +128,27 @@ class Command(BaseCommand):
         count = settings.BATCHWATCH_OUTBOX_CONCURRENCY
         outbox: queue.Queue = queue.Queue(maxsize=2 * count)
 
+        def survive(what: str, step, *args):
+            """Run one step; a database that went away is waited out, not a dead thread."""
+            try:
+                return step(*args)
+            except (OperationalError, InterfaceError) as exc:
+                if once:  # one round asked for: say it failed
+                    raise CommandError(f"The database is unavailable: {exc}") from None
+                logger.warning(
+                    "alerts.worker_database_error", extra={"step": what, "error": str(exc)[:200]}
+                )
+                connections.close_all()  # this thread's: the next step reconnects
+                time.sleep(1)
+                return None
+
+        def claim_due():
+            return notifications_claim(now=datetime.now(UTC), size=DELIVERY_BATCH)
+
         def dispatch():
             try:
                 while not stopping:
-                    batch = notifications_claim(now=datetime.now(UTC), size=DELIVERY_BATCH)
+                    batch = survive("claim", claim_due)
                     if batch:
                         outbox.put(batch)  # waits while the senders are busy
                     else:
@@ -138,12 +158,28 @@ class Command(BaseCommand):
                     outbox.put(None)  # after what is queued: claimed rows are still sent
                 connections.close_all()
 
+        def send_claimed(batch):
+            deliver_claimed(batch, now=datetime.now(UTC))
+
         def send():
             try:
                 while (batch := outbox.get()) is not None:
-                    deliver_claimed(batch, now=datetime.now(UTC))
+                    # (if marking them delivered fails, their lease runs out and they are
+                    # sent again, with the same Idempotency-Key)
+                    survive("send", send_claimed, batch)
             finally:
                 connections.close_all()
+
+        def one_round(reconsider: bool):
+            # A chunk at a time: a long backlog must not hold up due flushes and pages.
+            intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
+            now = datetime.now(UTC)
+            timers_run_due(now=now)
+            if once:
+                deliver_due(now=now)
+            if reconsider:
+                signals_route(now=now)
+                alerts_reconsider(now=now)
 
         delivery = []
         if not once:
@@ -155,15 +191,9 @@ class Command(BaseCommand):
                 thread.start()
         try:
             while not stopping:
-                # A chunk at a time: a long backlog must not hold up due flushes and pages.
-                intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
-                now = datetime.now(UTC)
-                timers_run_due(now=now)
-                if once:
-                    deliver_due(now=now)
-                if time.monotonic() - last_reconsider > 5:
-                    signals_route(now=now)
-                    alerts_reconsider(now=now)
+                reconsider = time.monotonic() - last_reconsider > 5
+                survive("round", one_round, reconsider)
+                if reconsider:
                     last_reconsider = time.monotonic()
                 close_old_connections()
                 if once:
