@@ -114,3 +114,29 @@ class TestInsertRace:
         assert (run.state, len(raced_once)) == ("failed", 2)
         assert Run.objects.count() == 1
         assert Signal.objects.filter(kind="failed").count() == 1
+
+
+@pytest.mark.django_db
+def test_many_changed_runs_are_written_together_with_their_parents():
+    """Six runs change in one report (PostgreSQL writes them with one UPDATE ... FROM):
+    states, times and the parent links made in memory are all stored."""
+    runs_record([obs(external_id=f"app-{i}", state="running", started_at=T0) for i in range(6)],
+                seen_at=T0)  # fmt: skip
+    before = {r.external_id: r.updated_at for r in Run.objects.all()}
+    parent = obs(engine="airflow", job_name="ledger", external_id="run-1", state="running",
+                 started_at=T0)  # fmt: skip
+    runs_record(
+        [parent]
+        + [
+            obs(external_id=f"app-{i}", state="succeeded", ended_at=T0 + timedelta(minutes=i + 1),
+                parent_ref="airflow:prod/ledger#run-1", attributes={"attempt.note": str(i)})
+            for i in range(6)
+        ],
+        seen_at=T0,
+    )  # fmt: skip
+    for i in range(6):
+        run = Run.objects.get(external_id=f"app-{i}")
+        assert (run.state, run.duration_seconds) == ("succeeded", 60.0 * (i + 1))
+        assert run.parent_run.external_id == "run-1"
+        assert run.attributes == {"attempt.note": str(i)}
+        assert run.updated_at > before[f"app-{i}"]

@@ -272,6 +272,7 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             _apply(run, obs)
             created.append(run)
         else:
+            run.job = job  # (read without it: linking parents reads run.job for every run)
             before = _snapshot(run)
             _apply(run, obs)
             if _snapshot(run) != before:
@@ -339,8 +340,7 @@ def _link_parents(
             ready = pending
         Run.objects.bulk_create(ready)
         pending = [r for r in pending if r.pk is None]
-    for run in changed:
-        run.save(update_fields=[*RUN_FIELDS, "parent_run", "updated_at"])
+    _save_changed(changed)
     by_parent: dict[int, list[int]] = {}
     for child in waiting:
         parent = by_ref.get(child.parent_ref)
@@ -350,6 +350,29 @@ def _link_parents(
         Run.objects.filter(pk__in=child_pks).update(
             parent_run_id=parent_pk, updated_at=timezone.now()
         )
+
+
+# From how many changed runs the PostgreSQL path (COPY and one UPDATE, three round trips)
+# beats one UPDATE per run.
+BULK_UPDATE_FROM = 4
+
+
+def _save_changed(runs: list[Run]) -> None:
+    if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
+        from batchwatch.runs.pgcopy import copy_run_updates
+
+        now, link = timezone.now(), Run._meta.get_field("parent_run")
+        for run in runs:
+            run.updated_at = now
+            # A parent linked in memory before it was inserted has its id now (as save()
+            # would find; without loading the parents that are not in memory).
+            if run.parent_run_id is None and link.is_cached(run):
+                parent = link.get_cached_value(run)
+                run.parent_run_id = parent.pk if parent is not None else None
+        copy_run_updates(runs)
+        return
+    for run in runs:
+        run.save(update_fields=[*RUN_FIELDS, "parent_run", "updated_at"])
 
 
 def _resolve_refs(refs: set[str]) -> dict[str, Run]:
