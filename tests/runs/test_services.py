@@ -140,3 +140,26 @@ def test_many_changed_runs_are_written_together_with_their_parents():
         assert run.parent_run.external_id == "run-1"
         assert run.attributes == {"attempt.note": str(i)}
         assert run.updated_at > before[f"app-{i}"]
+
+
+@pytest.mark.django_db
+def test_new_runs_and_their_new_parent_in_one_report():
+    """A parent and five children, all new (PostgreSQL inserts the children with one COPY and
+    one INSERT ... RETURNING): each child is linked, timestamped and has its id."""
+    parent = obs(engine="airflow", job_name="ledger", external_id="run-1", state="running",
+                 started_at=T0)  # fmt: skip
+    children = [
+        obs(external_id=f"app-{i}", state="running", started_at=T0 + timedelta(minutes=i),
+            parent_ref="airflow:prod/ledger#run-1")
+        for i in range(5)
+    ]  # fmt: skip
+    runs = runs_record([*children, parent], seen_at=T0)
+    assert all(run.pk for run in runs)
+    stored = {r.external_id: r for r in Run.objects.select_related("parent_run")}
+    assert len(stored) == 6
+    for i in range(5):
+        child = stored[f"app-{i}"]
+        assert child.parent_run.external_id == "run-1"
+        assert child.started_at == T0 + timedelta(minutes=i)
+        assert child.created_at is not None and child.updated_at is not None
+    assert {r.pk for r in runs} == {r.pk for r in stored.values()}

@@ -338,7 +338,7 @@ def _link_parents(
             for r in pending:
                 r.parent_run = None
             ready = pending
-        Run.objects.bulk_create(ready)
+        _insert_new(ready)
         pending = [r for r in pending if r.pk is None]
     _save_changed(changed)
     by_parent: dict[int, list[int]] = {}
@@ -355,6 +355,23 @@ def _link_parents(
 # From how many changed runs the PostgreSQL path (COPY and one UPDATE, three round trips)
 # beats one UPDATE per run.
 BULK_UPDATE_FROM = 4
+
+
+def _insert_new(runs: list[Run]) -> None:
+    if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
+        from batchwatch.runs.pgcopy import copy_run_inserts
+
+        now, link = timezone.now(), Run._meta.get_field("parent_run")
+        for run in runs:
+            run.created_at = run.created_at or now
+            run.updated_at = now
+            if run.parent_run_id is None and link.is_cached(run):
+                parent = link.get_cached_value(run)
+                run.parent_run_id = parent.pk if parent is not None else None
+            run.job_id = run.job.pk
+        copy_run_inserts(runs)
+        return
+    Run.objects.bulk_create(runs)
 
 
 def _save_changed(runs: list[Run]) -> None:
