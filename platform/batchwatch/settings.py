@@ -371,6 +371,18 @@ BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TI
 # Sender threads of `manage.py alerts worker` (each with its own connection), fed notifications
 # claimed a few at a time: a storm's 500 webhooks should not go out one by one.
 BATCHWATCH_OUTBOX_CONCURRENCY = max(1, _env_int("BATCHWATCH_OUTBOX_CONCURRENCY", 8))
+# Runs from OTLP traces: "inline" converges a request's runs in the request; "queued" stores
+# its spans and queues what it says about runs in one transaction, answers, and the ingest
+# drain (alerts worker, Celery beat or the embedded scheduler) converges them in order.
+BATCHWATCH_INGEST_RUNS = (
+    os.environ.get("BATCHWATCH_INGEST_RUNS", "inline" if BATCHWATCH_EMBEDDED else "queued")
+    .strip()
+    .lower()
+)
+if BATCHWATCH_INGEST_RUNS not in {"inline", "queued"}:
+    raise ImproperlyConfigured(
+        f"BATCHWATCH_INGEST_RUNS={BATCHWATCH_INGEST_RUNS!r} is not known; use 'inline' or 'queued'."
+    )
 # Alert intake: "inline" processes a webhook's alerts (dedup, grouping, routing) in the request;
 # "queued" answers once the parsed alerts are committed to the intake queue, and the intake
 # drain (alerts worker, Celery beat or the embedded scheduler) processes them in order, as of

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from django.contrib import admin, messages
 
-from batchwatch.ingest.models import EventLogImport, IngestKey
+from batchwatch.ingest.models import EventLogImport, IngestKey, RunReportBatch
 from batchwatch.ingest.services import ingest_key_create
 
 
@@ -56,3 +56,25 @@ class EventLogImportAdmin(admin.ModelAdmin):
     list_filter = ["in_progress"]
     search_fields = ["path", "app_id", "error"]
     readonly_fields = [f.name for f in EventLogImport._meta.fields]
+
+
+@admin.register(RunReportBatch)
+class RunReportBatchAdmin(admin.ModelAdmin):
+    """Queued ingest: run reports waiting for the drain, and the ones it could not converge."""
+
+    list_display = ["id", "received_at", "report_count", "processed_at", "error"]
+    list_filter = [
+        ("processed_at", admin.EmptyFieldListFilter),
+        ("error", admin.EmptyFieldListFilter),
+    ]
+    readonly_fields = [f.name for f in RunReportBatch._meta.fields]
+
+    @admin.display(description="reports")
+    def report_count(self, obj) -> int:
+        return len(obj.observations)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

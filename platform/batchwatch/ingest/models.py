@@ -73,3 +73,32 @@ class EventLogImport(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class RunReportBatch(models.Model):
+    """What one telemetry request said about runs, queued for the ingest drain (queued mode).
+
+    With ``BATCHWATCH_INGEST_RUNS=queued`` an OTLP request stores its spans and this row in
+    one transaction and is answered; the drain converges the runs in arrival order (the same
+    ``runs_record`` as inline mode). Processed rows are pruned after a day.
+    """
+
+    received_at = models.DateTimeField()
+    # RunObservations in their stored form (``runs.observations.observation_record``).
+    observations = models.JSONField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="run_report_pending_idx",
+                condition=models.Q(processed_at=None),
+            ),
+            models.Index(fields=["processed_at"], name="run_report_processed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{len(self.observations)} run reports at {self.received_at:%H:%M:%S}"

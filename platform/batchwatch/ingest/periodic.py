@@ -1,4 +1,5 @@
-"""Ingest's periodic work: polling the Flink clusters named in BATCHWATCH_FLINK_URLS."""
+"""Ingest's periodic work: the queued run reports' drain, and polling the Flink clusters
+named in BATCHWATCH_FLINK_URLS."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from batchwatch.core.periodic import periodic
 from batchwatch.ingest.auth import ANONYMOUS
 from batchwatch.ingest.flinkrest import FlinkUnreachable, poll
-from batchwatch.ingest.services import ingest_run_events
+from batchwatch.ingest.services import ingest_run_events, run_reports_prune, runs_drain
 
 logger = logging.getLogger("batchwatch.ingest")
 
@@ -24,3 +25,13 @@ def poll_flink_clusters(now: datetime) -> None:
             logger.warning("ingest.flink_unreachable", extra={"url": url, "error": str(exc)})
             continue
         ingest_run_events(observations, lineage=[], principal=ANONYMOUS, now=now)
+
+
+@periodic(every=timedelta(seconds=1), name="ingest.runs")
+def drain_run_reports(now: datetime) -> None:
+    runs_drain(now=now)
+
+
+@periodic(every=timedelta(minutes=10), name="ingest.runs_prune")
+def prune_run_reports(now: datetime) -> None:
+    run_reports_prune(now=now)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from batchwatch.catalog.services import lineage_record
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
-from batchwatch.runs.observations import LineageObservation, RunObservation, SpanRecord
+from batchwatch.runs.observations import (
+    LineageObservation,
+    RunObservation,
+    SpanRecord,
+    observation_from_record,
+    observation_record,
+)
 from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
 
 logger = logging.getLogger("batchwatch.ingest")
@@ -85,11 +92,109 @@ def ingest_spans(
             observation.owner_team_id = principal.team_id
             observations.append(observation)
     stored = bound_spark_tasks(kept)
+    if settings.BATCHWATCH_INGEST_RUNS == "queued":
+        # The spans, and what they say about runs for the drain, in one transaction.
+        from batchwatch.ingest.models import RunReportBatch
+
+        with transaction.atomic():
+            spans_store(stored)
+            if observations:
+                RunReportBatch.objects.create(
+                    received_at=now, observations=[observation_record(o) for o in observations]
+                )
+        runs = len({(o.job_key, o.external_id) for o in observations})
+        return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=runs)
     jobs = jobs_for_observations(observations, seen_at=now)
     with transaction.atomic():
         runs = runs_record(observations, seen_at=now, jobs=jobs)
         spans_store(stored)
     return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=len(runs))
+
+
+# PostgreSQL advisory lock of the ingest drain: one drainer at a time keeps arrival order.
+RUNS_DRAIN_LOCK = 0x6277_0002
+RUNS_DRAIN_CHUNK = 20
+RUN_REPORTS_KEEP = timedelta(days=1)
+
+
+def runs_drain(*, now: datetime, limit: int = 200) -> int:
+    """Converge queued run reports (queued mode) in arrival order; returns how many batches.
+
+    A chunk of batches is one ``runs_record`` call (its observations in order: the same
+    convergence as inline, as of the latest arrival among them); new jobs are registered
+    before, each in its own transaction, as inline. If the call fails, each batch is tried
+    alone and only the one at fault keeps its error. An unavailable database rolls the chunk
+    back and leaves it queued.
+    """
+    from batchwatch.ingest.models import RunReportBatch
+
+    drained = 0
+    while drained < limit:
+        chunk = list(
+            RunReportBatch.objects.filter(processed_at=None).order_by("id")[
+                : min(RUNS_DRAIN_CHUNK, limit - drained)
+            ]
+        )
+        if not chunk:
+            return drained
+        reports = {
+            item.pk: [observation_from_record(r) for r in item.observations] for item in chunk
+        }
+        seen_at = max(item.received_at for item in chunk)
+        jobs = jobs_for_observations([o for obs in reports.values() for o in obs], seen_at=seen_at)
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RUNS_DRAIN_LOCK])
+                    if not cursor.fetchone()[0]:
+                        return drained  # another process is draining
+            still = set(
+                RunReportBatch.objects.filter(
+                    pk__in=[i.pk for i in chunk], processed_at=None
+                ).values_list("pk", flat=True)
+            )
+            items = [i for i in chunk if i.pk in still]
+            failed = _converge(items, reports, jobs)
+            RunReportBatch.objects.filter(pk__in=[i.pk for i in items]).update(processed_at=now)
+            for pk, error in failed.items():
+                RunReportBatch.objects.filter(pk=pk).update(error=error)
+        drained += len(chunk)
+    return drained
+
+
+def _converge(items, reports, jobs) -> dict[int, str]:
+    attempts = [items] if len(items) <= 1 else [items, *([item] for item in items)]
+    failed: dict[int, str] = {}
+    for attempt in attempts:
+        try:
+            with transaction.atomic():
+                runs_record(
+                    [o for item in attempt for o in reports[item.pk]],
+                    seen_at=max(item.received_at for item in attempt),
+                    jobs=jobs,
+                )
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            if len(attempt) > 1:
+                continue  # now each on its own
+            logger.exception("ingest.run_reports_failed", extra={"batch": attempt[0].pk})
+            failed[attempt[0].pk] = f"{type(exc).__name__}: {exc}"[:2000]
+            continue
+        if attempt is items:
+            break
+    return failed
+
+
+def run_reports_prune(*, now: datetime) -> int:
+    """Forget processed run reports after a day."""
+    from batchwatch.ingest.models import RunReportBatch
+
+    old = RunReportBatch.objects.filter(processed_at__lt=now - RUN_REPORTS_KEEP)
+    deleted, _ = RunReportBatch.objects.filter(
+        pk__in=list(old.values_list("pk", flat=True)[:5000])
+    ).delete()
+    return deleted
 
 
 def ingest_run_events(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,26 @@ class RunObservation:
     @property
     def job_key(self) -> str:
         return f"{self.engine}:{self.namespace}/{self.job_name}"
+
+
+_TIMES = ("scheduled_at", "started_at", "ended_at")
+
+
+def observation_record(observation: RunObservation) -> dict[str, Any]:
+    """An observation in the stored form of the ingest queue (JSON: times as ISO 8601)."""
+    record = {f.name: getattr(observation, f.name) for f in fields(RunObservation)}
+    for name in _TIMES:
+        if record[name] is not None:
+            record[name] = record[name].isoformat()
+    return record
+
+
+def observation_from_record(record: dict[str, Any]) -> RunObservation:
+    values = dict(record)
+    for name in _TIMES:
+        if values.get(name):
+            values[name] = datetime.fromisoformat(values[name])
+    return RunObservation(**values)
 
 
 @dataclass(slots=True)

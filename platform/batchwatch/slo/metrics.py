@@ -168,6 +168,7 @@ def _platform_metrics():
     for status, count in sorted(INGEST_STATS.errors.items()):
         errors.add_metric([str(status)], count)
     yield errors
+    yield from _run_report_queue()
     scheduler = current_scheduler()
     if scheduler is not None:
         lag = GaugeMetricFamily(
@@ -175,6 +176,32 @@ def _platform_metrics():
         )
         lag.add_metric([], scheduler.stats.last_lag.total_seconds())
         yield lag
+
+
+def _run_report_queue():
+    """Queued run reports (BATCHWATCH_INGEST_RUNS=queued): how many, and the drain's lag."""
+    from datetime import UTC, datetime
+
+    from django.db.models import Count, Min
+
+    from batchwatch.ingest.models import RunReportBatch
+
+    queued = RunReportBatch.objects.filter(processed_at=None).aggregate(
+        n=Count("id"), oldest=Min("received_at")
+    )
+    backlog = GaugeMetricFamily(
+        "batchwatch_ingest_run_reports_queued_batches",
+        "Telemetry requests whose runs are not converged yet (queued ingest).",
+    )
+    backlog.add_metric([], queued["n"])
+    yield backlog
+    lag = GaugeMetricFamily(
+        "batchwatch_ingest_run_reports_oldest_queued_seconds",
+        "Age of the oldest queued run report batch (0 when none): the drain's lag.",
+    )
+    oldest = queued["oldest"]
+    lag.add_metric([], (datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+    yield lag
 
 
 class AlertingCollector(Collector):

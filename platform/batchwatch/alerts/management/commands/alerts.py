@@ -45,7 +45,8 @@ class Command(BaseCommand):
         sim.add_argument("file")
         worker = sub.add_parser(
             "worker",
-            help="Drain queued intake, run due timers and deliver the outbox in a loop.",
+            help="Drain queued alerts and run reports, run due timers and deliver the outbox in "
+            "a loop.",
         )
         worker.add_argument("--interval", type=float, default=0.25)
         worker.add_argument("--once", action="store_true")
@@ -108,6 +109,7 @@ class Command(BaseCommand):
             timers_run_due,
         )
         from batchwatch.alerts.signals import signals_route
+        from batchwatch.ingest.services import RUNS_DRAIN_CHUNK, runs_drain
         from batchwatch.notify.services import (
             DELIVERY_BATCH,
             deliver_claimed,
@@ -119,7 +121,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         last_reconsider = 0.0
         self.stdout.write(
-            f"alerts worker: queued intake, timers and outbox every {interval}s (Ctrl-C stops)"
+            f"alerts worker: queued alerts and run reports, timers and outbox every {interval}s "
+            "(Ctrl-C stops)"
         )
 
         # Deliveries wait on the network: one thread claims due notifications a few at a
@@ -173,6 +176,7 @@ class Command(BaseCommand):
         def one_round(reconsider: bool):
             # A chunk at a time: a long backlog must not hold up due flushes and pages.
             intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
+            runs_drain(now=datetime.now(UTC), limit=RUNS_DRAIN_CHUNK)
             now = datetime.now(UTC)
             timers_run_due(now=now)
             if once:
