@@ -73,6 +73,14 @@ class TestAirflow:
         assert Run.objects.count() == 4
         assert Span.objects.count() == 4
 
+    def test_a_request_with_some_spans_stored_before_keeps_the_new_ones(self, client):
+        first, *_ = one_request_per_span(sample(AIRFLOW_OK))
+        post(client, first)
+        assert Span.objects.count() == 1
+        post(client, sample(AIRFLOW_OK))  # one span again, three new
+        assert Span.objects.count() == 4
+        assert Run.objects.count() == 4
+
     def test_otlp_json_gives_the_same_runs_and_answers_in_json(self, client):
         response = post(client, to_otlp_json(sample(AIRFLOW_OK)), content_type="application/json")
         assert response.status_code == 200
