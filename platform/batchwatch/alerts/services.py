@@ -19,7 +19,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from batchwatch.alerts import lineage
@@ -47,6 +47,7 @@ from batchwatch.alerts.models import (
 )
 from batchwatch.alerts.routing import RouteNode, resolve
 from batchwatch.catalog.models import Job, Team
+from batchwatch.core import queues
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.services import (
     Recipient,
@@ -289,7 +290,6 @@ def alerts_receive(
 # (SQLite transactions here are BEGIN IMMEDIATE: drainers queue on the write lock anyway.)
 INTAKE_DRAIN_LOCK = 0x6277_0001
 INTAKE_CHUNK = 20
-INTAKE_KEEP = timedelta(days=1)
 
 
 def alerts_accept(
@@ -324,11 +324,8 @@ def intake_drain(*, now: datetime, limit: int = 1000) -> int:
     config: AlertingConfig | None = None
     while drained < limit:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [INTAKE_DRAIN_LOCK])
-                    if not cursor.fetchone()[0]:
-                        return drained  # another process is draining
+            if not queues.drain_lock(INTAKE_DRAIN_LOCK):
+                return drained  # another process is draining
             chunk = list(
                 AlertIntake.objects.filter(processed_at=None)
                 .select_related("integration__team")
@@ -337,12 +334,21 @@ def intake_drain(*, now: datetime, limit: int = 1000) -> int:
             if not chunk:
                 return drained
             config = config or load_config(now)
+            events = {item.pk: [event_from_record(r) for r in item.events] for item in chunk}
+
+            def receive(group, config=config, events=events):
+                alerts_receive(
+                    events=[event for item in group for event in events[item.pk]],
+                    source=group[0].source,
+                    integration=group[0].integration,
+                    now=max(item.received_at for item in group),
+                    config=config,
+                )
+
             failed: dict[int, str] = {}
-            for run in _intake_runs(chunk):
-                failed.update(_intake_process(run, config))
-            AlertIntake.objects.filter(pk__in=[i.pk for i in chunk]).update(processed_at=now)
-            for pk, error in failed.items():
-                AlertIntake.objects.filter(pk=pk).update(error=error)
+            for group in _intake_groups(chunk, events):
+                failed.update(queues.process_group(group, receive, what="alerts.intake"))
+            queues.mark_processed(AlertIntake, chunk, failed, now)
             drained += len(chunk)
     return drained
 
@@ -350,66 +356,32 @@ def intake_drain(*, now: datetime, limit: int = 1000) -> int:
 INTAKE_MERGE_WINDOW = timedelta(milliseconds=500)
 
 
-def _intake_runs(chunk: list[AlertIntake]) -> list[list[tuple[AlertIntake, list[AlertEvent]]]]:
-    """Split a chunk into runs of batches that can be processed as one (see intake_drain)."""
-    runs: list[list[tuple[AlertIntake, list[AlertEvent]]]] = []
+def _intake_groups(chunk: list[AlertIntake], events: dict[int, list[AlertEvent]]):
+    """Split a chunk into groups of batches that can be processed as one (see intake_drain)."""
+    groups: list[list[AlertIntake]] = []
     seen: set[str] = set()
     for item in chunk:
-        events = [event_from_record(record) for record in item.events]
-        fingerprints = {e.fingerprint for e in events}
-        if runs:
-            first = runs[-1][0][0]
+        fingerprints = {e.fingerprint for e in events[item.pk]}
+        if groups:
+            first = groups[-1][0]
             if (
                 item.source == first.source
                 and item.integration_id == first.integration_id
                 and item.received_at - first.received_at <= INTAKE_MERGE_WINDOW
                 and not fingerprints & seen
             ):
-                runs[-1].append((item, events))
+                groups[-1].append(item)
                 seen |= fingerprints
                 continue
-        runs.append([(item, events)])
+        groups.append([item])
         seen = set(fingerprints)
-    return runs
-
-
-def _intake_process(run, config: AlertingConfig) -> dict[int, str]:
-    """Process a run of batches as one call; if that fails, each batch on its own, so that
-    only the batch at fault is marked. Returns the errors by batch id."""
-    attempts = [run] if len(run) == 1 else [run, *([item] for item in run)]
-    failed: dict[int, str] = {}
-    for attempt in attempts:
-        first = attempt[0][0]
-        try:
-            with transaction.atomic():
-                alerts_receive(
-                    events=[event for _, events in attempt for event in events],
-                    source=first.source,
-                    integration=first.integration,
-                    now=max(item.received_at for item, _ in attempt),
-                    config=config,
-                )
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:
-            if len(attempt) > 1:
-                continue  # now each on its own
-            logger.exception("alerts.intake_failed", extra={"intake": first.pk})
-            failed[first.pk] = f"{type(exc).__name__}: {exc}"[:2000]
-            continue
-        if attempt is run:
-            break
-    return failed
+    return groups
 
 
 def intake_prune(*, now: datetime) -> int:
     """Forget processed intake batches after a day (failed ones too: their alerts' errors
     were logged; admin shows them until then)."""
-    old = AlertIntake.objects.filter(processed_at__lt=now - INTAKE_KEEP).values_list("pk")
-    deleted, _ = AlertIntake.objects.filter(
-        pk__in=list(old.values_list("pk", flat=True)[:5000])
-    ).delete()
-    return deleted
+    return queues.prune_processed(AlertIntake, now=now)
 
 
 @dataclass

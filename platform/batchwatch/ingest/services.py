@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 
 from batchwatch.catalog.services import lineage_record
+from batchwatch.core import queues
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
 from batchwatch.runs.observations import (
@@ -114,7 +115,6 @@ def ingest_spans(
 # PostgreSQL advisory lock of the ingest drain: one drainer at a time keeps arrival order.
 RUNS_DRAIN_LOCK = 0x6277_0002
 RUNS_DRAIN_CHUNK = 20
-RUN_REPORTS_KEEP = timedelta(days=1)
 
 
 def runs_drain(*, now: datetime, limit: int = 200) -> int:
@@ -137,64 +137,40 @@ def runs_drain(*, now: datetime, limit: int = 200) -> int:
         )
         if not chunk:
             return drained
-        reports = {
-            item.pk: [observation_from_record(r) for r in item.observations] for item in chunk
-        }
+        reports = {i.pk: [observation_from_record(r) for r in i.observations] for i in chunk}
         seen_at = max(item.received_at for item in chunk)
         jobs = jobs_for_observations([o for obs in reports.values() for o in obs], seen_at=seen_at)
+
+        def converge(group, reports=reports, jobs=jobs):
+            runs_record(
+                [o for item in group for o in reports[item.pk]],
+                seen_at=max(item.received_at for item in group),
+                jobs=jobs,
+            )
+
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RUNS_DRAIN_LOCK])
-                    if not cursor.fetchone()[0]:
-                        return drained  # another process is draining
+            if not queues.drain_lock(RUNS_DRAIN_LOCK):
+                return drained  # another process is draining
+            # What another drainer converged since this one read the chunk is not done twice.
             still = set(
                 RunReportBatch.objects.filter(
                     pk__in=[i.pk for i in chunk], processed_at=None
                 ).values_list("pk", flat=True)
             )
             items = [i for i in chunk if i.pk in still]
-            failed = _converge(items, reports, jobs)
-            RunReportBatch.objects.filter(pk__in=[i.pk for i in items]).update(processed_at=now)
-            for pk, error in failed.items():
-                RunReportBatch.objects.filter(pk=pk).update(error=error)
+            failed = (
+                queues.process_group(items, converge, what="ingest.run_reports") if items else {}
+            )
+            queues.mark_processed(RunReportBatch, items, failed, now)
         drained += len(chunk)
     return drained
-
-
-def _converge(items, reports, jobs) -> dict[int, str]:
-    attempts = [items] if len(items) <= 1 else [items, *([item] for item in items)]
-    failed: dict[int, str] = {}
-    for attempt in attempts:
-        try:
-            with transaction.atomic():
-                runs_record(
-                    [o for item in attempt for o in reports[item.pk]],
-                    seen_at=max(item.received_at for item in attempt),
-                    jobs=jobs,
-                )
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:
-            if len(attempt) > 1:
-                continue  # now each on its own
-            logger.exception("ingest.run_reports_failed", extra={"batch": attempt[0].pk})
-            failed[attempt[0].pk] = f"{type(exc).__name__}: {exc}"[:2000]
-            continue
-        if attempt is items:
-            break
-    return failed
 
 
 def run_reports_prune(*, now: datetime) -> int:
     """Forget processed run reports after a day."""
     from batchwatch.ingest.models import RunReportBatch
 
-    old = RunReportBatch.objects.filter(processed_at__lt=now - RUN_REPORTS_KEEP)
-    deleted, _ = RunReportBatch.objects.filter(
-        pk__in=list(old.values_list("pk", flat=True)[:5000])
-    ).delete()
-    return deleted
+    return queues.prune_processed(RunReportBatch, now=now)
 
 
 def ingest_run_events(

@@ -180,24 +180,31 @@ def _platform_metrics():
 
 def _run_report_queue():
     """Queued run reports (BATCHWATCH_INGEST_RUNS=queued): how many, and the drain's lag."""
+    from batchwatch.ingest.models import RunReportBatch
+
+    yield from _queue_gauges(
+        RunReportBatch,
+        "batchwatch_ingest_run_reports",
+        "Telemetry requests whose runs are not converged yet (queued ingest).",
+    )
+
+
+def _queue_gauges(model, prefix: str, description: str):
+    """``<prefix>_queued_batches`` and ``<prefix>_oldest_queued_seconds`` of a durable intake
+    queue (``core/queues.py``): one indexed aggregate."""
     from datetime import UTC, datetime
 
     from django.db.models import Count, Min
 
-    from batchwatch.ingest.models import RunReportBatch
-
-    queued = RunReportBatch.objects.filter(processed_at=None).aggregate(
+    queued = model.objects.filter(processed_at=None).aggregate(
         n=Count("id"), oldest=Min("received_at")
     )
-    backlog = GaugeMetricFamily(
-        "batchwatch_ingest_run_reports_queued_batches",
-        "Telemetry requests whose runs are not converged yet (queued ingest).",
-    )
+    backlog = GaugeMetricFamily(f"{prefix}_queued_batches", description)
     backlog.add_metric([], queued["n"])
     yield backlog
     lag = GaugeMetricFamily(
-        "batchwatch_ingest_run_reports_oldest_queued_seconds",
-        "Age of the oldest queued run report batch (0 when none): the drain's lag.",
+        f"{prefix}_oldest_queued_seconds",
+        "Age of the oldest queued batch (0 when none): the drain's lag.",
     )
     oldest = queued["oldest"]
     lag.add_metric([], (datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
@@ -241,21 +248,11 @@ class AlertingCollector(Collector):
         yield age
         from batchwatch.alerts.models import AlertIntake
 
-        queued = AlertIntake.objects.filter(processed_at=None).aggregate(
-            n=Count("id"), oldest=Min("received_at")
-        )
-        backlog = GaugeMetricFamily(
-            "batchwatch_alert_intake_queued_batches",
+        yield from _queue_gauges(
+            AlertIntake,
+            "batchwatch_alert_intake",
             "Alert intake batches accepted and not processed yet (queued intake).",
         )
-        backlog.add_metric([], queued["n"])
-        yield backlog
-        lag = GaugeMetricFamily(
-            "batchwatch_alert_intake_oldest_queued_seconds",
-            "Age of the oldest queued intake batch (0 when none): the drain's lag.",
-        )
-        lag.add_metric([], (now - queued["oldest"]).total_seconds() if queued["oldest"] else 0)
-        yield lag
         overdue = GaugeMetricFamily(
             "batchwatch_escalation_timers_overdue",
             "Pending escalation/flush timers later than BATCHWATCH_TIMER_OVERDUE_SECONDS.",

@@ -1,0 +1,68 @@
+"""What the durable intake queues share (queued alerts, queued run reports): one drainer at a
+time, a group of batches processed as one call with a fallback to one batch at a time, the
+marking of processed and failed batches, and pruning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Model
+
+logger = logging.getLogger("batchwatch")
+
+KEEP = timedelta(days=1)
+
+
+def drain_lock(key: int) -> bool:
+    """In the current transaction: whether this process may drain the queue ``key``.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken without waiting (another drainer
+    holds it: this one stops). SQLite: always; its writers take turns anyway.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        return bool(cursor.fetchone()[0])
+
+
+def process_group(group: Sequence, process: Callable[[Sequence], None], *, what: str):
+    """Run ``process`` on the whole group in a savepoint; if it fails, on each item alone, so
+    that only the item at fault fails. Returns ``{item pk: error}``.
+
+    Items are batches with a ``pk``. An unavailable database is not an item's fault: it
+    propagates, and the caller's transaction leaves every batch queued.
+    """
+    attempts = [group] if len(group) == 1 else [group, *([item] for item in group)]
+    failed: dict[int, str] = {}
+    for attempt in attempts:
+        try:
+            with transaction.atomic():
+                process(attempt)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            if len(attempt) > 1:
+                continue  # now each on its own
+            logger.exception(f"{what}_failed", extra={"batch": attempt[0].pk})
+            failed[attempt[0].pk] = f"{type(exc).__name__}: {exc}"[:2000]
+            continue
+        if attempt is group:
+            break
+    return failed
+
+
+def mark_processed(model: type[Model], batches: Sequence, failed: dict[int, str], now: datetime):
+    model.objects.filter(pk__in=[b.pk for b in batches]).update(processed_at=now)
+    for pk, error in failed.items():
+        model.objects.filter(pk=pk).update(error=error)
+
+
+def prune_processed(model: type[Model], *, now: datetime, keep: timedelta = KEEP) -> int:
+    """Delete batches processed more than ``keep`` ago (at most 5,000 a call)."""
+    old = model.objects.filter(processed_at__lt=now - keep).values_list("pk", flat=True)
+    deleted, _ = model.objects.filter(pk__in=list(old[:5000])).delete()
+    return deleted
