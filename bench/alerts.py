@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
-from benchlib import ROOT, free_port, fresh_database, serve, wait_port
+from benchlib import ROOT, alerts_worker, free_port, fresh_database, serve, wait_port
 
 LOGS = Path(tempfile.gettempdir())
 GROUP_WAIT = 10
@@ -198,16 +198,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
     # Python uses one core per process: like Alertmanager's goroutines on both cores, the
     # alerts workers share the timers (SKIP LOCKED) and the outbox (claims); one drains the
     # intake queue at a time.
-    worker_processes = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        for _ in range(workers)
-    ]
+    worker_processes = [alerts_worker(env, log) for _ in range(workers)]
     try:
         wait_port(port)
         payloads = batches_of(

@@ -49,6 +49,18 @@ def serve(env: dict, port: int, *, threads: int, log, processes: int = 1) -> sub
     )
 
 
+def alerts_worker(env: dict, log) -> subprocess.Popen:
+    """``manage.py alerts worker`` (queued alerts and run reports, timers, outbox) in a tight
+    loop, its stderr to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from benchlib import ROOT, free_port, fresh_database, serve, wait_port
+from benchlib import alerts_worker, free_port, fresh_database, serve, wait_port
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
@@ -216,17 +215,7 @@ def batchwatch(payloads: list[bytes], url: str, clients: int, runs_mode: str) ->
     log = SERVER_LOG.open("w")
     server = serve(env, port, threads=max(4, clients * 2), log=log)
     # Queued mode: a worker process converges the queued run reports, as in production.
-    drainer = (
-        subprocess.Popen(
-            [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        if runs_mode == "queued"
-        else None
-    )
+    drainer = alerts_worker(env, log) if runs_mode == "queued" else None
     converged = None
     try:
         wait_port(port, timeout=20)

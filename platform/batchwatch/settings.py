@@ -46,6 +46,15 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not known; use " + " or ".join(repr(c) for c in choices) + "."
+        )
+    return value
+
+
 def _env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -374,29 +383,16 @@ BATCHWATCH_OUTBOX_CONCURRENCY = max(1, _env_int("BATCHWATCH_OUTBOX_CONCURRENCY",
 # Runs from OTLP traces: "inline" converges a request's runs in the request; "queued" stores
 # its spans and queues what it says about runs in one transaction, answers, and the ingest
 # drain (alerts worker, Celery beat or the embedded scheduler) converges them in order.
-BATCHWATCH_INGEST_RUNS = (
-    os.environ.get("BATCHWATCH_INGEST_RUNS", "inline" if BATCHWATCH_EMBEDDED else "queued")
-    .strip()
-    .lower()
+BATCHWATCH_INGEST_RUNS = _env_choice(
+    "BATCHWATCH_INGEST_RUNS", "inline" if BATCHWATCH_EMBEDDED else "queued", ("inline", "queued")
 )
-if BATCHWATCH_INGEST_RUNS not in {"inline", "queued"}:
-    raise ImproperlyConfigured(
-        f"BATCHWATCH_INGEST_RUNS={BATCHWATCH_INGEST_RUNS!r} is not known; use 'inline' or 'queued'."
-    )
 # Alert intake: "inline" processes a webhook's alerts (dedup, grouping, routing) in the request;
 # "queued" answers once the parsed alerts are committed to the intake queue, and the intake
 # drain (alerts worker, Celery beat or the embedded scheduler) processes them in order, as of
 # their arrival. Queued by default in production (with a broker), inline when embedded.
-BATCHWATCH_ALERT_INTAKE = (
-    os.environ.get("BATCHWATCH_ALERT_INTAKE", "inline" if BATCHWATCH_EMBEDDED else "queued")
-    .strip()
-    .lower()
+BATCHWATCH_ALERT_INTAKE = _env_choice(
+    "BATCHWATCH_ALERT_INTAKE", "inline" if BATCHWATCH_EMBEDDED else "queued", ("inline", "queued")
 )
-if BATCHWATCH_ALERT_INTAKE not in {"inline", "queued"}:
-    raise ImproperlyConfigured(
-        f"BATCHWATCH_ALERT_INTAKE={BATCHWATCH_ALERT_INTAKE!r} is not known; use 'inline' or "
-        "'queued'."
-    )
 # A pending timer (group flush, escalation step) this late is reported as overdue.
 BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
 # Runbooks as code: the directory `runbooks sync` loads (also at start-up).

@@ -1,7 +1,9 @@
-"""PostgreSQL fast paths: spans COPYed into a temporary table, then one INSERT that skips
-spans already stored; changed runs COPYed into another, then one UPDATE ... FROM. COPY is
-several times faster than multi-row statements for wide rows, and one statement for a request's
-runs beats one per run."""
+"""PostgreSQL fast paths for a request's spans and runs. Spans are COPYed into their table
+(through a staging table and an INSERT that skips stored ones when some were stored before);
+new runs are COPYed into a staging table and inserted with one INSERT ... RETURNING; changed
+runs are COPYed into another and written with one UPDATE ... FROM. COPY is several times
+faster than multi-row statements for wide rows, and one statement for a request's runs beats
+one per run."""
 
 from __future__ import annotations
 
@@ -16,10 +18,41 @@ from batchwatch.runs.observations import SpanRecord
 # for a request's thousand documents costs a third of the encoding.
 _json = json.JSONEncoder(default=str).encode
 
+# Column types of the staging tables (those of runs_span and runs_run, without constraints).
+TYPES = {
+    "id": "bigint", "trace_id": "varchar(32)", "span_id": "varchar(16)",
+    "parent_span_id": "varchar(16)", "name": "varchar(300)", "kind": "smallint",
+    "start_time": "timestamptz", "end_time": "timestamptz", "status_code": "smallint",
+    "status_message": "text", "service_name": "varchar(200)", "attributes": "jsonb",
+    "events": "jsonb", "job_id": "bigint", "external_id": "varchar(255)",
+    "source": "varchar(16)", "state": "varchar(16)", "scheduled_at": "timestamptz",
+    "started_at": "timestamptz", "ended_at": "timestamptz",
+    "duration_seconds": "double precision", "attempt": "integer", "failure_reason": "text",
+    "root_span_id": "varchar(16)", "parent_run_id": "bigint", "parent_ref": "varchar(600)",
+    "expected_at": "timestamptz", "late_start": "boolean", "overran": "boolean",
+    "too_fast": "boolean", "created_at": "timestamptz", "updated_at": "timestamptz",
+}  # fmt: skip
+
 COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time",
     "status_code", "status_message", "service_name", "attributes", "events",
 )  # fmt: skip
+
+
+def _stage(cursor, name: str, columns: tuple[str, ...], rows) -> None:
+    """COPY rows into the temporary table ``name`` (made if missing, emptied first).
+
+    Temporary tables belong to the connection and are emptied at commit (ON COMMIT DELETE
+    ROWS); "IF NOT EXISTS" every time, as a new connection has none, and TRUNCATE for a second
+    use in one transaction. One round trip for both.
+    """
+    ddl = ", ".join(f"{c} {TYPES[c]}" for c in columns)
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} ({ddl}) ON COMMIT DELETE ROWS; TRUNCATE {name}"
+    )
+    with cursor.cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def copy_spans(records: list[SpanRecord]) -> int:
@@ -54,19 +87,7 @@ def copy_spans(records: list[SpanRecord]) -> int:
         except IntegrityError:
             pass  # some were stored before: skip them below
     with connection.cursor() as cursor:
-        # A temporary table per connection, emptied at every commit (ON COMMIT DELETE ROWS),
-        # so no TRUNCATE. "IF NOT EXISTS" every time: a rolled-back transaction or a new
-        # connection takes the table away, and remembering it would go stale.
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS span_staging ("
-            "trace_id varchar(32), span_id varchar(16), parent_span_id varchar(16), "
-            "name varchar(300), kind smallint, start_time timestamptz, end_time timestamptz, "
-            "status_code smallint, status_message text, service_name varchar(200), "
-            "attributes jsonb, events jsonb) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(f"COPY span_staging ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _stage(cursor, "span_staging", COLUMNS, rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) "  # noqa: S608 - constant names
             f"SELECT DISTINCT ON (trace_id, span_id) {columns} FROM span_staging "
@@ -85,33 +106,19 @@ RUN_COLUMNS = (
 def copy_run_updates(runs: list[Run]) -> int:
     """Write these runs' converged fields (``runs.services.RUN_FIELDS`` and the parent link)
     with one UPDATE; returns how many rows it changed."""
-    table = Run._meta.db_table
-    columns = ", ".join(RUN_COLUMNS)
+    rows = (
+        (
+            r.pk, r.external_id, r.source, r.state, r.scheduled_at, r.started_at, r.ended_at,
+            r.duration_seconds, r.attempt, r.failure_reason, r.trace_id, r.root_span_id,
+            r.parent_ref, _json(r.attributes or {}), r.updated_at, r.parent_run_id,
+        )
+        for r in runs
+    )  # fmt: skip
     assignments = ", ".join(f"{c} = s.{c}" for c in RUN_COLUMNS)
     with connection.cursor() as cursor:
-        # Emptied at commit; emptied here too, for a second call in the same transaction.
+        _stage(cursor, "run_staging", ("id", *RUN_COLUMNS), rows)
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS run_staging (id bigint, external_id varchar(255), "
-            "source varchar(16), state varchar(16), scheduled_at timestamptz, "
-            "started_at timestamptz, ended_at timestamptz, duration_seconds double precision, "
-            "attempt integer, failure_reason text, trace_id varchar(32), "
-            "root_span_id varchar(16), parent_ref varchar(600), attributes jsonb, "
-            "updated_at timestamptz, parent_run_id bigint) ON COMMIT DELETE ROWS; "
-            "TRUNCATE run_staging"
-        )
-        with cursor.cursor.copy(f"COPY run_staging (id, {columns}) FROM STDIN") as copy:
-            for r in runs:
-                copy.write_row(
-                    (
-                        r.pk, r.external_id, r.source, r.state, r.scheduled_at, r.started_at,
-                        r.ended_at, r.duration_seconds, r.attempt, r.failure_reason,
-                        r.trace_id, r.root_span_id, r.parent_ref,
-                        _json(r.attributes or {}), r.updated_at,
-                        r.parent_run_id,
-                    )
-                )  # fmt: skip
-        cursor.execute(
-            f"UPDATE {table} AS r SET {assignments} "  # noqa: S608 - constant names
+            f"UPDATE {Run._meta.db_table} AS r SET {assignments} "  # noqa: S608 - constant names
             "FROM run_staging AS s WHERE r.id = s.id"
         )
         return cursor.rowcount
@@ -129,34 +136,21 @@ def copy_run_inserts(runs: list[Run]) -> None:
     """Insert new runs: COPY into a staging table, one INSERT ... RETURNING their ids, which
     are set on the objects. Same columns and constraints as ``bulk_create`` (a duplicate
     raises IntegrityError), without building a statement of a thousand parameters."""
-    table = Run._meta.db_table
+    rows = (
+        (
+            r.job_id, r.external_id, r.state, r.scheduled_at, r.started_at, r.ended_at,
+            r.duration_seconds, r.attempt, r.failure_reason, r.trace_id, r.root_span_id,
+            r.parent_run_id, r.parent_ref, r.source, r.expected_at, r.late_start, r.overran,
+            r.too_fast, _json(r.attributes or {}), r.created_at, r.updated_at,
+        )
+        for r in runs
+    )  # fmt: skip
     columns = ", ".join(NEW_RUN_COLUMNS)
     with connection.cursor() as cursor:
+        _stage(cursor, "run_new_staging", NEW_RUN_COLUMNS, rows)
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS run_new_staging (job_id bigint, "
-            "external_id varchar(255), state varchar(16), scheduled_at timestamptz, "
-            "started_at timestamptz, ended_at timestamptz, duration_seconds double precision, "
-            "attempt integer, failure_reason text, trace_id varchar(32), "
-            "root_span_id varchar(16), parent_run_id bigint, parent_ref varchar(600), "
-            "source varchar(16), expected_at timestamptz, late_start boolean, overran boolean, "
-            "too_fast boolean, attributes jsonb, created_at timestamptz, "
-            "updated_at timestamptz) ON COMMIT DELETE ROWS; TRUNCATE run_new_staging"
-        )
-        with cursor.cursor.copy(f"COPY run_new_staging ({columns}) FROM STDIN") as copy:
-            for r in runs:
-                copy.write_row(
-                    (
-                        r.job_id, r.external_id, r.state, r.scheduled_at, r.started_at,
-                        r.ended_at, r.duration_seconds, r.attempt, r.failure_reason,
-                        r.trace_id, r.root_span_id, r.parent_run_id, r.parent_ref, r.source,
-                        r.expected_at, r.late_start, r.overran, r.too_fast,
-                        _json(r.attributes or {}), r.created_at,
-                        r.updated_at,
-                    )
-                )  # fmt: skip
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - constant names
-            "FROM run_new_staging RETURNING id, job_id, external_id"
+            f"INSERT INTO {Run._meta.db_table} ({columns}) "  # noqa: S608 - constant names
+            f"SELECT {columns} FROM run_new_staging RETURNING id, job_id, external_id"
         )
         ids = {(job_id, external_id): pk for pk, job_id, external_id in cursor.fetchall()}
     for r in runs:
