@@ -453,8 +453,8 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
         for node in routes:
             key = node.group_key(alert.labels)
             by_key.setdefault(key, (node, []))[1].append(alert)
-    _save_suppression([a for a in suppressed if (a.suppressed_reason, a.needs_routing)
-                       != before[id(a)]])  # fmt: skip
+    changed = [a for a in suppressed if (a.suppressed_reason, a.needs_routing) != before[id(a)]]
+    _save_suppression(changed)
     outcome.suppressed = sum(1 for a in suppressed if a.needs_routing)
     opened: list[Incident] = []
     lookups = _Lookups()
@@ -772,8 +772,9 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
             flushes = [t for t in batch if t.kind == Timer.Kind.FLUSH]
             if len(flushes) > 1:
                 config = config or load_config(now)
-                executed += _run_flushes(flushes, now, config, worker)
-                batch = [t for t in batch if t.kind != Timer.Kind.FLUSH]
+                if _run_flushes(flushes, now, config, worker):
+                    executed += len(flushes)
+                    batch = [t for t in batch if t.kind != Timer.Kind.FLUSH]
             for timer in batch:
                 claimed = Timer.objects.filter(pk=timer.pk, state=Timer.State.PENDING).update(
                     state=Timer.State.DONE, executed_at=now, executed_by=worker[:200]
@@ -797,36 +798,27 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
     return executed
 
 
-def _run_flushes(timers: list[Timer], now: datetime, config: AlertingConfig, worker: str) -> int:
+def _run_flushes(timers: list[Timer], now: datetime, config: AlertingConfig, worker: str) -> bool:
     """Group flushes due together (a storm's): claimed with one UPDATE and done with set-based
-    writes (:func:`_flush_many`). If that fails, each is done on its own as any timer is, so
-    only the one at fault is marked failed. Returns how many ran."""
-    claimed = Timer.objects.filter(pk__in=[t.pk for t in timers], state=Timer.State.PENDING).update(
+    writes (:func:`_flush_many`). False when that could not be done: the timers are pending
+    again, and the caller runs them one by one like any timer (so only one at fault fails)."""
+    ids = [t.pk for t in timers]
+    claimed = Timer.objects.filter(pk__in=ids, state=Timer.State.PENDING).update(
         state=Timer.State.DONE, executed_at=now, executed_by=worker[:200]
     )
-    if claimed != len(timers):  # rows were not locked for us: claim one by one instead
-        Timer.objects.filter(
-            pk__in=[t.pk for t in timers], executed_by=worker[:200], executed_at=now
-        ).update(state=Timer.State.PENDING)
-        return 0
-    try:
-        with transaction.atomic():
-            _flush_many(timers, now, config)
-            if _FAULT_PAUSE:
-                time.sleep(_FAULT_PAUSE)
-        return len(timers)
-    except Exception:
-        logger.warning("alerts.flush_batch_failed", exc_info=True)
-    ran = 0
-    for timer in timers:
+    if claimed == len(timers):
         try:
             with transaction.atomic():
-                _execute(timer, now, config)
-            ran += 1
+                _flush_many(timers, now, config)
+                if _FAULT_PAUSE:
+                    time.sleep(_FAULT_PAUSE)
+            return True
         except Exception:
-            logger.exception("alerts.timer_failed", extra={"timer": timer.pk})
-            Timer.objects.filter(pk=timer.pk).update(state=Timer.State.FAILED)
-    return ran
+            logger.warning("alerts.flush_batch_failed", exc_info=True)
+    Timer.objects.filter(pk__in=ids, executed_by=worker[:200], executed_at=now).update(
+        state=Timer.State.PENDING, executed_at=None, executed_by=""
+    )
+    return False
 
 
 class _Member(NamedTuple):
@@ -855,10 +847,10 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
     # The four fields a group notification reads, not whole alerts: a storm's flush reads
     # thousands of them.
     members: dict[int, list[_Member]] = {}
-    for incident_id, *fields in IncidentAlert.objects.filter(
-        incident__in=incidents, attached_reason=""
-    ).values_list("incident_id", "alert__fingerprint", "alert__status", "alert__labels",
-                  "alert__summary"):  # fmt: skip
+    rows = IncidentAlert.objects.filter(incident__in=incidents, attached_reason="").values_list(
+        "incident_id", "alert__fingerprint", "alert__status", "alert__labels", "alert__summary"
+    )
+    for incident_id, *fields in rows:
         members.setdefault(incident_id, []).append(_Member(*fields))
     channels_cache: dict = {}
     notifications: list[Notification] = []
@@ -870,27 +862,16 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
     for incident in incidents:
         if incident.state == Incident.State.RESOLVED:
             continue
-        alerts = members.get(incident.pk, [])
-        node = config.route_by_id(incident.route_id) if incident.route_id else config.tree
-        active = [
-            a
-            for a in alerts
-            if a.status == Alert.Status.FIRING and config.suppressed_by(a.labels) is None
-        ]
-        fingerprints = sorted(a.fingerprint for a in active)
-        repeat = (
-            incident.last_notified_at is not None
-            and now - incident.last_notified_at >= incident.repeat_interval
-        )
-        new = not set(fingerprints) <= set(incident.notified_fingerprints)
-        if not active or (node and node.muted_by(now)) or not (new or repeat):
+        view = _flush_view(incident, members.get(incident.pk, []), config, now)
+        if not view.notify:
             _flush(incident, now, config)
             continue
+        node, active = view.node, view.active
         channels = _group_channels(incident, node.channel_ids if node else (), channels_cache)
         notifications += _group_notifications(incident, active, "firing", channels, now)
         timeline.append(_group_entry(incident, active, "firing", channels, now))
         incident.last_flush_at = incident.last_notified_at = now
-        incident.notified_fingerprints = fingerprints
+        incident.notified_fingerprints = view.fingerprints
         notified.append(incident)
         if incident.escalation_step < 0 and incident.state == Incident.State.TRIGGERED:
             if (incident.escalation_snapshot or {}).get("steps"):
@@ -954,11 +935,8 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
         IncidentAlert.objects.filter(incident=incident, attached_reason="").select_related("alert")
     )
     alerts = [m.alert for m in members]
-    firing = [a for a in alerts if a.status == Alert.Status.FIRING]
-    config = config or load_config(now)
-    node = config.route_by_id(incident.route_id) if incident.route_id else config.tree
-    active = [a for a in firing if config.suppressed_by(a.labels) is None]
-    muted = node.muted_by(now) if node else None
+    view = _flush_view(incident, alerts, config or load_config(now), now)
+    node, active, muted = view.node, view.active, view.muted
     incident.last_flush_at = now
     fields = ["last_flush_at"]
     if muted and active:
@@ -971,16 +949,11 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
         incident.save(update_fields=fields)
         _timer_set(incident, Timer.Kind.FLUSH, now + incident.group_interval)
         return
-    fingerprints = sorted(a.fingerprint for a in active)
+    fingerprints = view.fingerprints
     notified = set(incident.notified_fingerprints)
     channel_ids = node.channel_ids if node else ()
     if active:
-        grew = not set(fingerprints) <= notified
-        repeat = (
-            incident.last_notified_at is not None
-            and now - incident.last_notified_at >= incident.repeat_interval
-        )
-        if grew or repeat:
+        if view.notify:
             _notify_group(incident, active, "firing", channel_ids, now)
             incident.notified_fingerprints = fingerprints
             incident.last_notified_at = now
@@ -994,7 +967,7 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
         _timer_set(incident, Timer.Kind.FLUSH, incident.last_notified_at + incident.repeat_interval)
         return
     incident.save(update_fields=fields)
-    if firing:  # all silenced: look again later
+    if any(a.status == Alert.Status.FIRING for a in alerts):  # all silenced: look again later
         _timer_set(incident, Timer.Kind.FLUSH, now + incident.group_interval)
         return
     if notified:
@@ -1002,21 +975,38 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
     _resolve(incident, now, actor=None, actor_label="batchwatch", message="All alerts resolved")
 
 
+@dataclass
+class _FlushView:
+    """What a flush sees of a group (shared by :func:`_flush` and :func:`_flush_many`)."""
+
+    node: RouteNode | None
+    active: list  # firing and not silenced
+    fingerprints: list[str]  # of the active alerts, sorted
+    muted: str | None  # why the route is muted now, if it is
+    notify: bool  # send "firing": active, not muted, and the set grew or repeat_interval passed
+
+
+def _flush_view(incident: Incident, alerts: list, config: AlertingConfig, now) -> _FlushView:
+    node = config.route_by_id(incident.route_id) if incident.route_id else config.tree
+    active = [
+        a
+        for a in alerts
+        if a.status == Alert.Status.FIRING and config.suppressed_by(a.labels) is None
+    ]
+    muted = node.muted_by(now) if node else None
+    fingerprints = sorted(a.fingerprint for a in active)
+    grew = not set(fingerprints) <= set(incident.notified_fingerprints)
+    repeat = (
+        incident.last_notified_at is not None
+        and now - incident.last_notified_at >= incident.repeat_interval
+    )
+    notify = bool(active) and not muted and (grew or repeat)
+    return _FlushView(node, active, fingerprints, muted, notify)
+
+
 def _notify_group(incident, alerts, status, channel_ids, now) -> None:
     channels = _group_channels(incident, channel_ids)
-    for notification in _group_notifications(incident, alerts, status, channels, now):
-        notification_enqueue(
-            purpose=notification.purpose,
-            recipient=Recipient(
-                notification.transport, notification.address, channel=notification.channel
-            ),
-            subject=notification.subject,
-            body=notification.body,
-            payload=notification.payload,
-            idempotency_key=notification.idempotency_key,
-            now=now,
-            incident=incident,
-        )
+    notifications_enqueue_many(_group_notifications(incident, alerts, status, channels, now))
     _group_entry(incident, alerts, status, channels, now).save()
 
 
