@@ -146,21 +146,33 @@ def deliver(notification_id: int, *, now: datetime) -> str | None:
     if not _claim(notification_id, now):
         return None
     notification = Notification.objects.select_related("channel").get(pk=notification_id)
+    state = _send(notification, now)
+    if state == Notification.State.DELIVERED:
+        _mark_delivered([notification_id], now)
+    return state
+
+
+def _send(notification: Notification, now: datetime) -> str:
+    """Send one claimed notification; returns its new state. A failure is written here; a
+    delivery is the caller's to mark (one UPDATE for a batch)."""
     try:
         transports.send(notification)
     except transports.TransportError as exc:
         return _failed(notification, exc, now)
     except Exception as exc:  # a bug in a transport: keep the row, retry, log loudly
-        logger.exception("notify.transport_crashed", extra={"id": notification_id})
+        logger.exception("notify.transport_crashed", extra={"id": notification.pk})
         return _failed(notification, transports.TransportError(repr(exc)), now)
-    Notification.objects.filter(pk=notification_id, state=Notification.State.SENDING).update(
-        state=Notification.State.DELIVERED, delivered_at=now, lease_until=None, last_error=""
-    )
     logger.info(
         "notify.delivered",
-        extra={"id": notification_id, "to": notification.address, "purpose": notification.purpose},
+        extra={"id": notification.pk, "to": notification.address, "purpose": notification.purpose},
     )
     return Notification.State.DELIVERED
+
+
+def _mark_delivered(ids: list[int], now: datetime) -> int:
+    return Notification.objects.filter(pk__in=ids, state=Notification.State.SENDING).update(
+        state=Notification.State.DELIVERED, delivered_at=now, lease_until=None, last_error=""
+    )
 
 
 def _failed(notification: Notification, exc: transports.TransportError, now: datetime) -> str:
@@ -219,26 +231,8 @@ def deliver_due(*, now: datetime, limit: int = 200) -> int:
 def deliver_claimed(batch: list[Notification], *, now: datetime) -> int:
     """Send notifications claimed by :func:`notifications_claim`; returns how many were
     delivered. Safe in any thread (it uses that thread's connection)."""
-    sent = []
-    for notification in batch:
-        try:
-            transports.send(notification)
-        except transports.TransportError as exc:
-            _failed(notification, exc, now)
-            continue
-        except Exception as exc:  # a bug in a transport: keep the row, retry, log loudly
-            logger.exception("notify.transport_crashed", extra={"id": notification.pk})
-            _failed(notification, transports.TransportError(repr(exc)), now)
-            continue
-        sent.append(notification.pk)
-        logger.info(
-            "notify.delivered",
-            extra={"id": notification.pk, "to": notification.address,
-                   "purpose": notification.purpose},
-        )  # fmt: skip
-    return Notification.objects.filter(pk__in=sent, state=Notification.State.SENDING).update(
-        state=Notification.State.DELIVERED, delivered_at=now, lease_until=None, last_error=""
-    )
+    sent = [n.pk for n in batch if _send(n, now) == Notification.State.DELIVERED]
+    return _mark_delivered(sent, now)
 
 
 def notifications_claim(*, now: datetime, size: int = 10) -> list[Notification]:

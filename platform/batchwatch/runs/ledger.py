@@ -334,7 +334,7 @@ def expected_window(
 
 
 def match_expected(
-    candidates: list, *, jobs_by_id: dict[int, Job], known: list[Run] | None = None
+    candidates: list, *, jobs_by_id: dict[int, Job], known: list[Run]
 ) -> tuple[dict, dict]:
     """For observations of new runs of scheduled jobs, the occurrence each one fulfils.
 
@@ -345,19 +345,12 @@ def match_expected(
     ``claims[key]`` is an occurrence to record on a new run, when the report's logical time is
     an occurrence the ledger has not written yet (so it never will).
 
-    ``known`` are the runs (locked) with ``expected_at`` in the :func:`expected_window` of
-    these candidates (or of more), when the caller read them already; else they are read here.
+    ``known`` are the runs, read and locked by the caller, with ``expected_at`` in the
+    :func:`expected_window` of these candidates (or of more).
     """
     candidates = [c for c in candidates if jobs_by_id[c[1]].schedule_cron and (c[2] or c[3])]
     if not candidates:
         return {}, {}
-    if known is None:
-        job_ids, earliest, latest = expected_window(candidates, jobs_by_id=jobs_by_id)
-        known = list(
-            Run.objects.select_for_update()
-            .filter(job_id__in=job_ids, expected_at__gte=earliest, expected_at__lte=latest)
-            .order_by()
-        )
     open_by_job: dict[int, list[Run]] = {}
     occupied = {(r.job_id, r.expected_at) for r in known}
     for run in known:
