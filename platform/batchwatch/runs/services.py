@@ -285,17 +285,17 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
 def _refs_observed(job: Job, obs: RunObservation) -> list[str]:
     """The references by which other runs may name the run ``obs`` reports as their parent
     (a superset of :func:`_refs_of` for the run once written)."""
-    refs = [f"{job.key}#{obs.external_id}", f"ol:{job.namespace}/{job.name}#{obs.external_id}"]
-    if obs.trace_id and obs.root_span_id:
-        refs.append(span_ref(obs.trace_id, obs.root_span_id))
-    return refs
+    return _refs(job, obs.external_id, obs.trace_id, obs.root_span_id)
 
 
 def _refs_of(run: Run) -> list[str]:
-    job = run.job
-    refs = [f"{job.key}#{run.external_id}", f"ol:{job.namespace}/{job.name}#{run.external_id}"]
-    if run.trace_id and run.root_span_id:
-        refs.append(span_ref(run.trace_id, run.root_span_id))
+    return _refs(run.job, run.external_id, run.trace_id, run.root_span_id)
+
+
+def _refs(job: Job, external_id: str, trace_id: str, root_span_id: str) -> list[str]:
+    refs = [f"{job.key}#{external_id}", f"ol:{job.namespace}/{job.name}#{external_id}"]
+    if trace_id and root_span_id:
+        refs.append(span_ref(trace_id, root_span_id))
     return refs
 
 
@@ -361,14 +361,7 @@ def _insert_new(runs: list[Run]) -> None:
     if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
         from batchwatch.runs.pgcopy import copy_run_inserts
 
-        now, link = timezone.now(), Run._meta.get_field("parent_run")
-        for run in runs:
-            run.created_at = run.created_at or now
-            run.updated_at = now
-            if run.parent_run_id is None and link.is_cached(run):
-                parent = link.get_cached_value(run)
-                run.parent_run_id = parent.pk if parent is not None else None
-            run.job_id = run.job.pk
+        _prepare_for_copy(runs)
         copy_run_inserts(runs)
         return
     Run.objects.bulk_create(runs)
@@ -378,18 +371,24 @@ def _save_changed(runs: list[Run]) -> None:
     if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
         from batchwatch.runs.pgcopy import copy_run_updates
 
-        now, link = timezone.now(), Run._meta.get_field("parent_run")
-        for run in runs:
-            run.updated_at = now
-            # A parent linked in memory before it was inserted has its id now (as save()
-            # would find; without loading the parents that are not in memory).
-            if run.parent_run_id is None and link.is_cached(run):
-                parent = link.get_cached_value(run)
-                run.parent_run_id = parent.pk if parent is not None else None
+        _prepare_for_copy(runs)
         copy_run_updates(runs)
         return
     for run in runs:
         run.save(update_fields=[*RUN_FIELDS, "parent_run", "updated_at"])
+
+
+def _prepare_for_copy(runs: list[Run]) -> None:
+    """What save() and bulk_create() would fill in before writing: the timestamps, and the id
+    of a parent linked in memory before it was inserted (without loading parents that are not
+    in memory)."""
+    now, link = timezone.now(), Run._meta.get_field("parent_run")
+    for run in runs:
+        run.created_at = run.created_at or now
+        run.updated_at = now
+        if run.parent_run_id is None and link.is_cached(run):
+            parent = link.get_cached_value(run)
+            run.parent_run_id = parent.pk if parent is not None else None
 
 
 def _resolve_refs(refs: set[str]) -> dict[str, Run]:
