@@ -88,10 +88,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_serve_runs_web_and_scheduler_and_a_signal_stops_both(var_dir, stop_signal):
+@pytest.mark.parametrize(
+    ("stop_signal", "processes"),
+    [(signal.SIGINT, "1"), (signal.SIGTERM, "1"), (signal.SIGTERM, "2")],
+    ids=["ctrl-c", "sigterm", "sigterm-two-processes"],
+)
+def test_serve_runs_web_and_scheduler_and_a_signal_stops_both(var_dir, stop_signal, processes):
     port = _free_port()
-    env = {**os.environ, **var_dir}
+    env = {**os.environ, **var_dir, "WEB_CONCURRENCY": processes}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
@@ -130,4 +134,18 @@ def test_serve_refuses_a_port_in_use(var_dir):
         result = manage("serve", "--port", str(port), "--no-scheduler", env=var_dir)
     assert result.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--processes", "0"], {}, "0 server processes: choose between 1 and 64."),
+        ([], {"WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY='many' is not a number of processes."),
+    ],
+)
+def test_serve_refuses_a_bad_number_of_processes(var_dir, args, env, message):
+    result = manage("serve", "--no-scheduler", *args, env={**var_dir, **env})
+    assert result.returncode == 1
+    assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes",
             type=int,
-            default=int(os.environ.get("WEB_CONCURRENCY", "1") or 1),
+            default=None,
             help="server processes sharing the port (default: $WEB_CONCURRENCY or 1); "
             "Python runs one core per process",
         )
@@ -45,8 +45,13 @@ class Command(BaseCommand):
 
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535).")
+        if processes is None:
+            raw = os.environ.get("WEB_CONCURRENCY", "").strip() or "1"
+            if not raw.isdigit():
+                raise CommandError(f"WEB_CONCURRENCY={raw!r} is not a number of processes.")
+            processes = int(raw)
         if not 1 <= processes <= 64:
-            raise CommandError(f"--processes {processes} must be between 1 and 64.")
+            raise CommandError(f"{processes} server processes: choose between 1 and 64.")
         self._sync_runbooks()
         scheduler = None
         if settings.BATCHWATCH_EMBEDDED and not no_scheduler:
