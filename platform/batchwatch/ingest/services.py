@@ -21,6 +21,7 @@ from batchwatch.runs.observations import (
     observation_record,
 )
 from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
+from batchwatch.slo.services import slo_evaluate_after_runs
 
 logger = logging.getLogger("batchwatch.ingest")
 
@@ -106,9 +107,12 @@ def ingest_spans(
         runs = len({(o.job_key, o.external_id) for o in observations})
         return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=runs)
     jobs = jobs_for_observations(observations, seen_at=now)
-    with transaction.atomic():
-        runs = runs_record(observations, seen_at=now, jobs=jobs)
+
+    def with_runs(runs):
         spans_store(stored)
+        slo_evaluate_after_runs(runs, now=now)
+
+    runs = runs_record(observations, seen_at=now, jobs=jobs, then=with_runs)
     return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=len(runs))
 
 
@@ -142,11 +146,11 @@ def runs_drain(*, now: datetime, limit: int = 200) -> int:
         jobs = jobs_for_observations([o for obs in reports.values() for o in obs], seen_at=seen_at)
 
         def converge(group, reports=reports, jobs=jobs):
-            runs_record(
-                [o for item in group for o in reports[item.pk]],
-                seen_at=max(item.received_at for item in group),
-                jobs=jobs,
+            seen_at = max(item.received_at for item in group)
+            runs = runs_record(
+                [o for item in group for o in reports[item.pk]], seen_at=seen_at, jobs=jobs
             )
+            slo_evaluate_after_runs(runs, now=seen_at)
 
         with transaction.atomic():
             if not queues.drain_lock(RUNS_DRAIN_LOCK):
@@ -183,10 +187,12 @@ def ingest_run_events(
     for observation in observations:
         observation.owner_team_id = principal.team_id
     jobs = jobs_for_observations(observations, seen_at=now)
-    with transaction.atomic():
-        runs = runs_record(observations, seen_at=now, jobs=jobs)
+
+    def with_runs(runs):
         lineage_record(lineage, seen_at=now)
-    return len(runs)
+        slo_evaluate_after_runs(runs, now=now)
+
+    return len(runs_record(observations, seen_at=now, jobs=jobs, then=with_runs))
 
 
 @dataclass
@@ -232,6 +238,7 @@ def spark_eventlog_import(
     with transaction.atomic():
         [run] = runs_record([imported.observation], seen_at=now)
         spans_store(imported.spans)
+        slo_evaluate_after_runs([run], now=now)
         EventLogImport.objects.update_or_create(
             path=key,
             defaults={

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -172,12 +172,19 @@ def runs_record(
     *,
     seen_at: datetime,
     jobs: dict[str, Job] | None = None,
+    then: Callable[[list[Run]], object] | None = None,
 ) -> list[Run]:
     """Create or update the runs these observations speak of; link parents both ways.
 
     ``jobs`` comes from :func:`jobs_for_observations` when the caller registered them first.
+    ``then`` is called with the runs in the same transaction (what else the caller writes
+    with them: spans, lineage, SLO states); it must be idempotent, as a retry after a racing
+    insert calls it again.
     """
     if not observations:
+        if then is not None:
+            with transaction.atomic():
+                then([])
         return []
     if jobs is None:
         _adopt_known_engines(observations)
@@ -193,20 +200,26 @@ def runs_record(
     if not connection.in_atomic_block:
         try:
             with transaction.atomic():
-                return _record(folded, jobs, seen_at=seen_at)
+                return _record(folded, jobs, seen_at=seen_at, then=then)
         except IntegrityError:
             with transaction.atomic():
-                return _record(folded, jobs, seen_at=seen_at)
+                return _record(folded, jobs, seen_at=seen_at, then=then)
     try:
         with transaction.atomic():
             runs = _upsert(folded, jobs)
     except IntegrityError:
         runs = _upsert(folded, jobs)
-    return _judged(runs, seen_at=seen_at)
+    runs = _judged(runs, seen_at=seen_at)
+    if then is not None:
+        then(runs)
+    return runs
 
 
-def _record(folded, jobs: dict[str, Job], *, seen_at: datetime) -> list[Run]:
-    return _judged(_upsert(folded, jobs), seen_at=seen_at)
+def _record(folded, jobs: dict[str, Job], *, seen_at: datetime, then) -> list[Run]:
+    runs = _judged(_upsert(folded, jobs), seen_at=seen_at)
+    if then is not None:
+        then(runs)
+    return runs
 
 
 def _judged(runs: list[Run], *, seen_at: datetime) -> list[Run]:

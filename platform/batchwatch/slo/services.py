@@ -207,17 +207,63 @@ def slo_evaluate_job(slo: SLO, job: Job, *, now: datetime) -> SLOState:
 
 @transaction.atomic
 def slo_evaluate_for_job(job: Job, *, now: datetime) -> list[SLOState]:
-    """Every active SLO covering ``job``, evaluated now (after a run of it was recorded):
-    one query for the SLOs, one for their states (locked), one per SLO for its window."""
-    team = Q(job__isnull=True) & (Q(team__isnull=True) | Q(team=job.owner_team_id))
-    slos = [
-        slo
-        for slo in SLO.objects.filter(is_active=True).filter(Q(job=job) | team)
-        if slo_covers(slo, job)
-    ]
-    states = {
-        s.slo_id: s for s in SLOState.objects.select_for_update().filter(job=job, slo__in=slos)
+    """Every active SLO covering ``job``, evaluated now (after a run of it was recorded)."""
+    return _evaluate_for_job(job, _slos_for_jobs({job.pk: job}), now=now)
+
+
+# Run states whose verdict an SLO counts: a run reaching one may change its job's SLOs.
+FINISHED = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
+
+
+def slo_evaluate_after_runs(runs: list[Run], *, now: datetime) -> int:
+    """The SLOs of the jobs whose runs just finished, evaluated in the caller's transaction.
+
+    Ingest calls it with the runs it recorded, so that an SLO turning to warning or breached
+    is signalled with the run that caused it rather than at the next tick (which evaluates
+    them again, as it evaluates every job whose runs changed). Returns how many states.
+    """
+    jobs = {run.job_id: run.job for run in runs if run.state in FINISHED}
+    if not jobs:
+        return 0
+    slos = _slos_for_jobs(jobs)
+    if not slos:
+        return 0
+    if len(jobs) == 1:
+        [job] = jobs.values()
+        return len(_evaluate_for_job(job, slos, now=now))
+    covered = {
+        slo: [
+            j
+            for j in jobs.values()
+            if (slo.job_id is not None or j.is_active) and slo_covers(slo, j)
+        ]
+        for slo in slos
     }
+    covered = {slo: js for slo, js in covered.items() if js}
+    locked: dict[tuple[int, int], SLOState] = {
+        (s.slo_id, s.job_id): s for s in _locked_states(slos=list(covered), jobs=list(jobs))
+    }
+    wall = timezone.now()
+    for slo, js in covered.items():
+        states = {j.pk: locked[slo.pk, j.pk] for j in js if (slo.pk, j.pk) in locked}
+        _evaluate_jobs(slo, js, states, now=now, wall=wall)
+    return sum(len(js) for js in covered.values())
+
+
+def _slos_for_jobs(jobs: dict[int, Job]) -> list[SLO]:
+    """The active SLOs that may cover these jobs: one query (coverage is then in memory)."""
+    teams = {j.owner_team_id for j in jobs.values() if j.owner_team_id is not None}
+    team = Q(job__isnull=True) & (Q(team__isnull=True) | Q(team_id__in=teams))
+    return list(SLO.objects.filter(is_active=True).filter(Q(job_id__in=list(jobs)) | team))
+
+
+def _evaluate_for_job(job: Job, candidates: list[SLO], *, now: datetime) -> list[SLOState]:
+    """One query for their states (locked), one per SLO window (run-counted windows share
+    one), one UPDATE per state; in the caller's transaction."""
+    slos = [slo for slo in candidates if slo_covers(slo, job)]
+    if not slos:
+        return []
+    states = {s.slo_id: s for s in _locked_states(slos=slos, jobs=[job])}
     wall, results, new, signals = timezone.now(), [], [], []
     # SLOs with windows counted in runs read the same newest runs: one query for them all.
     by_runs = [slo for slo in slos if slo.window_unit == SLO.WindowUnit.RUNS]
@@ -452,9 +498,24 @@ def slo_evaluate_jobs(slo: SLO, jobs: list[Job], *, now: datetime, wall=None) ->
     """One SLO for many jobs: one query for their runs, bulk writes for their states.
 
     Returns how many states changed (figures or status)."""
-    wall = wall or timezone.now()
+    states = {s.job_id: s for s in _locked_states(slos=[slo], jobs=jobs)}
+    return _evaluate_jobs(slo, jobs, states, now=now, wall=wall or timezone.now())
+
+
+def _locked_states(*, slos: list[SLO], jobs) -> list[SLOState]:
+    """The states of these SLOs for these jobs, locked: the tick and an ingest evaluating the
+    same states wait for each other (one signal per change). Every evaluator locks all it
+    evaluates in one statement, in primary-key order, so that two cannot deadlock."""
+    return list(
+        SLOState.objects.select_for_update().filter(slo__in=slos, job__in=jobs).order_by("pk")
+    )
+
+
+def _evaluate_jobs(
+    slo: SLO, jobs: list[Job], states: dict[int, SLOState], *, now: datetime, wall
+) -> int:
+    """``slo_evaluate_jobs`` in the caller's transaction, ``states`` (by job) locked by it."""
     runs_by_job = _runs_for_jobs(slo, [j.pk for j in jobs], now=now)
-    states = {s.job_id: s for s in SLOState.objects.filter(slo=slo, job__in=jobs)}
     new, changed, touched, signals = [], [], [], []
     for job in jobs:
         runs = runs_by_job.get(job.pk, [])
