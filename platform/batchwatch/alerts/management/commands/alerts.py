@@ -109,6 +109,7 @@ class Command(BaseCommand):
             timers_run_due,
         )
         from batchwatch.alerts.signals import signals_route
+        from batchwatch.core.heap import freeze_startup_heap
         from batchwatch.ingest.services import RUNS_DRAIN_CHUNK, runs_drain
         from batchwatch.notify.services import (
             DELIVERY_BATCH,
@@ -117,6 +118,7 @@ class Command(BaseCommand):
             notifications_claim,
         )
 
+        freeze_startup_heap()
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         last_reconsider = 0.0

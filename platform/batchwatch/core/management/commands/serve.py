@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from batchwatch.core.heap import freeze_startup_heap
 from batchwatch.core.scheduler import EmbeddedScheduler
 
 
@@ -61,6 +62,7 @@ class Command(BaseCommand):
         # `docker stop` and process managers send SIGTERM: stop as gracefully as on Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         url = f"http://{host}:{port}"
+        freeze_startup_heap()  # (before forking: the children share those pages)
         self.stdout.write(self.style.SUCCESS(f"Batchwatch is serving at {url}  (Ctrl-C stops)"))
         try:
             if processes == 1:
