@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from batchwatch.catalog.models import Team
+from batchwatch.core.fields import QueuedJSONField
 
 KEY_PREFIX = "bwi_"
 
@@ -85,7 +86,7 @@ class RunReportBatch(models.Model):
 
     received_at = models.DateTimeField()
     # RunObservations in their stored form (``runs.observations.observation_record``).
-    observations = models.JSONField()
+    observations = QueuedJSONField()
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

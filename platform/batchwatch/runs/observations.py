@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -40,12 +40,30 @@ class RunObservation:
 _TIMES = ("scheduled_at", "started_at", "ended_at")
 
 
+def _default(f):
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+# Fields with a default, and the default: a stored record leaves out what equals it.
+_DEFAULTS = tuple(
+    (f.name, _default(f))
+    for f in fields(RunObservation)
+    if f.default is not MISSING or f.default_factory is not MISSING
+)
+_REQUIRED = tuple(
+    f.name for f in fields(RunObservation) if f.default is MISSING and f.default_factory is MISSING
+)
+
+
 def observation_record(observation: RunObservation) -> dict[str, Any]:
-    """An observation in the stored form of the ingest queue (JSON: times as ISO 8601)."""
-    record = {f.name: getattr(observation, f.name) for f in fields(RunObservation)}
-    for name in _TIMES:
-        if record[name] is not None:
-            record[name] = record[name].isoformat()
+    """An observation in the stored form of the ingest queue (JSON: times as ISO 8601; facts
+    the report does not give are left out, as :func:`observation_from_record` restores them:
+    a queued request's observations are about half the size)."""
+    record = {name: getattr(observation, name) for name in _REQUIRED}
+    for name, default in _DEFAULTS:
+        value = getattr(observation, name)
+        if value != default:
+            record[name] = value.isoformat() if name in _TIMES else value
     return record
 
 
