@@ -126,6 +126,27 @@ class TestOwnershipRules:
         assert job.registration == Registration.OBSERVED
         assert job.last_seen_at == NOW
 
+    def test_many_jobs_register_at_once_with_their_owners(
+        self, ledger_job, team_a, team_b, django_assert_max_num_queries
+    ):
+        services.ownership_rule_create(team=team_b, namespace_pattern="risk-*")
+        new = [
+            services.ObservedJob("prefect", "risk-flows", f"scoring_{i}", {"tier": "1"})
+            for i in range(20)
+        ]
+        new += [services.ObservedJob("dbt", "analytics", "orders", {}, default_team_id=team_a.pk)]
+        # the declared job, met again: registered meanwhile, kept as it is
+        new += [services.ObservedJob("airflow", "prod-airflow", "ledger_nightly_close", {})]
+        with django_assert_max_num_queries(5):  # rules, insert (in its transaction), read back
+            jobs = services.jobs_register_observed(new, seen_at=NOW)
+        assert len(jobs) == 22 and Job.objects.count() == 22
+        assert jobs["prefect:risk-flows/scoring_3"].owner_team == team_b
+        assert jobs["prefect:risk-flows/scoring_3"].labels == {"tier": "1"}
+        assert jobs["prefect:risk-flows/scoring_3"].registration == Registration.OBSERVED
+        assert jobs["dbt:analytics/orders"].owner_team == team_a
+        assert jobs["airflow:prod-airflow/ledger_nightly_close"].pk == ledger_job.pk
+        assert jobs["airflow:prod-airflow/ledger_nightly_close"].owner_team == team_a
+
     def test_registering_again_only_moves_last_seen_forward(self, ledger_job, team_b):
         services.ownership_rule_create(team=team_b, engine="airflow")
         args = {"engine": "airflow", "namespace": "prod-airflow", "name": "ledger_nightly_close"}

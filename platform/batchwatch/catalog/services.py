@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -171,6 +172,58 @@ def _find_cycle(edges: list[tuple[int, int]], *, start: int) -> list[int]:
                 seen.add(child)
                 stack.append((child, [*path, child]))
     return []
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A job telemetry speaks of, for :func:`jobs_register_observed`."""
+
+    engine: str
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    default_team_id: int | None = None
+
+
+def jobs_register_observed(new: list[ObservedJob], *, seen_at: datetime) -> dict[str, Job]:
+    """:func:`job_register_observed` for many jobs at once (what a batch of telemetry from a
+    fresh deployment meets): one read of the ownership rules, one INSERT that skips jobs
+    registered meanwhile, one read back. Returns the jobs by key.
+
+    The INSERT writes its rows in key order in its own short transaction, so concurrent
+    registrations of the same new jobs wait for each other instead of deadlocking.
+    """
+    if not new:
+        return {}
+    rules = ownership_rules_active()
+    jobs = {}
+    for entry in sorted(new, key=lambda e: job_key(e.engine, e.namespace, e.name)):
+        job = Job(
+            engine=entry.engine,
+            namespace=entry.namespace,
+            name=entry.name,
+            labels=dict(entry.labels or {}),
+            registration=Registration.OBSERVED,
+            owner_team=owner_team_for(
+                engine=entry.engine,
+                namespace=entry.namespace,
+                name=entry.name,
+                labels=entry.labels or {},
+                rules=rules,
+            ),
+            last_seen_at=seen_at,
+        )
+        if job.owner_team is None and entry.default_team_id is not None:
+            job.owner_team_id = entry.default_team_id
+        job.key = job_key(job.engine, job.namespace, job.name)
+        # (owners come from the rules read above or the ingest key: no query per job for them)
+        job.full_clean(exclude=["owner_team"], validate_unique=False, validate_constraints=False)
+        jobs[job.key] = job
+    with transaction.atomic():
+        Job.objects.bulk_create(list(jobs.values()), ignore_conflicts=True)
+    for key, job in jobs.items():  # (a job another process registered meanwhile is logged twice)
+        logger.info("catalog.job_registered", extra={"job": key, "owner": job.owner_team_id})
+    return {j.key: j for j in Job.objects.filter(key__in=list(jobs)).select_related("owner_team")}
 
 
 @transaction.atomic

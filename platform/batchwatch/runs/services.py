@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from batchwatch.catalog.models import Job
-from batchwatch.catalog.services import job_register_observed
+from batchwatch.catalog.services import ObservedJob, jobs_register_observed
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
 
@@ -127,8 +127,8 @@ def jobs_for_observations(
 ) -> dict[str, Job]:
     """The catalog jobs these observations speak of, registering the new ones.
 
-    Call it before the transaction that records the runs: each new job is then registered in
-    its own short transaction (in key order), so concurrent requests that meet the same new
+    Call it before the transaction that records the runs: new jobs are then registered in
+    their own short transaction (in key order), so concurrent requests that meet the same new
     jobs wait briefly for each other instead of deadlocking inside long ingest transactions.
     """
     _adopt_known_engines(observations)
@@ -138,16 +138,12 @@ def jobs_for_observations(
 def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
     wanted = {o.job_key: o for o in observations}
     jobs = {j.key: j for j in Job.objects.filter(key__in=wanted).select_related("owner_team")}
-    for key, obs in sorted(wanted.items()):
-        if key not in jobs:
-            jobs[key] = job_register_observed(
-                engine=obs.engine,
-                namespace=obs.namespace,
-                name=obs.job_name,
-                labels=obs.labels,
-                seen_at=seen_at,
-                default_team_id=obs.owner_team_id,
-            )
+    new = [
+        ObservedJob(obs.engine, obs.namespace, obs.job_name, obs.labels, obs.owner_team_id)
+        for key, obs in wanted.items()
+        if key not in jobs
+    ]
+    jobs.update(jobs_register_observed(new, seen_at=seen_at))
     stale = sorted(
         j.pk
         for j in jobs.values()
