@@ -232,7 +232,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
             # Durable when answered: processed into alerts (inline), or queued (queued).
             durable = conn.execute(
                 "SELECT (SELECT count(*) FROM alerts_alert) + (SELECT coalesce(sum("
-                "jsonb_array_length(events)), 0) FROM alerts_alertintake WHERE processed_at "
+                "json_array_length(events::json)), 0) FROM alerts_alertintake WHERE processed_at "
                 "IS NULL)"
             ).fetchone()[0]
             deadline = time.monotonic() + 120

@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.validators import validate_timezone
-from batchwatch.core.fields import BulkJSONField
+from batchwatch.core.fields import BulkJSONField, QueuedJSONField
 from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import EscalationPolicy
 
@@ -260,7 +260,7 @@ class AlertIntake(models.Model):
     )
     received_at = models.DateTimeField()
     # The parsed events in our own stored form (``intake.event_record``), not a wire format.
-    events = BulkJSONField()
+    events = QueuedJSONField()
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from batchwatch.notify import transports
 from batchwatch.notify.models import Channel, Notification
@@ -70,6 +72,21 @@ def notification_enqueue(
     return notification
 
 
+# A process that delivers notifications itself (the alerts worker) takes those it writes in
+# bursts straight to its senders: they are stored already claimed (state sending, under a
+# lease, as a claim would leave them) and handed over after commit, without a round of polling
+# and claiming in between. If the process dies first, the lease runs out and any worker claims
+# them again, as for any claimed row.
+_local_delivery: Callable[[list[Notification]], None] | None = None
+
+
+def local_delivery_set(handler: Callable[[list[Notification]], None] | None) -> None:
+    """Have this process's burst notifications handed to ``handler`` after commit (None:
+    back to claiming)."""
+    global _local_delivery
+    _local_delivery = handler
+
+
 def notifications_enqueue_many(notifications: list[Notification]) -> int:
     """Add many unsaved notifications to the outbox in one INSERT (the caller's transaction);
     any whose idempotency key exists already are skipped. Returns how many were offered.
@@ -79,9 +96,32 @@ def notifications_enqueue_many(notifications: list[Notification]) -> int:
     """
     if not notifications:
         return 0
+    handler = _local_delivery
+    if handler is not None:
+        # Stored already claimed by this process (as notifications_claim would), handed to
+        # its senders after commit.
+        lease = timezone.now() + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
+        for n in notifications:
+            if n.next_attempt_at <= n.created_at:
+                n.state, n.lease_until, n.attempts = Notification.State.SENDING, lease, 1
     Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=500)
     now_due = [n.idempotency_key for n in notifications if n.next_attempt_at <= n.created_at]
-    if now_due and not settings.BATCHWATCH_EMBEDDED:
+    if now_due and handler is not None:
+
+        def hand_over():
+            # (by key: rows skipped as enqueued before are not this process's to send)
+            handler(
+                list(
+                    Notification.objects.filter(
+                        idempotency_key__in=now_due,
+                        state=Notification.State.SENDING,
+                        lease_until=lease,
+                    ).select_related("channel")
+                )
+            )
+
+        transaction.on_commit(hand_over)
+    elif now_due and not settings.BATCHWATCH_EMBEDDED:
 
         def kick_all():
             for pk in Notification.objects.filter(
@@ -230,7 +270,9 @@ def deliver_due(*, now: datetime, limit: int = 200) -> int:
 
 def deliver_claimed(batch: list[Notification], *, now: datetime) -> int:
     """Send notifications claimed by :func:`notifications_claim`; returns how many were
-    delivered. Safe in any thread (it uses that thread's connection)."""
+    delivered. Safe in any thread (it uses that thread's connection). A row whose lease ran
+    out while it waited is left alone: another worker may have claimed it since."""
+    batch = [n for n in batch if n.lease_until is None or n.lease_until > now]
     sent = [n.pk for n in batch if _send(n, now) == Notification.State.DELIVERED]
     return _mark_delivered(sent, now)
 

@@ -115,6 +115,7 @@ class Command(BaseCommand):
             DELIVERY_BATCH,
             deliver_claimed,
             deliver_due,
+            local_delivery_set,
             notifications_claim,
         )
 
@@ -127,11 +128,20 @@ class Command(BaseCommand):
             "(Ctrl-C stops)"
         )
 
-        # Deliveries wait on the network: one thread claims due notifications a few at a
-        # time and hands them to sender threads (each with its own connection), so they go
-        # out while the main loop writes the next flushes, not one by one after all of them.
+        # Deliveries wait on the network: sender threads (each with its own connection) send
+        # them while the main loop writes the next flushes, not one by one after all of them.
+        # What they send: the group notifications this process's flushes wrote (handed over
+        # at commit, already claimed), and what one thread claims a few at a time while
+        # the senders have little queued (retries, other processes' rows).
         count = settings.BATCHWATCH_OUTBOX_CONCURRENCY
-        outbox: queue.Queue = queue.Queue(maxsize=2 * count)
+        outbox: queue.Queue = queue.Queue()
+
+        def hand_over(rows):
+            for i in range(0, len(rows), DELIVERY_BATCH):
+                outbox.put(rows[i : i + DELIVERY_BATCH])
+
+        if not once:
+            local_delivery_set(hand_over)
 
         def survive(what: str, step, *args):
             """Run one step; a database that went away is waited out, not a dead thread."""
@@ -153,9 +163,12 @@ class Command(BaseCommand):
         def dispatch():
             try:
                 while not stopping:
+                    if outbox.qsize() >= 2 * count:  # the senders are busy: claim later
+                        time.sleep(interval)
+                        continue
                     batch = survive("claim", claim_due)
                     if batch:
-                        outbox.put(batch)  # waits while the senders are busy
+                        outbox.put(batch)
                     else:
                         time.sleep(interval)
             finally:
@@ -207,6 +220,8 @@ class Command(BaseCommand):
                 time.sleep(interval)
         except KeyboardInterrupt:
             stopping.append(True)
+        finally:
+            local_delivery_set(None)  # what is written from now on waits for a claim
         for thread in delivery:
             thread.join(timeout=30)
         sys.stdout.flush()
