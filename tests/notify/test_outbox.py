@@ -136,3 +136,87 @@ def test_a_sweep_claims_in_batches_and_delivers_each_once(db, receiver):
     keys = [key for key, _ in hook.calls]
     assert len(keys) == 33 and len(set(keys)) == 30
     assert Notification.objects.filter(state="delivered").count() == 30
+
+
+def _unsaved(channel, key, now):
+    return Notification(
+        purpose="group",
+        transport=channel.kind,
+        address=channel.address,
+        channel=channel,
+        subject="Ledger storm",
+        idempotency_key=key,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+@pytest.fixture
+def handed():
+    """This process delivers its own burst notifications (as `alerts worker` does)."""
+    from batchwatch.notify.services import local_delivery_set
+
+    received: list[list[Notification]] = []
+    local_delivery_set(received.append)
+    yield received
+    local_delivery_set(None)
+
+
+def test_burst_notifications_are_handed_to_the_senders_at_commit(
+    db, receiver, handed, django_capture_on_commit_callbacks
+):
+    from batchwatch.notify.services import deliver_claimed, notifications_enqueue_many
+
+    hook = receiver()
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    now = datetime.now(UTC)
+    enqueue(channel, key="storm-0", now=now)  # written before, by another path
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notifications_enqueue_many([_unsaved(channel, f"storm-{i}", now) for i in range(3)])
+        assert handed == []  # not before commit
+    [rows] = handed
+    assert sorted(n.idempotency_key for n in rows) == ["storm-1", "storm-2"]  # not storm-0
+    assert {n.state for n in rows} == {"sending"} and all(n.lease_until > now for n in rows)
+    # Claimed already: a sweep does not take them while the lease holds.
+    assert [n.idempotency_key for n in notifications_claim(now=now, size=10)] == ["storm-0"]
+    assert deliver_claimed(rows, now=datetime.now(UTC)) == 2
+    assert sorted(key for key, _ in hook.calls) == ["storm-1", "storm-2"]
+
+
+def test_a_rolled_back_burst_is_handed_to_nobody(db, handed, django_capture_on_commit_callbacks):
+    from batchwatch.notify.services import notifications_enqueue_many
+
+    channel = Channel.objects.create(name="log", kind="log", address="x")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        notifications_enqueue_many([_unsaved(channel, "k", datetime.now(UTC))])
+        raise RuntimeError("the flush failed")
+    assert handed == [] and not Notification.objects.exists()
+
+
+def test_a_row_whose_lease_ran_out_while_it_waited_is_left_to_others(db, receiver):
+    from batchwatch.notify.services import deliver_claimed
+
+    hook = receiver()
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    enqueue(channel, key="late", now=T0)
+    [row] = notifications_claim(now=T0, size=10)
+    assert deliver_claimed([row], now=row.lease_until + timedelta(seconds=1)) == 0
+    assert hook.calls == []
+
+
+def test_a_row_claimed_again_after_a_dead_workers_lease_is_sent(db, receiver):
+    from batchwatch.notify.services import deliver_claimed
+
+    hook = receiver()
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    enqueue(channel, key="orphan", now=T0)
+    [first] = notifications_claim(now=T0, size=10)  # a worker that then died
+    later = first.lease_until + timedelta(seconds=1)
+    [again] = notifications_claim(now=later, size=10)
+    assert again.lease_until > later  # the new lease, not the dead worker's
+    assert deliver_claimed([again], now=later) == 1
+    assert [key for key, _ in hook.calls] == ["orphan"]

@@ -272,7 +272,7 @@ def deliver_claimed(batch: list[Notification], *, now: datetime) -> int:
     """Send notifications claimed by :func:`notifications_claim`; returns how many were
     delivered. Safe in any thread (it uses that thread's connection). A row whose lease ran
     out while it waited is left alone: another worker may have claimed it since."""
-    batch = [n for n in batch if n.lease_until is None or n.lease_until > now]
+    batch = [n for n in batch if n.lease_until is None or n.lease_until >= now]
     sent = [n.pk for n in batch if _send(n, now) == Notification.State.DELIVERED]
     return _mark_delivered(sent, now)
 
@@ -296,6 +296,7 @@ def notifications_claim(*, now: datetime, size: int = 10) -> list[Notification]:
     for notification in batch:
         notification.attempts += 1
         notification.state = Notification.State.SENDING
+        notification.lease_until = lease
     return batch
 
 
