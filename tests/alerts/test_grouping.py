@@ -171,3 +171,34 @@ def test_a_bulk_flush_that_fails_is_done_one_by_one(route_tree, monkeypatch):
     receive(storm(3, 2), T0)
     run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
     assert group_notifications().count() == 3
+
+
+def _first_flush(group_labels):
+    from batchwatch.alerts.models import Timer
+
+    incident = Incident.objects.get(group_labels=group_labels)
+    return incident, Timer.objects.get(incident=incident, kind="flush", state="pending").due_at
+
+
+def test_alerts_that_started_longer_ago_than_group_wait_flush_at_once(route_tree):
+    """Alertmanager's rule: a group that has not flushed yet is flushed at once when an
+    alert in it started more than group_wait ago (alerts re-sent after a restart)."""
+    labels = {"alertname": "BatchTaskFailing", "job": "etl_old", "severity": "critical"}
+    receive([firing({**labels, "instance": "w1"}, starts_at=T0 - timedelta(minutes=5))], T0)
+    incident, due = _first_flush({"alertname": "BatchTaskFailing", "job": "etl_old"})
+    assert due == T0
+    run_until(T0, T0)
+    assert group_notifications().filter(incident=incident).count() == 1
+
+
+def test_fresh_alerts_wait_group_wait_and_an_old_one_joining_brings_the_flush_forward(
+    route_tree,
+):
+    labels = {"alertname": "BatchTaskFailing", "job": "etl_new", "severity": "critical"}
+    group = {"alertname": "BatchTaskFailing", "job": "etl_new"}
+    receive([firing({**labels, "instance": "w1"}, starts_at=T0 - timedelta(seconds=5))], T0)
+    incident, due = _first_flush(group)
+    assert due == T0 + incident.group_wait  # started recently: group_wait as usual
+    later = T0 + timedelta(seconds=10)
+    receive([firing({**labels, "instance": "w2"}, starts_at=T0 - timedelta(hours=1))], later)
+    assert _first_flush(group)[1] == later

@@ -457,6 +457,7 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
     _save_suppression(changed)
     outcome.suppressed = sum(1 for a in suppressed if a.needs_routing)
     opened: list[Incident] = []
+    first_flush: dict[int, datetime] = {}
     lookups = _Lookups()
     if by_key:
         open_incidents = {
@@ -485,16 +486,31 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
                     data={"alerts": [a.pk for a in group[:100]]},
                 )
             )
-            if not created:
-                _schedule_flush(incident, now)
+            if created:
+                first_flush[incident.pk] = _first_flush_due(incident, group, now)
+            else:
+                _schedule_flush(
+                    incident, now, started_long_ago=_started_long_ago(incident, group, now)
+                )
     IncidentAlert.objects.bulk_create(memberships, ignore_conflicts=True, batch_size=500)
     TimelineEntry.objects.bulk_create(timeline, batch_size=500)
     # A new incident has no timer yet: its first flush, after group_wait, in one INSERT.
     Timer.objects.bulk_create(
-        Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=now + incident.group_wait)
+        Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=first_flush[incident.pk])
         for incident in opened
     )
     return outcome
+
+
+def _started_long_ago(incident: Incident, alerts: list[Alert], now: datetime) -> bool:
+    """Whether one of these alerts started more than group_wait ago (by its own startsAt):
+    Alertmanager then flushes a group that has not flushed yet at once rather than waiting
+    group_wait again (alerts re-sent after a restart, or held up on the way)."""
+    return any(a.starts_at + incident.group_wait < now for a in alerts)
+
+
+def _first_flush_due(incident: Incident, alerts: list[Alert], now: datetime) -> datetime:
+    return now if _started_long_ago(incident, alerts, now) else now + incident.group_wait
 
 
 def _save_suppression(alerts: list[Alert]) -> None:
@@ -730,10 +746,11 @@ def _timers_cancel(incident, *kinds) -> None:
     query.update(state=Timer.State.CANCELLED)
 
 
-def _schedule_flush(incident: Incident, now: datetime) -> None:
-    """A change in the group: flush after group_wait (first time) or group_interval."""
+def _schedule_flush(incident: Incident, now: datetime, *, started_long_ago: bool = False) -> None:
+    """A change in the group: flush after group_wait (first time; at once when an alert
+    started more than group_wait ago, as Alertmanager) or group_interval."""
     if incident.last_flush_at is None:
-        due = incident.created_at + incident.group_wait
+        due = now if started_long_ago else incident.created_at + incident.group_wait
     else:
         due = incident.last_flush_at + incident.group_interval
     _timer_set(incident, Timer.Kind.FLUSH, max(due, now), earliest=True)
