@@ -15,19 +15,24 @@ NY = "America/New_York"
 FIRST = datetime(2026, 10, 1, 6, 0, tzinfo=UTC)  # 02:00 EDT
 
 
-@pytest.fixture
-def nightly(team_a):
+def daily_job(name: str, team):
+    """An Airflow job at 02:00 New York, created the day before FIRST."""
     job = catalog.job_create(
         engine="airflow",
         namespace="prod",
-        name="ledger_close",
-        owner_team=team_a,
+        name=name,
+        owner_team=team,
         schedule_cron="0 2 * * *",
         schedule_timezone=NY,
     )
     job.created_at = FIRST - timedelta(days=1)
     job.save()
     return job
+
+
+@pytest.fixture
+def nightly(team_a):
+    return daily_job("ledger_close", team_a)
 
 
 def deadline_slo(job, objective="90"):

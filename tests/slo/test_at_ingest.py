@@ -5,14 +5,13 @@ from datetime import timedelta
 
 import pytest
 
-from batchwatch.catalog import services as catalog
 from batchwatch.ingest.auth import ANONYMOUS
 from batchwatch.ingest.services import ingest_run_events
 from batchwatch.runs.models import Run, Signal
 from batchwatch.runs.observations import RunObservation
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import slo_evaluate_after_runs
-from tests.slo.conftest import FIRST, NY, deadline_slo, make_slo, run_day
+from tests.slo.conftest import FIRST, daily_job, deadline_slo, make_slo, run_day
 
 pytestmark = pytest.mark.django_db
 
@@ -64,14 +63,7 @@ def test_a_run_still_running_leaves_the_slos_to_the_tick(nightly):
 
 
 def test_runs_of_several_jobs_are_evaluated_per_slo(nightly, team_a, team_b):
-    other = catalog.job_create(
-        engine="airflow",
-        namespace="prod",
-        name="risk_scores",
-        owner_team=team_b,
-        schedule_cron="0 2 * * *",
-        schedule_timezone=NY,
-    )
+    other = daily_job("risk_scores", team_b)
     team_wide = make_slo("ledger-team", SLO.Kind.SUCCESS_RATIO, "90", team=team_a)
     risk_wide = make_slo("risk-team", SLO.Kind.SUCCESS_RATIO, "90", team=team_b)
     deadline = deadline_slo(nightly)
