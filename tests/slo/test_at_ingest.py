@@ -94,3 +94,19 @@ def test_the_queries_of_one_report_do_not_grow_with_history(
         run_day(nightly, day, minutes=120)
     with django_assert_max_num_queries(len(first)):
         report(nightly, 30, minutes=120)
+
+
+def test_a_failing_evaluation_costs_the_run_nothing(nightly, monkeypatch, caplog):
+    from batchwatch.slo import services
+
+    deadline_slo(nightly)
+
+    def broken(*args, **kwargs):
+        SLOState.objects.create(slo=SLO.objects.get(), job=nightly)  # a write, rolled back
+        raise ZeroDivisionError("a bug in an evaluation")
+
+    monkeypatch.setattr(services, "_evaluate_after_runs", broken)
+    report(nightly, 0, minutes=120)
+    assert Run.objects.get(job=nightly).state == "succeeded"  # recorded all the same
+    assert not SLOState.objects.exists()  # the evaluation's own writes are undone
+    assert "slo.evaluate_after_runs_failed" in caplog.text

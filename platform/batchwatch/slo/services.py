@@ -10,7 +10,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -221,6 +221,10 @@ def slo_evaluate_after_runs(runs: list[Run], *, now: datetime) -> int:
     Ingest calls it with the runs it recorded, so that an SLO turning to warning or breached
     is signalled with the run that caused it rather than at the next tick (which evaluates
     them again, as it evaluates every job whose runs changed). Returns how many states.
+
+    A failure here never costs the runs their record: the evaluation runs in a savepoint, and
+    an error in it is logged and left to the tick (a database that went away still fails the
+    caller, which retries).
     """
     jobs = {run.job_id: run.job for run in runs if run.state in FINISHED}
     if not jobs:
@@ -228,6 +232,19 @@ def slo_evaluate_after_runs(runs: list[Run], *, now: datetime) -> int:
     slos = _slos_for_jobs(jobs)
     if not slos:
         return 0
+    try:
+        with transaction.atomic():
+            return _evaluate_after_runs(jobs, slos, now=now)
+    except (OperationalError, InterfaceError) as exc:
+        if not connection.is_usable():
+            raise
+        logger.warning("slo.evaluate_after_runs_failed", extra={"error": str(exc)[:200]})
+    except Exception:
+        logger.exception("slo.evaluate_after_runs_failed", extra={"jobs": sorted(jobs)[:20]})
+    return 0
+
+
+def _evaluate_after_runs(jobs: dict[int, Job], slos: list[SLO], *, now: datetime) -> int:
     if len(jobs) == 1:
         [job] = jobs.values()
         return len(_evaluate_for_job(job, slos, now=now))
