@@ -24,6 +24,7 @@ from django.db.models import Q
 from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.validators import validate_timezone
 from batchwatch.core.fields import BulkJSONField, QueuedJSONField
+from batchwatch.core.models import QueuedBatch
 from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import EscalationPolicy
 
@@ -244,7 +245,7 @@ class Alert(models.Model):
         return self.labels.get("alertname") or self.labels.get("kind") or "alert"
 
 
-class AlertIntake(models.Model):
+class AlertIntake(QueuedBatch):
     """A batch of alert events accepted at the edge and not yet processed (queued intake).
 
     With ``BATCHWATCH_ALERT_INTAKE=queued`` a webhook request is answered once its events,
@@ -258,14 +259,10 @@ class AlertIntake(models.Model):
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    received_at = models.DateTimeField()
     # The parsed events in our own stored form (``intake.event_record``), not a wire format.
     events = QueuedJSONField()
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(QueuedBatch.Meta):
         indexes = [
             # The drain: "batches not processed yet, oldest first".
             models.Index(

@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Model
+
+from batchwatch.core.models import QueuedBatch
 
 logger = logging.getLogger("batchwatch")
 
@@ -55,13 +56,15 @@ def process_group(group: Sequence, process: Callable[[Sequence], None], *, what:
     return failed
 
 
-def mark_processed(model: type[Model], batches: Sequence, failed: dict[int, str], now: datetime):
+def mark_processed(
+    model: type[QueuedBatch], batches: Sequence, failed: dict[int, str], now: datetime
+):
     model.objects.filter(pk__in=[b.pk for b in batches]).update(processed_at=now)
     for pk, error in failed.items():
         model.objects.filter(pk=pk).update(error=error)
 
 
-def prune_processed(model: type[Model], *, now: datetime, keep: timedelta = KEEP) -> int:
+def prune_processed(model: type[QueuedBatch], *, now: datetime, keep: timedelta = KEEP) -> int:
     """Delete batches processed more than ``keep`` ago (at most 5,000 a call)."""
     old = model.objects.filter(processed_at__lt=now - keep).values_list("pk", flat=True)
     deleted, _ = model.objects.filter(pk__in=list(old[:5000])).delete()

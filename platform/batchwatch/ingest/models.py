@@ -10,6 +10,7 @@ from django.db import models
 
 from batchwatch.catalog.models import Team
 from batchwatch.core.fields import QueuedJSONField
+from batchwatch.core.models import QueuedBatch
 
 KEY_PREFIX = "bwi_"
 
@@ -76,7 +77,7 @@ class EventLogImport(models.Model):
         return self.path
 
 
-class RunReportBatch(models.Model):
+class RunReportBatch(QueuedBatch):
     """What one telemetry request said about runs, queued for the ingest drain (queued mode).
 
     With ``BATCHWATCH_INGEST_RUNS=queued`` an OTLP request stores its spans and this row in
@@ -84,14 +85,10 @@ class RunReportBatch(models.Model):
     ``runs_record`` as inline mode). Processed rows are pruned after a day.
     """
 
-    received_at = models.DateTimeField()
     # RunObservations in their stored form (``runs.observations.observation_record``).
     observations = QueuedJSONField()
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(QueuedBatch.Meta):
         indexes = [
             models.Index(
                 fields=["id"],
