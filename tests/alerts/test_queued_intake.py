@@ -20,6 +20,7 @@ from batchwatch.alerts.services import (
     intake_prune,
     integration_create,
 )
+from batchwatch.core import jsontext
 from tests.alerts.conftest import firing
 from tests.ingest.helpers import sample as sample_bytes
 
@@ -69,7 +70,7 @@ def test_events_survive_the_stored_form():
         generator_url="http://prometheus/graph",
         links=({"href": "http://runbook", "text": "runbook"},),
     )
-    assert event_from_record(json.loads(json.dumps(event_record(event)))) == event
+    assert event_from_record(jsontext.loads(jsontext.dumps(event_record(event)))) == event
 
 
 def test_a_queued_webhook_is_answered_before_processing(queued, am_token):

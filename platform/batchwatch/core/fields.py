@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django.db import models
+
+from batchwatch.core import jsontext
 
 
 class BulkJSONField(models.JSONField):
@@ -22,9 +22,6 @@ class BulkJSONField(models.JSONField):
         return "%s"
 
 
-_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
-
-
 class QueuedJSONField(models.TextField):
     """JSON kept as text, for queue rows written once per request and read once by a drain.
 
@@ -32,17 +29,17 @@ class QueuedJSONField(models.TextField):
     request's observations (tens of kilobytes) cost PostgreSQL more than the rest of the
     insert; nothing queries inside these documents, so they are stored as the text they are
     (compressed with lz4 where the server supports it: :func:`lz4_compression`). Python sees
-    the decoded value, as with a JSONField.
+    the decoded value, as with a JSONField; datetimes in it are written in ISO 8601.
     """
 
     def from_db_value(self, value, expression, connection):
-        return None if value is None else json.loads(value)
+        return None if value is None else jsontext.loads(value)
 
     def to_python(self, value):
-        return json.loads(value) if isinstance(value, str) else value
+        return jsontext.loads(value) if isinstance(value, str) else value
 
     def get_prep_value(self, value):
-        return None if value is None else _encode(value)
+        return None if value is None else jsontext.dumps(value)
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))
