@@ -107,6 +107,14 @@ def test_a_token_of_another_kind_is_refused(pd_token):
         ({"version": "4", "alerts": [{"status": "odd", "labels": {"a": "b"}}]}, "status"),
         ({"version": "4", "alerts": [{"status": "firing", "labels": {"a": ["x"]}}]}, "string"),
         (
+            {"version": "4", "alerts": [{"status": "firing", "labels": {"a": "b", "c": None}}]},
+            "alerts[0].labels.c must be a string",
+        ),
+        (
+            {"version": "4", "alerts": [{"status": "firing", "labels": {"a": "b"}, "endsAt": 5}]},
+            "alerts[0].endsAt must be an RFC 3339 time string",
+        ),
+        (
             {
                 "version": "4",
                 "alerts": [{"status": "firing", "labels": {"a": "b"}, "startsAt": "yesterday"}],
@@ -120,6 +128,46 @@ def test_bad_alertmanager_payloads_get_400_with_the_reason(am_token, body, fragm
     assert response.status_code == 400
     assert any(fragment in e for e in response.json()["errors"]), response.json()
     assert not Alert.objects.exists()
+
+
+def test_alertmanager_parsing_keeps_long_and_numeric_values_as_before():
+    """The fast path (short strings, taken as they are) and the careful one agree."""
+    from datetime import UTC, datetime
+
+    from batchwatch.alerts.intake import MAX_VALUE, label_fingerprint, parse_alertmanager
+
+    long = "x" * (MAX_VALUE + 10)
+    body = {
+        "version": "4",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "A", "job": "j", "shard": 3},
+                "annotations": {"description": long, "summary": "s" * 600},
+                "startsAt": "2026-11-22T03:00:00.123456789Z",
+            },
+            {
+                "status": "resolved",
+                "labels": {"alertname": "A", "job": "k"},
+                "startsAt": "2026-11-22T03:00:00.123456789Z",
+                "endsAt": "2026-11-22T04:00:00+01:00",
+            },
+        ],
+    }
+    first, second = parse_alertmanager(json.dumps(body).encode(), now=datetime.now(UTC))
+    assert first.labels == {"alertname": "A", "job": "j", "shard": "3"}
+    assert first.fingerprint == label_fingerprint({"alertname": "A", "job": "j", "shard": "3"})
+    assert first.annotations["description"] == long[:MAX_VALUE]
+    assert first.annotations["summary"] == "s" * 600
+    assert first.starts_at == second.starts_at == datetime(2026, 11, 22, 3, 0, 0, 123456, UTC)
+    assert second.ends_at == datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def test_the_label_fingerprint_is_stable_across_releases():
+    from batchwatch.alerts.intake import label_fingerprint
+
+    # Stored alerts are found again by it: it must not change.
+    assert label_fingerprint({"job": "ledger", "alertname": "Late"}) == "da33ae37fb3d60af"
 
 
 def pd_event(token, action, **extra):

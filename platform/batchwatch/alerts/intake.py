@@ -88,8 +88,11 @@ def event_from_record(record: list) -> AlertEvent:
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
-    """Identity of a label set: the same labels give the same alert, whichever the order."""
-    text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))
+    """Identity of a label set: the same labels give the same alert, whichever the order.
+
+    The SHA-256 of ``name\\xfevalue`` pairs in name order, joined by ``\\xff`` (joined in C:
+    a storm's webhook fingerprints a hundred label sets per request)."""
+    text = "\xff".join(map("\xfe".join, sorted(labels.items())))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -100,33 +103,51 @@ def _json(body: bytes) -> object:
         raise IntakeError(f"the body is not valid JSON ({exc})") from exc
 
 
-def _string_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
+def _at(where: str, field: str) -> str:
+    return f"{where}.{field}" if field else where
+
+
+def _string_map(value: object, where: str, errors: list[str], field: str = "") -> dict[str, str]:
+    """An object of strings (labels, annotations). ``where`` and ``field`` name it in error
+    messages, which are built only when there is an error."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        errors.append(f"{where} must be an object of string values")
+        errors.append(f"{_at(where, field)} must be an object of string values")
         return {}
     if len(value) > MAX_LABELS:
-        errors.append(f"{where} has {len(value)} entries; at most {MAX_LABELS}")
-    elif all(type(v) is str and len(v) <= MAX_VALUE and len(k) <= 200 for k, v in value.items()):
-        return value  # what senders send: a fresh object of short strings, taken as it is
+        errors.append(f"{_at(where, field)} has {len(value)} entries; at most {MAX_LABELS}")
+    else:
+        # What senders send: a fresh object of short strings, taken as it is. Joining checks
+        # in C that every value is a string, and bounds each value (and name) by the total.
+        try:
+            if len("".join(value.values())) <= MAX_VALUE and len("".join(value)) <= 200:
+                return value
+        except TypeError:
+            pass
     out = {}
     for key, item in value.items():
         if isinstance(item, bool | int | float):
             item = str(item)
         if not isinstance(item, str):
-            errors.append(f"{where}.{key} must be a string")
+            errors.append(f"{_at(where, field)}.{key} must be a string")
             continue
         out[str(key)[:200]] = item[:MAX_VALUE]
     return out
 
 
-def _time(value: object, where: str, errors: list[str]) -> datetime | None:
-    if value in (None, ""):
+def _time(
+    value: object, where: str, errors: list[str], field: str = "", seen: dict | None = None
+) -> datetime | None:
+    """An RFC 3339 time, in UTC. ``seen`` remembers the strings read in one payload: the
+    alerts of one evaluation share their startsAt."""
+    if value is None or value == "":
         return None
     if not isinstance(value, str):
-        errors.append(f"{where} must be an RFC 3339 time string")
+        errors.append(f"{_at(where, field)} must be an RFC 3339 time string")
         return None
+    if seen is not None and (known := seen.get(value)) is not None:
+        return known
     if value.startswith(ZERO_TIME_PREFIX):
         return None
     try:  # RFC 3339 as senders write it (Python 3.11 reads 'Z' and nanoseconds)...
@@ -134,12 +155,15 @@ def _time(value: object, where: str, errors: list[str]) -> datetime | None:
     except ValueError:  # ... and Django's more lenient reading for the rest
         parsed = parse_datetime(value)
     if parsed is None:
-        errors.append(f"{where} is not an RFC 3339 time: {value!r}")
+        errors.append(f"{_at(where, field)} is not an RFC 3339 time: {value!r}")
         return None
     if parsed.tzinfo is None:
-        errors.append(f"{where} needs a time zone offset (or Z): {value!r}")
+        errors.append(f"{_at(where, field)} needs a time zone offset (or Z): {value!r}")
         return None
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if seen is not None:
+        seen[value] = parsed
+    return parsed
 
 
 def _labels_and_status(raw: object, where: str, errors: list[str], default_status=None):
@@ -147,7 +171,7 @@ def _labels_and_status(raw: object, where: str, errors: list[str], default_statu
     if not isinstance(raw, dict):
         errors.append(f"{where} must be an object")
         return None
-    labels = _string_map(raw.get("labels"), f"{where}.labels", errors)
+    labels = _string_map(raw.get("labels"), where, errors, "labels")
     if not labels:
         errors.append(f"{where}.labels must not be empty: labels are the alert's identity")
         return None
@@ -173,14 +197,15 @@ def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
     if len(alerts) > MAX_EVENTS:
         errors.append(f"{len(alerts)} alerts in one payload; at most {MAX_EVENTS}")
     events = []
+    seen: dict[str, datetime] = {}
     for index, raw in enumerate(alerts):
         where = f"alerts[{index}]"
         identity = _labels_and_status(raw, where, errors)
         if identity is None:
             continue
         labels, status = identity
-        annotations = _string_map(raw.get("annotations"), f"{where}.annotations", errors)
-        ends_at = _time(raw.get("endsAt"), f"{where}.endsAt", errors)
+        annotations = _string_map(raw.get("annotations"), where, errors, "annotations")
+        ends_at = _time(raw.get("endsAt"), where, errors, "endsAt", seen)
         events.append(
             AlertEvent(
                 action=TRIGGER if status == "firing" else RESOLVE,
@@ -189,7 +214,7 @@ def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
                 annotations=annotations,
                 summary=annotations.get("summary") or annotations.get("description", ""),
                 severity=labels.get("severity", ""),
-                starts_at=_time(raw.get("startsAt"), f"{where}.startsAt", errors),
+                starts_at=_time(raw.get("startsAt"), where, errors, "startsAt", seen),
                 ends_at=ends_at if status == "resolved" else None,
                 generator_url=str(raw.get("generatorURL") or "")[:2000],
             )
@@ -308,9 +333,9 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
         if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
             errors.append(f"{where}.dedup_key must be a non-empty string")
             continue
-        annotations = _string_map(raw.get("annotations"), f"{where}.annotations", errors)
+        annotations = _string_map(raw.get("annotations"), where, errors, "annotations")
         summary = raw.get("summary") or annotations.get("summary", "")
-        ends_at = _time(raw.get("ends_at"), f"{where}.ends_at", errors)
+        ends_at = _time(raw.get("ends_at"), where, errors, "ends_at")
         events.append(
             AlertEvent(
                 action=TRIGGER if status == "firing" else RESOLVE,
@@ -319,7 +344,7 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
                 annotations=annotations,
                 summary=str(summary)[:500],
                 severity=str(raw.get("severity") or labels.get("severity", ""))[:20],
-                starts_at=_time(raw.get("starts_at"), f"{where}.starts_at", errors),
+                starts_at=_time(raw.get("starts_at"), where, errors, "starts_at"),
                 ends_at=ends_at if status == "resolved" else None,
                 expires_at=ends_at if status == "firing" else None,
                 generator_url=str(raw.get("url") or "")[:2000],
