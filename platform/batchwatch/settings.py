@@ -393,6 +393,10 @@ BATCHWATCH_INGEST_RUNS = _env_choice(
 BATCHWATCH_ALERT_INTAKE = _env_choice(
     "BATCHWATCH_ALERT_INTAKE", "inline" if BATCHWATCH_EMBEDDED else "queued", ("inline", "queued")
 )
+# Nice increment of the queue-draining thread of `manage.py alerts worker` (Linux): during a
+# storm the drain yields the CPU to the web processes answering the senders and to the
+# worker's own timers and deliveries (pages), and takes what they leave. 0 keeps it equal.
+BATCHWATCH_DRAIN_NICE = min(19, max(0, _env_int("BATCHWATCH_DRAIN_NICE", 10)))
 # A pending timer (group flush, escalation step) this late is reported as overdue.
 BATCHWATCH_TIMER_OVERDUE_SECONDS = _env_int("BATCHWATCH_TIMER_OVERDUE_SECONDS", 300)
 # Runbooks as code: the directory `runbooks sync` loads (also at start-up).

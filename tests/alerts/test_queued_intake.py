@@ -5,6 +5,9 @@ the same results as inline intake."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -257,3 +260,52 @@ def test_one_worker_round_without_a_database_fails_with_a_sentence(monkeypatch):
     monkeypatch.setattr(services, "intake_drain", unavailable)
     with pytest.raises(CommandError, match="The database is unavailable"):
         call_command("alerts", "worker", "--once")
+
+
+def test_the_worker_drains_once_a_storm_has_passed_or_waited_long_enough(db):
+    from batchwatch.alerts.services import INTAKE_MAX_DEFER, INTAKE_QUIET, intake_drain_due
+
+    assert not intake_drain_due(now=T0)  # nothing queued
+    ms = timedelta(milliseconds=1)
+    alerts_accept(events=[firing({"alertname": "Down"})], source="test", now=T0, integration=None)
+    assert not intake_drain_due(now=T0 + INTAKE_QUIET - ms)  # more may be on their way
+    assert intake_drain_due(now=T0 + INTAKE_QUIET)  # quiet: drain
+    # A storm that does not stop: its first batch waits INTAKE_MAX_DEFER at most.
+    at = T0
+    while at < T0 + INTAKE_MAX_DEFER:
+        at += INTAKE_QUIET / 2
+        alerts_accept(events=[firing({"alertname": "Down"})], source="t", now=at, integration=None)
+        assert intake_drain_due(now=at) == (at - T0 >= INTAKE_MAX_DEFER)
+    intake_drain(now=at)
+    assert not intake_drain_due(now=at)
+
+
+def test_a_batch_is_queued_with_one_insert_and_its_defaults(db, django_assert_num_queries):
+    from batchwatch.core import queues
+
+    with django_assert_num_queries(1):
+        alerts_accept(events=[firing({"alertname": "Down"})], source="t", now=T0, integration=None)
+    batch = AlertIntake.objects.get()
+    assert (batch.source, batch.received_at, batch.processed_at, batch.error) == ("t", T0, None, "")
+    with pytest.raises(TypeError, match="AlertIntake has no field integration"):
+        queues.enqueue(AlertIntake, integration=None, received_at=T0, events=[])
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux"
+)
+def test_the_drain_thread_lowers_its_own_priority_and_nothing_else():
+    from batchwatch.alerts.management.commands.alerts import _lower_thread_priority
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+
+    def drain():
+        _lower_thread_priority(5)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, main + 5)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Max, Min
 
 from batchwatch.core.models import QueuedBatch
 
@@ -28,6 +29,60 @@ def drain_lock(key: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
         return bool(cursor.fetchone()[0])
+
+
+def enqueue(model: type[QueuedBatch], **values) -> None:
+    """Insert one batch with one INSERT: no model instance, signals or statement compiler,
+    and on PostgreSQL its document sent as a parameter. ``values`` are by attribute name
+    (``integration_id``); the other fields take their defaults.
+
+    Django binds parameters into the statement text (client-side binding): a queued document
+    of tens of kilobytes was escaped into the SQL and parsed back out of it by PostgreSQL,
+    which with the ORM's save cost half of a webhook's insert in CPU on both sides.
+    """
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    unknown = set(values) - {f.attname for f in fields}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    params = [
+        f.get_db_prep_save(
+            values[f.attname] if f.attname in values else f.get_default(), connection
+        )
+        for f in fields
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    # (names from the model's metadata, quoted; the values are parameters)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    with _parameters_apart_cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _parameters_apart_cursor():
+    """Django's cursor (health check, error translation, query logging), which on PostgreSQL
+    sends parameters apart from the statement. (Prepared statements stay off, as Django
+    leaves them: connection poolers keep working.)"""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
+def pending_arrivals(model: type[QueuedBatch]) -> tuple[datetime, datetime] | None:
+    """When the oldest and the newest batch not processed yet arrived; None if none is."""
+    span = model.objects.filter(processed_at=None).aggregate(
+        oldest=Min("received_at"), newest=Max("received_at")
+    )
+    return None if span["oldest"] is None else (span["oldest"], span["newest"])
 
 
 def process_group(group: Sequence, process: Callable[[Sequence], None], *, what: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import sys
@@ -50,13 +51,25 @@ class Command(BaseCommand):
         )
         worker.add_argument("--interval", type=float, default=0.25)
         worker.add_argument("--once", action="store_true")
+        worker.add_argument(
+            "--drain-nice",
+            type=int,
+            default=None,
+            help="nice increment of the queue-draining thread, 0-19 (default: "
+            "$BATCHWATCH_DRAIN_NICE or 10; Linux only)",
+        )
 
     def handle(self, *args, action, **options):
         if action == "load-config":
             return self._load(options["file"], options["check"])
         if action == "simulate":
             return self._simulate(options["file"])
-        return self._worker(options["interval"], options["once"])
+        drain_nice = options["drain_nice"]
+        if drain_nice is None:
+            drain_nice = settings.BATCHWATCH_DRAIN_NICE
+        if not 0 <= drain_nice <= 19:
+            raise CommandError(f"--drain-nice {drain_nice}: choose between 0 and 19.")
+        return self._worker(options["interval"], options["once"], drain_nice)
 
     def _load(self, path: str, check_only: bool):
         from django.db import transaction
@@ -99,13 +112,14 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"{report.checked} expectation(s) hold. Nothing was sent.")
         )
 
-    def _worker(self, interval: float, once: bool):
+    def _worker(self, interval: float, once: bool, drain_nice: int = 0):
         from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
         from batchwatch.alerts.services import (
             INTAKE_CHUNK,
             alerts_reconsider,
             intake_drain,
+            intake_drain_due,
             timers_run_due,
         )
         from batchwatch.alerts.signals import signals_route
@@ -124,8 +138,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         last_reconsider = 0.0
         self.stdout.write(
-            f"alerts worker: queued alerts and run reports, timers and outbox every {interval}s "
-            "(Ctrl-C stops)"
+            f"alerts worker: queued alerts and run reports (at nice +{drain_nice}), timers and "
+            f"outbox every {interval}s (Ctrl-C stops)"
         )
 
         # Deliveries wait on the network: sender threads (each with its own connection) send
@@ -188,13 +202,31 @@ class Command(BaseCommand):
             finally:
                 connections.close_all()
 
+        def drain_once(wait_for_quiet: bool = False) -> int:
+            # A chunk at a time: in --once mode a long backlog must not hold up due flushes.
+            drained = 0
+            if not wait_for_quiet or intake_drain_due(now=datetime.now(UTC)):
+                drained += intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
+            return drained + runs_drain(now=datetime.now(UTC), limit=RUNS_DRAIN_CHUNK)
+
+        def drain():
+            """The queues (alerts, run reports) in a thread of their own, at a lower CPU
+            priority: a storm's backlog takes the CPU the web processes and the pages leave,
+            rather than slowing the answers to the senders and holding up due flushes."""
+            _lower_thread_priority(drain_nice)
+            try:
+                while not stopping:
+                    if not survive("drain", drain_once, True):
+                        time.sleep(interval)
+            finally:
+                connections.close_all()
+
         def one_round(reconsider: bool):
-            # A chunk at a time: a long backlog must not hold up due flushes and pages.
-            intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
-            runs_drain(now=datetime.now(UTC), limit=RUNS_DRAIN_CHUNK)
+            if once:
+                drain_once()
             now = datetime.now(UTC)
             # Flushes of a storm fall due one after another while a round writes the earlier
-            # ones: look again at once, rather than after the intake and a pause.
+            # ones: look again at once, rather than after a pause.
             for _ in range(20):
                 if not timers_run_due(now=now):
                     break
@@ -205,13 +237,16 @@ class Command(BaseCommand):
                 signals_route(now=now)
                 alerts_reconsider(now=now)
 
-        delivery = []
+        threads = []
         if not once:
-            delivery = [threading.Thread(target=dispatch, name="outbox-claims", daemon=True)]
-            delivery += [
+            threads = [
+                threading.Thread(target=drain, name="drain", daemon=True),
+                threading.Thread(target=dispatch, name="outbox-claims", daemon=True),
+            ]
+            threads += [
                 threading.Thread(target=send, name=f"outbox-{k}", daemon=True) for k in range(count)
             ]
-            for thread in delivery:
+            for thread in threads:
                 thread.start()
         try:
             while not stopping:
@@ -227,6 +262,18 @@ class Command(BaseCommand):
             stopping.append(True)
         finally:
             local_delivery_set(None)  # what is written from now on waits for a claim
-        for thread in delivery:
+        for thread in threads:
             thread.join(timeout=30)
         sys.stdout.flush()
+
+
+def _lower_thread_priority(increment: int) -> None:
+    """Raise the calling thread's nice value by ``increment`` (Linux schedules threads one by
+    one; elsewhere a process-wide call would lower the pages too, so nothing is done)."""
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except OSError as exc:  # (a sandbox that forbids it: run at the same priority)
+        logger.warning("alerts.drain_priority_unchanged", extra={"error": str(exc)})
