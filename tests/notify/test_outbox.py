@@ -27,18 +27,25 @@ class Receiver:
     def __init__(self, statuses):
         self.statuses = list(statuses)
         self.calls = []
+        self.requests = []  # (client address, path)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as real receivers do
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.calls.append(
                     (self.headers.get("Idempotency-Key"), self.rfile.read(length))
                 )
+                receiver.requests.append((self.client_address, self.path))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 if status == 429:
                     self.send_header("Retry-After", "30")
+                if 300 <= status < 400:
+                    self.send_header("Location", "https://hooks.example/new")
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
@@ -107,6 +114,35 @@ def test_permanent_error_marks_the_channel_broken(db, receiver):
     assert deliver(notification.pk, now=T0) == "failed"
     channel.refresh_from_db()
     assert channel.is_broken and "404" in channel.last_error
+
+
+def test_a_redirect_is_refused_with_where_it_points(db, receiver):
+    hook = receiver(301)
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    notification = enqueue(channel)
+    assert deliver(notification.pk, now=T0) == "failed"  # a POST is not replayed elsewhere
+    notification.refresh_from_db()
+    assert (
+        "301" in notification.last_error and "https://hooks.example/new" in notification.last_error
+    )
+
+
+def test_deliveries_to_one_receiver_share_a_kept_alive_connection(db, receiver):
+    hook = receiver()
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    for key in ("k1", "k2", "k3"):
+        assert deliver(enqueue(channel, key=key).pk, now=T0) == "delivered"
+    assert len(hook.requests) == 3
+    assert len({client for client, _ in hook.requests}) == 1  # one TCP connection
+
+
+def test_a_proxy_from_the_environment_is_used(db, receiver, monkeypatch):
+    proxy = receiver()
+    monkeypatch.setenv("http_proxy", proxy.url.removesuffix("/hook"))
+    monkeypatch.setenv("no_proxy", "")
+    channel = Channel.objects.create(name="hook", kind="webhook", address="http://hooks.test/x")
+    assert deliver(enqueue(channel).pk, now=T0) == "delivered"
+    assert [path for _, path in proxy.requests] == ["http://hooks.test/x"]
 
 
 def test_a_claim_is_exclusive_and_a_dead_workers_lease_expires(db):
