@@ -57,10 +57,16 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1: senders may keep their connections open (Alertmanager's Go client and
+            # our outbox both do), as with any real webhook receiver; socketserver's default
+            # HTTP/1.0 closed each one, a new connection and thread per notification.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 receiver.arrivals.append((time.monotonic(), group_of(body)))
                 self.send_response(200)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
