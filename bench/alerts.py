@@ -3,18 +3,24 @@
 10,000 alerts (default) across 500 jobs (20 instances each), in Alertmanager's label shape,
 are sent by the same clients to:
 
-1. **Batchwatch**: ``manage.py serve`` (one process) plus ``manage.py alerts worker`` (timers
-   and outbox), on a fresh PostgreSQL database; alerts go to
+1. **Batchwatch**: ``manage.py serve`` (two processes) plus two ``manage.py alerts worker``
+   (timers and outbox; one drains the queue at a time), on a fresh PostgreSQL database: one
+   process per core, as Alertmanager uses every core. Alerts go to
    ``/api/v1/integrations/alertmanager/`` as webhook payloads (version 4) of 100 alerts; the
    route groups by ``[alertname, job]`` with ``group_wait`` 10 s and notifies a local webhook.
 2. **Alertmanager 0.25** (``prometheus-alertmanager``), with the equivalent route, receiving
    the same alerts in batches of 100 on ``/api/v2/alerts`` and notifying its own local webhook.
 
+Each client first sends one request without alerts to each system, and the clock starts when
+all are answered: both are measured running, not starting up. The webhook receiver speaks
+HTTP/1.1, so senders may keep connections open (both do).
+
 Printed for each: intake alerts/s, the number of group notifications, and the delay from a
 group's first alert sent to its notification received, beyond group_wait (p50, p99, max).
 For Batchwatch also: alerts persisted. Run: ``python bench/alerts.py`` (needs PostgreSQL on
 127.0.0.1:5432 and prometheus-alertmanager); ``--rounds N`` sends N storms to each, alternating,
-and prints the medians (a storm lasts under a second: one storm's rate is noisy).
+and prints the medians (a storm lasts under a second: one storm's rate is noisy);
+``--processes 1 --workers 1`` measures the smallest deployment.
 """
 
 from __future__ import annotations
@@ -105,15 +111,36 @@ def started_now(alerts: list[dict]) -> list[dict]:
     return [{**alert, "startsAt": starts} for alert in alerts]
 
 
-def send(port: int, path: str, batches: list[tuple[str, bytes]], clients: int, headers: dict):
-    """POST every batch from ``clients`` threads; returns (seconds, first send per job)."""
+def send(
+    port: int,
+    path: str,
+    batches: list[tuple[str, bytes]],
+    clients: int,
+    headers: dict,
+    warmup: bytes,
+):
+    """POST every batch from ``clients`` threads; returns (seconds, first send per job).
+
+    Each client first sends ``warmup`` (no alerts) and the clock starts when all have been
+    answered: both systems are measured running, connections open, not starting up (our
+    server's threads open their database connections on their first request)."""
     queue = list(reversed(batches))
     lock = threading.Lock()
     first_sent: dict[str, float] = {}
     errors: list[str] = []
+    ready = threading.Barrier(clients + 1)
+
+    def post(conn, body):
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status >= 300:
+            errors.append(f"{response.status} {payload[:200]!r}")
 
     def worker():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        post(conn, warmup)
+        ready.wait()
         while True:
             with lock:
                 if not queue:
@@ -122,16 +149,13 @@ def send(port: int, path: str, batches: list[tuple[str, bytes]], clients: int, h
                 now = time.monotonic()
                 for job in jobs.split(","):
                     first_sent.setdefault(job, now)
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-            if response.status >= 300:
-                errors.append(f"{response.status} {payload[:200]!r}")
+            post(conn, body)
 
-    started = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for thread in threads:
         thread.start()
+    ready.wait()
+    started = time.monotonic()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
@@ -243,6 +267,7 @@ print(integration_create(name="bench", kind="alertmanager")[1])
             payloads,
             clients,
             {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            warmup=json.dumps({"version": "4", "status": "firing", "alerts": []}).encode(),
         )
         with psycopg.connect(url, autocommit=True) as conn:
             # Durable when answered: processed into alerts (inline), or queued (queued).
@@ -316,7 +341,12 @@ receivers:
         wait_port(port)
         payloads = batches_of(started_now(alerts), lambda chunk: chunk)
         elapsed, first_sent = send(
-            port, "/api/v2/alerts", payloads, clients, {"Content-Type": "application/json"}
+            port,
+            "/api/v2/alerts",
+            payloads,
+            clients,
+            {"Content-Type": "application/json"},
+            warmup=b"[]",
         )
         settle(receiver, jobs)
     finally:
@@ -355,10 +385,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--database", default="batchwatch_bench_alerts")
     parser.add_argument(
-        "--workers", type=int, default=1, help="alerts worker processes (default: 1)"
+        "--workers", type=int, default=2, help="alerts worker processes (default: 2)"
     )
     parser.add_argument(
-        "--processes", type=int, default=1, help="web server processes (default: 1)"
+        "--processes", type=int, default=2, help="web server processes (default: 2)"
     )
     parser.add_argument(
         "--intake",
