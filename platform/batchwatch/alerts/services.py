@@ -48,6 +48,7 @@ from batchwatch.alerts.models import (
 from batchwatch.alerts.routing import RouteNode, resolve
 from batchwatch.catalog.models import Job, Team
 from batchwatch.core import queues
+from batchwatch.core.bulk import update_rows
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.services import (
     Recipient,
@@ -239,7 +240,7 @@ def alerts_receive(
             )
             for alert in creates:
                 alert.pk = alert.id = ids[alert.fingerprint]
-        Alert.objects.bulk_update(
+        update_rows(
             updates,
             [
                 "labels",
@@ -932,7 +933,7 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
         last_flush_at=now, last_notified_at=now
     )
     Incident.objects.filter(pk__in=unescalated).update(escalation_step=0)
-    Incident.objects.bulk_update(notified, ["notified_fingerprints"], batch_size=500)
+    update_rows(notified, ["notified_fingerprints"])
     notifications_enqueue_many(notifications)
     TimelineEntry.objects.bulk_create(timeline, batch_size=500)
     # None of these incidents has a pending flush (theirs were just claimed), unless an alert

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Min
 
+from batchwatch.core.bulk import parameters_apart_cursor
 from batchwatch.core.models import QueuedBatch
 
 logger = logging.getLogger("batchwatch")
@@ -36,9 +37,8 @@ def enqueue(model: type[QueuedBatch], **values) -> None:
     and on PostgreSQL its document sent as a parameter. ``values`` are by attribute name
     (``integration_id``); the other fields take their defaults.
 
-    Django binds parameters into the statement text (client-side binding): a queued document
-    of tens of kilobytes was escaped into the SQL and parsed back out of it by PostgreSQL,
-    which with the ORM's save cost half of a webhook's insert in CPU on both sides.
+    With the ORM's save and Django's client-side binding (the document escaped into the SQL
+    and parsed back out of it), this cost twice the CPU per webhook (see core.bulk).
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     unknown = set(values) - {f.attname for f in fields}
@@ -55,26 +55,8 @@ def enqueue(model: type[QueuedBatch], **values) -> None:
     placeholders = ", ".join(["%s"] * len(fields))
     # (names from the model's metadata, quoted; the values are parameters)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    with _parameters_apart_cursor() as cursor:
+    with parameters_apart_cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _parameters_apart_cursor():
-    """Django's cursor (health check, error translation, query logging), which on PostgreSQL
-    sends parameters apart from the statement. (Prepared statements stay off, as Django
-    leaves them: connection poolers keep working.)"""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
 
 
 def pending_arrivals(model: type[QueuedBatch]) -> tuple[datetime, datetime] | None:
