@@ -101,8 +101,10 @@ def ingest_spans(
         with transaction.atomic():
             spans_store(stored)
             if observations:
-                RunReportBatch.objects.create(
-                    received_at=now, observations=[observation_record(o) for o in observations]
+                queues.enqueue(
+                    RunReportBatch,
+                    received_at=now,
+                    observations=[observation_record(o) for o in observations],
                 )
         runs = len({(o.job_key, o.external_id) for o in observations})
         return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=runs)
