@@ -795,6 +795,9 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
     one update hits the row. On PostgreSQL, ``SKIP LOCKED`` lets workers share a backlog
     instead of queueing on the same rows; SQLite serialises writers anyway.
     """
+    # Nothing due, what a polling worker mostly finds: one indexed read, no transaction.
+    if not Timer.objects.filter(state=Timer.State.PENDING, due_at__lte=now).exists():
+        return 0
     executed = 0
     config: AlertingConfig | None = None  # loaded once for the whole run, when first needed
     while executed < limit:

@@ -283,6 +283,9 @@ def notifications_claim(*, now: datetime, size: int = 10) -> list[Notification]:
     are held for the lease; a worker that dies with them leaves them to be claimed again."""
     from django.db.models import F
 
+    # Nothing to send, what a polling worker mostly finds: one indexed read, no transaction.
+    if not Notification.objects.filter(_claimable(now)).exists():
+        return []
     lease = now + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
     with transaction.atomic():
         query = Notification.objects.filter(_claimable(now))
