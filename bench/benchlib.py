@@ -51,11 +51,11 @@ def serve(env: dict, port: int, *, threads: int, log, processes: int = 1) -> sub
 
 
 def alerts_worker(env: dict, log, timeout: float = 60) -> subprocess.Popen:
-    """``manage.py alerts worker`` (queued alerts and run reports, timers, outbox) in a tight
+    """``manage.py worker`` (queued alerts and run reports, timers, outbox, ticks) in a tight
     loop, its stderr to ``log``; returns once it has started (its start-up, a second or two of
     imports, would otherwise share the CPU with the first requests measured)."""
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "alerts", "worker", "--interval", "0.05"],
+        [sys.executable, "manage.py", "worker", "--interval", "0.05"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -64,12 +64,12 @@ def alerts_worker(env: dict, log, timeout: float = 60) -> subprocess.Popen:
     )
     deadline = time.monotonic() + timeout
     for line in process.stdout:
-        if line.startswith("alerts worker:"):
+        if line.startswith("worker:"):
             break
         if time.monotonic() > deadline:
             break
     else:
-        raise SystemExit(f"the alerts worker exited ({process.wait()}); see {log.name}")
+        raise SystemExit(f"the worker exited ({process.wait()}); see {log.name}")
     threading.Thread(target=process.stdout.read, daemon=True).start()  # (keep the pipe open)
     return process
 

@@ -249,7 +249,7 @@ def test_beat_and_the_embedded_scheduler_drain_the_queue_every_second():
     assert entry["schedule"] == 1.0 and entry["args"] == ("alerts.intake",)
 
 
-def test_one_worker_round_without_a_database_fails_with_a_sentence(monkeypatch):
+def test_one_worker_round_without_a_database_fails_with_a_sentence(monkeypatch, db):
     """(The looping worker logs the error and tries again a second later.)"""
     from django.core.management.base import CommandError
     from django.db import OperationalError
@@ -295,7 +295,7 @@ def test_a_batch_is_queued_with_one_insert_and_its_defaults(db, django_assert_nu
     not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux"
 )
 def test_the_drain_thread_lowers_its_own_priority_and_nothing_else():
-    from batchwatch.alerts.management.commands.alerts import _lower_thread_priority
+    from batchwatch.core.worker import _lower_thread_priority
 
     main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen = []

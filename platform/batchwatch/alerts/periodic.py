@@ -14,12 +14,12 @@ from batchwatch.alerts.signals import signal_alerts_recover, signals_route
 from batchwatch.core.periodic import periodic
 
 
-@periodic(every=timedelta(seconds=1), name="alerts.timers")
+@periodic(every=timedelta(seconds=1), name="alerts.timers", lane="timers")
 def run_timers(now: datetime) -> None:
     timers_run_due(now=now)
 
 
-@periodic(every=timedelta(seconds=1), name="alerts.intake")
+@periodic(every=timedelta(seconds=1), name="alerts.intake", lane="drain")
 def drain_intake(now: datetime) -> None:
     intake_drain(now=now, limit=100)  # ~10,000 alerts a tick; the rest at the next
 

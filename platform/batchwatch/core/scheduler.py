@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -41,9 +42,19 @@ def current_scheduler() -> EmbeddedScheduler | None:
 
 
 class EmbeddedScheduler(threading.Thread):
-    def __init__(self, *, tick_seconds: float = 1.0, clock=None) -> None:
-        super().__init__(name="batchwatch-scheduler", daemon=True)
+    def __init__(
+        self,
+        *,
+        tick_seconds: float = 1.0,
+        clock=None,
+        include: Callable[[PeriodicTask], bool] | None = None,
+        name: str = "batchwatch-scheduler",
+    ) -> None:
+        super().__init__(name=name, daemon=True)
         self.tick_seconds = tick_seconds
+        # Which registered tasks this scheduler runs (the worker's ticks lane leaves out the
+        # tasks its other lanes run); all of them by default.
+        self._include = include or (lambda task: True)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._stop_event = threading.Event()
         self._next_due: dict[str, datetime] = {}
@@ -57,7 +68,7 @@ class EmbeddedScheduler(threading.Thread):
     def run(self) -> None:
         global _current
         _current = self
-        logger.info("scheduler.started", extra={"tasks": [t.name for t in registered_tasks()]})
+        logger.info("scheduler.started", extra={"tasks": [t.name for t in self.tasks()]})
         while not self._stop_event.is_set():
             started = time.monotonic()
             self.tick()
@@ -71,7 +82,7 @@ class EmbeddedScheduler(threading.Thread):
         self.stats.ticks += 1
         self.stats.last_tick_at = now
         try:
-            for task in registered_tasks():
+            for task in self.tasks():
                 due = self._next_due.setdefault(task.name, now)
                 if due <= now:
                     self._run(task, now, due)
@@ -79,6 +90,9 @@ class EmbeddedScheduler(threading.Thread):
         finally:
             # The thread keeps its own connection; drop it if it went stale or too old.
             close_old_connections()
+
+    def tasks(self) -> list[PeriodicTask]:
+        return [task for task in registered_tasks() if self._include(task)]
 
     def _run(self, task: PeriodicTask, now: datetime, due: datetime) -> None:
         self.stats.last_lag = now - due

@@ -27,7 +27,7 @@ def poll_flink_clusters(now: datetime) -> None:
         ingest_run_events(observations, lineage=[], principal=ANONYMOUS, now=now)
 
 
-@periodic(every=timedelta(seconds=1), name="ingest.runs")
+@periodic(every=timedelta(seconds=1), name="ingest.runs", lane="drain")
 def drain_run_reports(now: datetime) -> None:
     runs_drain(now=now)
 

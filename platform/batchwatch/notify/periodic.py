@@ -8,6 +8,6 @@ from batchwatch.core.periodic import periodic
 from batchwatch.notify.services import deliver_due
 
 
-@periodic(every=timedelta(seconds=1), name="notify.deliver")
+@periodic(every=timedelta(seconds=1), name="notify.deliver", lane="outbox")
 def deliver(now: datetime) -> None:
     deliver_due(now=now)

@@ -1,0 +1,165 @@
+"""Real processes for the reliability and fault tests: Batchwatch's own commands on the test
+database, a Redis of the test's own, a webhook receiver that counts what it is sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = Path(tempfile.gettempdir()) / "batchwatch-reliability-logs"
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def spawn(*args: str, extra_env: dict | None = None) -> subprocess.Popen:
+    """Start a command on the test database, its output to a log file under LOGS."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    env.update(extra_env or {})
+    LOGS.mkdir(exist_ok=True)
+    # A file, not a pipe: nobody reads a pipe, and a full one would block the process.
+    name = "-".join(a for a in args[1:5] if not a.startswith("-") and "/" not in a)
+    log = open(LOGS / f"{name}-{time.time_ns()}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def manage(*args: str, **env) -> subprocess.Popen:
+    return spawn(sys.executable, "manage.py", *args, extra_env=env)
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server(port: int, workdir: Path) -> subprocess.Popen:
+    """A Redis of the test's own (never the shared one), keeping nothing on disk."""
+    return subprocess.Popen(
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+class Hook:
+    """A webhook receiver: every POST's Idempotency-Key and JSON body, in arrival order."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+        self.bodies: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # kept-alive connections, as real receivers
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.keys.append(self.headers.get("Idempotency-Key"))
+                try:
+                    hook.bodies.append(json.loads(body or b"{}"))
+                except ValueError:
+                    hook.bodies.append({})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Web:
+    """``manage.py serve`` on a free port, answered once /healthz does."""
+
+    def __init__(self, **env):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = manage(
+            "serve", "--no-scheduler", "--port", str(self.port), "--threads", "4", **env
+        )
+        wait_for(self._healthy, timeout=60, what="the web process")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the web process exited ({self.process.returncode})")
+        try:
+            return self.get("/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path, body, headers=None):
+        return self.request("POST", path, body, headers)
+
+    def stop(self):
+        stop(self.process)
