@@ -304,25 +304,25 @@ def snapshot_state(*, changed: bool = True) -> float:
     changed nothing (``changed`` false, and no run, job, team or SLO written since the last
     snapshot) the last snapshot is still true: it is kept and marked fresh, not re-rendered.
     """
-    from django.core.cache import cache
+    from batchwatch.core.cache import cache_get, cache_set
 
-    previous = cache.get(SNAPSHOT_KEY)
+    previous = cache_get(SNAPSHOT_KEY)
     if not changed and previous and not _changed_since(previous[0]):
-        cache.set(SNAPSHOT_KEY, (time.time(), *previous[1:]), timeout=int(SNAPSHOT_MAX_AGE * 2))
+        cache_set(SNAPSHOT_KEY, (time.time(), *previous[1:]), timeout=int(SNAPSHOT_MAX_AGE * 2))
         return 0.0
     started = time.perf_counter()
     body = generate_latest(STATE_REGISTRY)
     took = time.perf_counter() - started
-    cache.set(SNAPSHOT_KEY, (time.time(), took, body), timeout=int(SNAPSHOT_MAX_AGE * 2))
+    cache_set(SNAPSHOT_KEY, (time.time(), took, body), timeout=int(SNAPSHOT_MAX_AGE * 2))
     return took
 
 
 def exposition() -> bytes:
     """What /metrics serves: the latest state snapshot if fresh, else a live rendering, and
     this process's platform figures."""
-    from django.core.cache import cache
+    from batchwatch.core.cache import cache_get
 
-    snapshot = cache.get(SNAPSHOT_KEY)
+    snapshot = cache_get(SNAPSHOT_KEY)
     if snapshot and time.time() - snapshot[0] <= SNAPSHOT_MAX_AGE:
         taken_at, took, state = snapshot
         source = "snapshot"
