@@ -358,6 +358,11 @@ BATCHWATCH_INGEST_ALLOW_ANONYMOUS = (
 # Ingest requests writing at once; others wait this long for a slot, then get 503 + Retry-After.
 BATCHWATCH_INGEST_MAX_CONCURRENCY = _env_int("BATCHWATCH_INGEST_MAX_CONCURRENCY", 4)
 BATCHWATCH_INGEST_QUEUE_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_QUEUE_SECONDS", "5"))
+# While the database is unavailable (a restart, a fail-over), an ingest request waits for it
+# this long before it is answered 503 with Retry-After: 1. Exporters that honour Retry-After
+# (the OpenTelemetry SDKs) then retry within their 10 s default timeout, each try held a few
+# seconds: a batch survives an outage that ends before its exporter gives up (docs/telemetry.md).
+BATCHWATCH_INGEST_DB_WAIT_SECONDS = float(os.environ.get("BATCHWATCH_INGEST_DB_WAIT_SECONDS", "2"))
 # Flink REST APIs the scheduler polls every minute (comma-separated URLs).
 BATCHWATCH_FLINK_URLS = _env_list("BATCHWATCH_FLINK_URLS", [])
 # A bearer token Prometheus must send to scrape /metrics (unset: open, as usual in-cluster).

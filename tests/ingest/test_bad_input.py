@@ -231,15 +231,38 @@ class TestPartialSuccess:
 
 @pytest.mark.django_db
 class TestBackpressure:
-    def test_database_unavailable_is_503_with_retry_after(self, client):
+    def test_database_unavailable_is_503_with_retry_after(self, client, settings):
+        settings.BATCHWATCH_INGEST_DB_WAIT_SECONDS = 0.5
         with mock.patch(
             "batchwatch.ingest.views.ingest_spans",
             side_effect=OperationalError("database is locked"),
-        ):
+        ) as ingest:
             response = client.post("/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF)
         assert response.status_code == 503
-        assert response["Retry-After"] == "5"
+        # (one second: OTel exporters that honour it try again within their 10 s timeout)
+        assert response["Retry-After"] == "1"
         assert "database is unavailable" in status_of(response).message
+        assert ingest.call_count == 2  # tried again while the wait lasted
+
+    def test_a_database_back_within_the_wait_costs_the_sender_nothing(self, client):
+        from batchwatch.ingest.services import ingest_spans
+
+        calls = []
+
+        def restarting(*args, **kwargs):
+            calls.append(1)
+            if len(calls) < 3:  # a restart: two tries fail, the third finds it back
+                raise OperationalError("the database system is starting up")
+            return ingest_spans(*args, **kwargs)
+
+        with mock.patch("batchwatch.ingest.views.ingest_spans", side_effect=restarting):
+            response = client.post("/v1/traces", sample(AIRFLOW_OK), content_type=PROTOBUF)
+        assert response.status_code == 200
+        assert len(calls) == 3
+        sent = sum(
+            len(s.spans) for r in parse(sample(AIRFLOW_OK)).resource_spans for s in r.scope_spans
+        )
+        assert Span.objects.count() == sent
 
     def test_saturated_is_503_with_retry_after(self, client, settings):
         settings.BATCHWATCH_INGEST_QUEUE_SECONDS = 0.01

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -48,6 +49,30 @@ class _Slot:
         _slots.release()
 
 
+# What an ingest request answers when the database stayed unavailable for the whole wait.
+DATABASE_RETRY_AFTER = 1
+
+
+class _DatabaseWait:
+    """Runs a request's database work, trying again while the database is unavailable, for
+    BATCHWATCH_INGEST_DB_WAIT_SECONDS from the request's start; then the error propagates
+    and the request is answered 503. Each try is whole or nothing (one transaction, or job
+    registrations that are idempotent), so trying again never stores anything twice."""
+
+    def __init__(self):
+        self.deadline = time.monotonic() + settings.BATCHWATCH_INGEST_DB_WAIT_SECONDS
+
+    def __call__(self, work, *args, **kwargs):
+        while True:
+            try:
+                return work(*args, **kwargs)
+            except (OperationalError, InterfaceError):
+                if time.monotonic() + 0.25 > self.deadline:
+                    raise
+                connection.close()  # dead after a restart: the next try opens a new one
+                time.sleep(0.25)
+
+
 def _otlp_error(content_type: str, status: int, message: str, retry_after: int | None = None):
     body = otlp.status_body(content_type, GRPC_CODES.get(status, 2), message)
     response = HttpResponse(body, status=status, content_type=content_type)
@@ -63,11 +88,12 @@ def _otlp_endpoint(request, handle):
     try:
         declared = otlp.content_type_of(request)
         reply_type = declared
-        principal = authenticate(request)
+        database = _DatabaseWait()
+        principal = database(authenticate, request)
         body = read_body(request)
         content_type = otlp.sniff(body, declared)
         with _Slot():
-            return handle(body, content_type, reply_type, principal, started)
+            return database(handle, body, content_type, reply_type, principal, started)
     except IngestError as exc:
         INGEST_STATS.count_error(exc.status)
         return _otlp_error(reply_type, exc.status, exc.message, exc.retry_after)
@@ -77,7 +103,9 @@ def _otlp_endpoint(request, handle):
     except (OperationalError, InterfaceError) as exc:
         INGEST_STATS.count_error(503)
         logger.warning("ingest.database_unavailable", extra={"error": str(exc)[:200]})
-        return _otlp_error(reply_type, 503, "The database is unavailable; retry shortly.", 5)
+        return _otlp_error(
+            reply_type, 503, "The database is unavailable; retry shortly.", DATABASE_RETRY_AFTER
+        )
     finally:
         INGEST_STATS.observe_latency((datetime.now(UTC) - started).total_seconds())
 
@@ -130,7 +158,8 @@ def lineage(request):
         media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media != "application/json":
             raise IngestError(415, "Content-Type must be application/json.")
-        principal = authenticate(request)
+        database = _DatabaseWait()
+        principal = database(authenticate, request)
         body = read_body(request)
         try:
             event = json.loads(body)
@@ -138,8 +167,12 @@ def lineage(request):
             raise IngestError(400, f"Body is not valid JSON: {exc}.") from None
         observation, lineage_observation = parse_run_event(event, now=now)
         with _Slot():
-            ingest_run_events(
-                [observation], lineage=[lineage_observation], principal=principal, now=now
+            database(
+                ingest_run_events,
+                [observation],
+                lineage=[lineage_observation],
+                principal=principal,
+                now=now,
             )
     except IngestError as exc:
         INGEST_STATS.count_error(exc.status)
@@ -148,6 +181,6 @@ def lineage(request):
         return _json_error(503, "Batchwatch is saturated; retry shortly.", 1)
     except (OperationalError, InterfaceError) as exc:
         logger.warning("ingest.database_unavailable", extra={"error": str(exc)[:200]})
-        return _json_error(503, "The database is unavailable; retry shortly.", 5)
+        return _json_error(503, "The database is unavailable; retry shortly.", DATABASE_RETRY_AFTER)
     INGEST_STATS.count_events(1)
     return HttpResponse(status=201)
