@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from django.utils.dateparse import parse_datetime
 
 from batchwatch.core import jsontext
@@ -24,6 +25,13 @@ PD_SEVERITIES = ("critical", "error", "warning", "info")
 MAX_EVENTS = 10_000
 MAX_LABELS = 64
 MAX_VALUE = 1024
+# Times outside these years (in UTC) are refused: PostgreSQL stores year 10000, but nothing
+# can read it back, and an alert from before the epoch is a sender's bug.
+MIN_YEAR, MAX_YEAR = 1970, 9999
+# Deeper documents are refused (alert payloads are four levels deep): what orjson writes
+# (the queue's encoder, and our C check for NUL and surrogates), and a walk's recursion stays
+# far from Python's limit.
+MAX_DEPTH = 254
 
 
 class IntakeError(ValueError):
@@ -98,9 +106,58 @@ def label_fingerprint(labels: dict[str, str]) -> str:
 
 def _json(body: bytes) -> object:
     try:
-        return jsontext.loads(body)
+        data = jsontext.loads(body)
+    except RecursionError:
+        raise IntakeError(f"the body is nested too deeply; at most {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise IntakeError(f"the body is not valid JSON ({exc})") from exc
+    return _clean(data)
+
+
+def _clean(data: object) -> object:
+    """The document with NUL characters removed from its strings and lone surrogates replaced
+    by U+FFFD (what Go's JSON decoder, Alertmanager's, does with them), so that what we answer
+    2xx for can be stored: PostgreSQL refuses both. A name (an object key) with either is
+    refused, as Alertmanager refuses such a label name.
+
+    Checked in C first (orjson refuses a surrogate and a document deeper than 254 levels,
+    and writes a NUL as an escape): the walk runs only for a document that needs it."""
+    try:
+        if b"\\u0000" not in orjson.dumps(data):
+            return data
+    except orjson.JSONEncodeError:
+        pass
+    return _scrub(data, 0)
+
+
+def _scrub(value: object, depth: int) -> object:
+    if isinstance(value, str):
+        return _text(value)
+    if depth >= MAX_DEPTH and isinstance(value, list | dict):
+        raise IntakeError(f"the body is nested too deeply; at most {MAX_DEPTH} levels")
+    if isinstance(value, list):
+        return [_scrub(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if _text(key) != key:
+                raise IntakeError(
+                    f"the name {key[:60]!r} holds a NUL character or a lone surrogate; "
+                    "names must be UTF-8 text"
+                )
+            out[key] = _scrub(item, depth + 1)
+        return out
+    return value
+
+
+def _text(value: str) -> str:
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate; a pair of halves becomes its character
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
 
 
 def _at(where: str, field: str) -> str:
@@ -109,7 +166,8 @@ def _at(where: str, field: str) -> str:
 
 def _string_map(value: object, where: str, errors: list[str], field: str = "") -> dict[str, str]:
     """An object of strings (labels, annotations). ``where`` and ``field`` name it in error
-    messages, which are built only when there is an error."""
+    messages, which are built only when there is an error. Names must be printable and not
+    empty (Alertmanager refuses an empty label name; a control character in one is junk)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -121,12 +179,24 @@ def _string_map(value: object, where: str, errors: list[str], field: str = "") -
         # What senders send: a fresh object of short strings, taken as it is. Joining checks
         # in C that every value is a string, and bounds each value (and name) by the total.
         try:
-            if len("".join(value.values())) <= MAX_VALUE and len("".join(value)) <= 200:
+            names = "".join(value)
+            if (
+                len("".join(value.values())) <= MAX_VALUE
+                and len(names) <= 200
+                and names.isprintable()
+                and "" not in value
+            ):
                 return value
         except TypeError:
             pass
     out = {}
     for key, item in value.items():
+        if not key or not key.isprintable():
+            errors.append(
+                f"{_at(where, field)} has the name {key[:60]!r}: names must be printable "
+                "text, not empty"
+            )
+            continue
         if isinstance(item, bool | int | float):
             item = str(item)
         if not isinstance(item, str):
@@ -153,17 +223,39 @@ def _time(
     try:  # RFC 3339 as senders write it (Python 3.11 reads 'Z' and nanoseconds)...
         parsed = datetime.fromisoformat(value)
     except ValueError:  # ... and Django's more lenient reading for the rest
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well formed, but no such time (month 13, offset +25:00)
+            parsed = None
     if parsed is None:
-        errors.append(f"{_at(where, field)} is not an RFC 3339 time: {value!r}")
+        errors.append(f"{_at(where, field)} is not an RFC 3339 time: {value[:60]!r}")
         return None
     if parsed.tzinfo is None:
-        errors.append(f"{_at(where, field)} needs a time zone offset (or Z): {value!r}")
+        errors.append(f"{_at(where, field)} needs a time zone offset (or Z): {value[:60]!r}")
         return None
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # year 10000 (or 0) once in UTC
+        parsed = None
+    if parsed is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        errors.append(
+            f"{_at(where, field)} is out of range: {value[:60]!r}; times must be within the "
+            f"years {MIN_YEAR} to {MAX_YEAR} in UTC"
+        )
+        return None
     if seen is not None:
         seen[value] = parsed
     return parsed
+
+
+def _string(value: object, where: str, errors: list[str], limit: int, field: str = "") -> str:
+    """An optional string field, cut at ``limit`` characters; another type is an error."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{_at(where, field)} must be a string")
+        return ""
+    return value[:limit]
 
 
 def _labels_and_status(raw: object, where: str, errors: list[str], default_status=None):
@@ -216,7 +308,7 @@ def parse_alertmanager(body: bytes, *, now: datetime) -> list[AlertEvent]:
                 severity=labels.get("severity", ""),
                 starts_at=_time(raw.get("startsAt"), where, errors, "startsAt", seen),
                 ends_at=ends_at if status == "resolved" else None,
-                generator_url=str(raw.get("generatorURL") or "")[:2000],
+                generator_url=_string(raw.get("generatorURL"), where, errors, 2000, "generatorURL"),
             )
         )
     if errors:
@@ -272,10 +364,12 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
             severity = ""
         starts_at = _time(payload.get("timestamp"), "payload.timestamp", errors)
         for name in ("source", "component", "group", "class"):
-            if isinstance(payload.get(name), str) and payload[name]:
-                labels[name] = payload[name][:MAX_VALUE]
+            if value := _string(payload.get(name), "'payload", errors, MAX_VALUE, f"{name}'"):
+                labels[name] = value
         details = payload.get("custom_details")
-        if isinstance(details, dict):
+        if details is not None and not isinstance(details, dict):
+            details = {"custom_details": details}  # PagerDuty takes any JSON value here
+        if details:
             custom = {
                 str(k)[:200]: (v if isinstance(v, str) else json.dumps(v))[:MAX_VALUE]
                 for k, v in details.items()
@@ -286,14 +380,14 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
                     labels[name] = custom[name]
         labels["severity"] = severity or ""
         labels.setdefault("alertname", (summary or "")[:200])
+    links = _pd_links(data.get("links"), errors)
+    for name in ("client", "client_url"):
+        _string(data.get(name), f"'{name}'", errors, 2000)
+    if data.get("images") is not None and not isinstance(data["images"], list):
+        errors.append("'images' must be a list")
     if errors:
         raise IntakeError("Event object is invalid", errors)
     dedup_key = dedup_key or uuid.uuid4().hex
-    links = tuple(
-        {"href": str(link.get("href", ""))[:2000], "text": str(link.get("text", ""))[:200]}
-        for link in data.get("links") or []
-        if isinstance(link, dict)
-    )
     event = AlertEvent(
         action=action,
         labels=labels,
@@ -302,10 +396,31 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
         summary=summary,
         severity=severity,
         starts_at=starts_at,
-        generator_url=str(data.get("client_url") or "")[:2000],
+        generator_url=(data.get("client_url") or "")[:2000],
         links=links,
     )
     return PagerDutyEvent(routing_key=routing_key, event=event, dedup_key=dedup_key)
+
+
+def _pd_links(value: object, errors: list[str]) -> tuple[dict, ...]:
+    """PagerDuty's ``links``: a list of ``{"href", "text"}`` objects."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errors.append('\'links\' must be a list of {"href", "text"} objects')
+        return ()
+    links = []
+    for index, link in enumerate(value[:50]):
+        if not isinstance(link, dict):
+            errors.append(f"'links[{index}]' must be an object with 'href' and 'text'")
+            continue
+        links.append(
+            {
+                "href": _string(link.get("href"), f"'links[{index}].href'", errors, 2000),
+                "text": _string(link.get("text"), f"'links[{index}].text'", errors, 200),
+            }
+        )
+    return tuple(links)
 
 
 def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
@@ -334,7 +449,9 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
             errors.append(f"{where}.dedup_key must be a non-empty string")
             continue
         annotations = _string_map(raw.get("annotations"), where, errors, "annotations")
-        summary = raw.get("summary") or annotations.get("summary", "")
+        summary = _string(raw.get("summary"), where, errors, 500, "summary")
+        severity = _string(raw.get("severity"), where, errors, 20, "severity")
+        url = _string(raw.get("url"), where, errors, 2000, "url")
         ends_at = _time(raw.get("ends_at"), where, errors, "ends_at")
         events.append(
             AlertEvent(
@@ -342,12 +459,12 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
                 labels=labels,
                 fingerprint=(dedup_key or label_fingerprint(labels))[:255],
                 annotations=annotations,
-                summary=str(summary)[:500],
-                severity=str(raw.get("severity") or labels.get("severity", ""))[:20],
+                summary=(summary or annotations.get("summary", ""))[:500],
+                severity=(severity or labels.get("severity", ""))[:20],
                 starts_at=_time(raw.get("starts_at"), where, errors, "starts_at"),
                 ends_at=ends_at if status == "resolved" else None,
                 expires_at=ends_at if status == "firing" else None,
-                generator_url=str(raw.get("url") or "")[:2000],
+                generator_url=url,
             )
         )
     if errors:

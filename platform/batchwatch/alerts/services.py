@@ -22,14 +22,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from batchwatch.alerts import lineage
+from batchwatch.alerts import intake_quarantine, lineage
 from batchwatch.alerts.config import AlertingConfig, load_config
 from batchwatch.alerts.intake import (
     ACKNOWLEDGE,
     RESOLVE,
     TRIGGER,
     AlertEvent,
-    event_from_record,
     event_record,
 )
 from batchwatch.alerts.matchers import matches_all, matches_empty, parse_matchers
@@ -355,11 +354,11 @@ def intake_drain(*, now: datetime, limit: int = 1000) -> int:
             if not chunk:
                 return drained
             config = config or load_config(now)
-            events = {item.pk: [event_from_record(r) for r in item.events] for item in chunk}
+            events = {item.pk: intake_quarantine.batch_events(item, now) for item in chunk}
 
-            def receive(group, config=config, events=events):
+            def receive(group, config=config, events=events, only=None):
                 alerts_receive(
-                    events=[event for item in group for event in events[item.pk]],
+                    events=only or [event for item in group for event in events[item.pk]],
                     source=group[0].source,
                     integration=group[0].integration,
                     now=max(item.received_at for item in group),
@@ -369,6 +368,13 @@ def intake_drain(*, now: datetime, limit: int = 1000) -> int:
             failed: dict[int, str] = {}
             for group in _intake_groups(chunk, events):
                 failed.update(queues.process_group(group, receive, what="alerts.intake"))
+            # A batch that failed alone: its alerts one by one, the failing ones quarantined.
+            for item in (item for item in chunk if item.pk in failed):
+                done, kept = intake_quarantine.batch_salvage(
+                    item, events[item.pk], lambda i, e: receive([i], only=e), now
+                )
+                error = failed[item.pk]
+                failed[item.pk] = f"{kept} alert(s) quarantined, {done} processed; {error}"
             queues.mark_processed(AlertIntake, chunk, failed, now)
             drained += len(chunk)
     return drained
