@@ -163,3 +163,58 @@ class Web:
 
     def stop(self):
         stop(self.process)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own, in a temporary directory, that the test may
+    stop and start (never the shared one). Needs the server binaries and the postgres user
+    (initdb refuses to run as root)."""
+
+    def __init__(self):
+        import glob
+        import shutil
+
+        # Under /tmp itself: the postgres user cannot enter pytest's root-only directories.
+        workdir = Path(tempfile.mkdtemp(prefix="batchwatch-pg-"))
+        shutil.chown(workdir, "postgres")
+        self.workdir = workdir
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        self.bin = Path(bins[-1]).parent if bins else None
+        self.available = self.bin is not None and shutil.which("runuser") is not None
+        self.dir = workdir / "pgdata"
+        self.socket_dir = workdir / "pgsock"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=check,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def init(self) -> None:
+        import shutil
+
+        self.socket_dir.mkdir()
+        shutil.chown(self.socket_dir, "postgres")
+        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U",
+                          "postgres", "--no-sync")  # fmt: skip
+        self.start()
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -F"
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", options, "-w",
+                          "-l", str(self.dir.parent / "postgres.log"), "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w",
+                          "stop", check=False)  # fmt: skip
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
