@@ -153,6 +153,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that its process_exception sees a view's exception first: 503 when the
+    # database is unavailable; NUL in a URL is a 400.
+    "batchwatch.core.middleware.EdgeMiddleware",
 ]
 
 ROOT_URLCONF = "batchwatch.urls"
@@ -286,7 +289,13 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # DRF's, refusing NUL, lone surrogates and nesting beyond the parser (400, not 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "batchwatch.core.parsers.JSONParser",
+        "batchwatch.core.parsers.FormParser",
+        "batchwatch.core.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "batchwatch.core.pagination.Pagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "batchwatch.core.api.exception_handler",

@@ -7,6 +7,7 @@ decide who may. Writes by people outside the owning team get 403 with a sentence
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -70,8 +71,15 @@ class TeamViewSet(viewsets.ModelViewSet):
             Prefetch("memberships", queryset=Membership.objects.select_related("user"))
         )
 
+    @transaction.atomic
     def perform_create(self, serializer):
-        serializer.instance = services.team_create(**serializer.validated_data)
+        data = dict(serializer.validated_data)
+        # Not a creation argument of the service (a setting changed later): set it after.
+        thread_updates = data.pop("slack_thread_updates", None)
+        team = services.team_create(**data)
+        if thread_updates is not None:
+            team = services.team_update(team=team, changes={"slack_thread_updates": thread_updates})
+        serializer.instance = team
 
     def perform_update(self, serializer):
         serializer.instance = services.team_update(

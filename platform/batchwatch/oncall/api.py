@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from batchwatch.core.api import bounded_instant
 from batchwatch.oncall.ical import calendar, person_from_token
 from batchwatch.oncall.models import Rotation
 from batchwatch.oncall.selectors import (
@@ -26,16 +27,21 @@ from batchwatch.oncall.selectors import (
 
 FEED_PAST = timedelta(days=14)
 FEED_AHEAD = timedelta(days=90)
+LAST_INSTANT = datetime(9999, 12, 31, tzinfo=UTC)
+DEFAULT_SPAN = timedelta(days=14)
 
 
 def _instant(request, name: str, default: datetime) -> datetime:
     raw = request.query_params.get(name)
     if not raw:
         return default
-    parsed = parse_datetime(raw.replace(" ", "+"))
+    try:
+        parsed = parse_datetime(raw.replace(" ", "+"))
+    except ValueError:  # well formed, but no such time (month 13, offset +25:00)
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise ValidationError({name: f"{raw!r} is not an ISO 8601 time with a zone (…Z)."})
-    return parsed.astimezone(UTC)
+        raise ValidationError({name: f"{raw[:60]!r} is not an ISO 8601 time with a zone (…Z)."})
+    return bounded_instant(parsed, name)
 
 
 class RotationSerializer(serializers.ModelSerializer):
@@ -97,10 +103,10 @@ class RotationViewSet(viewsets.ReadOnlyModelViewSet):
         """The computed final schedule between ``start`` and ``end`` (default: 14 days)."""
         rotation = self.get_object()
         start = _instant(request, "start", datetime.now(UTC))
-        end = _instant(request, "end", start + timedelta(days=14))
+        end = _instant(request, "end", min(start, LAST_INSTANT - DEFAULT_SPAN) + DEFAULT_SPAN)
         try:
             shifts = rotation_schedule(rotation, start, end)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ValidationError({"end": str(exc)}) from exc
         users = users_by_id(s.user_id for s in shifts)
         rows = [

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from batchwatch.catalog.models import Engine
 from batchwatch.catalog.selectors import by_owner_team
+from batchwatch.core.api import UtcDateTimeFilter
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.selectors import run_list, run_span_tree, runs_of_trace, span_tree, trace_spans
 
@@ -76,8 +77,8 @@ class RunFilter(filters.FilterSet):
     team = filters.CharFilter(method="filter_team", help_text="Team slug; '-' for unowned.")
     state = filters.ChoiceFilter(choices=RunState.choices)
     engine = filters.ChoiceFilter(field_name="job__engine", choices=Engine.choices)
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = Run
@@ -86,7 +87,7 @@ class RunFilter(filters.FilterSet):
     def filter_job(self, queryset, name, value):
         return (
             queryset.filter(job_id=int(value))
-            if value.isdigit()
+            if value.isascii() and value.isdigit()
             else queryset.filter(job__key=value)
         )
 
