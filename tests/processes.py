@@ -94,6 +94,7 @@ class Hook:
     def __init__(self):
         self.keys: list[str] = []
         self.bodies: list[dict] = []
+        self.times: list[float] = []  # time.time() of each arrival
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +102,7 @@ class Hook:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.times.append(time.time())
                 hook.keys.append(self.headers.get("Idempotency-Key"))
                 try:
                     hook.bodies.append(json.loads(body or b"{}"))
@@ -123,14 +125,14 @@ class Hook:
 
 
 class Web:
-    """``manage.py serve`` on a free port, answered once /healthz does."""
+    """``manage.py serve`` on a free port (with the embedded scheduler if asked: without
+    REDIS_URL it runs the whole registry in the web process), ready once /healthz answers."""
 
-    def __init__(self, **env):
+    def __init__(self, *, scheduler: bool = False, **env):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = manage(
-            "serve", "--no-scheduler", "--port", str(self.port), "--threads", "4", **env
-        )
+        options = [] if scheduler else ["--no-scheduler"]
+        self.process = manage("serve", *options, "--port", str(self.port), "--threads", "4", **env)
         wait_for(self._healthy, timeout=60, what="the web process")
 
     def _healthy(self) -> bool:
@@ -185,7 +187,10 @@ class PrivatePostgres:
         self.dir = workdir / "pgdata"
         self.socket_dir = workdir / "pgsock"
         self.port = free_port()
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def _as_postgres(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
