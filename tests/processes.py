@@ -89,9 +89,10 @@ def redis_server(port: int, workdir: Path) -> subprocess.Popen:
 
 
 class Hook:
-    """A webhook receiver: every POST's Idempotency-Key and JSON body, in arrival order."""
+    """A webhook receiver: every POST's Idempotency-Key, JSON body and arrival time, in
+    arrival order; each answered after ``delay`` seconds."""
 
-    def __init__(self):
+    def __init__(self, *, delay: float = 0.0):
         self.keys: list[str] = []
         self.bodies: list[dict] = []
         self.times: list[float] = []  # time.time() of each arrival
@@ -102,6 +103,8 @@ class Hook:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if delay:
+                    time.sleep(delay)  # a slow receiver: deliveries are in flight for a while
                 hook.times.append(time.time())
                 hook.keys.append(self.headers.get("Idempotency-Key"))
                 try:
