@@ -11,8 +11,9 @@ OpenTelemetry SDK exporter at its defaults.
 
 Scenarios:
 
-* ``worker-kill``: 200 incidents of 5 escalation steps (1,000 pages, 2 s apart); the worker is
-  killed with SIGKILL mid-escalation and another started at once.
+* ``worker-kill``: 200 incidents of 5 escalation steps (1,000 pages, 2 s apart) to a receiver
+  that takes 50 ms an answer; the worker is killed with SIGKILL halfway through step 1's
+  pages (the rest claimed, in flight) and another started at once.
 * ``two-workers-two-schedulers``: the same 1,000 pages with two workers and two web processes
   running the embedded scheduler, all at once.
 * ``postgres-restart-storm``: the worker idle, PostgreSQL restarted, then a storm: 200 groups,
@@ -37,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,79 +83,31 @@ def fresh_database(postgres: PrivatePostgres) -> None:
 
 
 def escalation_to_webhook(hook_url: str, *, steps: int = STEPS) -> None:
-    from batchwatch.alerts.models import Route
-    from batchwatch.catalog.services import team_create
-    from batchwatch.notify.models import Channel
-    from batchwatch.oncall.models import EscalationStep
-    from batchwatch.oncall.services import policy_save
+    from tests.faults import scenario  # (after django.setup())
 
-    team = team_create(slug="ledger", name="Ledger")
-    Channel.objects.create(name="pager", kind=Channel.Kind.WEBHOOK, address=hook_url, team=team)
-    policy = policy_save(
-        slug="fast",
-        name="Fast",
-        team=team,
-        steps=[
-            {
-                "target": EscalationStep.Target.TEAM_CHANNEL,
-                "team": team,
-                "wait": timedelta(seconds=STEP_WAIT),
-            }
-            for _ in range(steps)
-        ],
-    )
-    Route.objects.create(
-        name="root",
-        group_by=["alertname", "job"],
-        group_wait=timedelta(seconds=GROUP_WAIT),
-        group_interval=timedelta(minutes=5),
-        escalation_policy=policy,
-    )
+    scenario.escalation_to_webhook(hook_url, steps=steps, wait=STEP_WAIT, group_wait=GROUP_WAIT)
 
 
-def fire(count: int, *, alertname: str = "Down") -> None:
-    from batchwatch.alerts.intake import TRIGGER, AlertEvent, label_fingerprint
-    from batchwatch.alerts.services import alerts_receive
+def fire(count: int) -> None:
+    from tests.faults import scenario  # (after django.setup())
 
-    events = []
-    for i in range(count):
-        labels = {"alertname": alertname, "job": f"j{i:04d}", "severity": "critical"}
-        events.append(
-            AlertEvent(action=TRIGGER, labels=labels, fingerprint=label_fingerprint(labels))
-        )
-    alerts_receive(events=events, source="bench", now=datetime.now(UTC))
+    scenario.fire(count)
 
 
 def page_figures(hook: Hook, expected: int) -> dict:
-    keys = list(hook.keys)
-    counts = Counter(keys)
-    return {
-        "expected": expected,
-        "delivered": len(counts),
-        "duplicated": sum(n - 1 for n in counts.values()),
-        "lost": max(0, expected - len(counts)),
-    }
+    from tests.faults import scenario  # (after django.setup())
+
+    figures = scenario.escalation_figures(
+        hook, expected=expected, wait=STEP_WAIT, group_wait=GROUP_WAIT
+    )
+    return {k: figures[k] for k in ("expected", "delivered", "duplicated", "lost")}
 
 
 def escalation_lateness(hook: Hook) -> tuple[float, int]:
-    """(worst lateness in seconds, pages out of step order) of the escalation pages: a page
-    of step k of an incident is due group_wait + k x STEP_WAIT after the incident opened."""
-    from batchwatch.alerts.models import Incident
+    from tests.faults import scenario  # (after django.setup())
 
-    opened = {
-        pk: created.timestamp() for pk, created in Incident.objects.values_list("pk", "created_at")
-    }
-    worst, out_of_order, last_step = 0.0, 0, {}
-    for at, body in sorted(zip(hook.times, hook.bodies, strict=False), key=lambda p: p[0]):
-        incident, step = body.get("incident"), body.get("step")
-        if incident not in opened or step is None:
-            continue
-        due = opened[incident] + GROUP_WAIT + (step - 1) * STEP_WAIT
-        worst = max(worst, at - due)
-        if step < last_step.get(incident, 0):
-            out_of_order += 1
-        last_step[incident] = max(step, last_step.get(incident, 0))
-    return worst, out_of_order
+    figures = scenario.escalation_figures(hook, expected=0, wait=STEP_WAIT, group_wait=GROUP_WAIT)
+    return figures["worst_lateness_s"], figures["out_of_order"]
 
 
 def settle(hook: Hook, expected: int, timeout: float) -> None:
@@ -167,13 +120,13 @@ def settle(hook: Hook, expected: int, timeout: float) -> None:
 
 
 def worker_kill(postgres: PrivatePostgres) -> None:
-    hook = Hook()
+    hook = Hook(delay=0.05)  # a receiver taking 50 ms: pages are in flight when it dies
     escalation_to_webhook(hook.url)
     first = manage("worker", "--interval", "0.1")
     time.sleep(4)  # started and idle
     fire(INCIDENTS)
-    time.sleep(GROUP_WAIT + STEP_WAIT + 1.5)  # step 1 sent, step 2 under way
-    stop(first, signal.SIGKILL)
+    wait_for(lambda: len(hook.keys) >= INCIDENTS // 2, timeout=60, what="step 1 under way")
+    stop(first, signal.SIGKILL)  # halfway through step 1's pages
     killed_at = len(hook.keys)
     second = manage("worker", "--interval", "0.1")
     try:

@@ -51,3 +51,69 @@ def alertmanager_payload(jobs, *, status="firing", alertname="Down") -> dict:
             for job in jobs
         ],
     }
+
+
+def escalation_to_webhook(hook_url: str, *, steps: int, wait: float, group_wait: float) -> None:
+    """A team whose webhook channel each of ``steps`` escalation steps pages, ``wait`` seconds
+    apart, behind a root route grouping by alertname and job."""
+    from batchwatch.catalog.services import team_create
+    from batchwatch.oncall.models import EscalationStep
+    from batchwatch.oncall.services import policy_save
+
+    team = team_create(slug="pagers", name="Pagers")
+    Channel.objects.create(name="pager", kind=Channel.Kind.WEBHOOK, address=hook_url, team=team)
+    step = {
+        "target": EscalationStep.Target.TEAM_CHANNEL,
+        "team": team,
+        "wait": timedelta(seconds=wait),
+    }
+    policy = policy_save(slug="fast", name="Fast", team=team, steps=[step] * steps)
+    Route.objects.create(
+        name="root",
+        group_by=["alertname", "job"],
+        group_wait=timedelta(seconds=group_wait),
+        group_interval=timedelta(minutes=5),
+        escalation_policy=policy,
+    )
+
+
+def fire(count: int, *, alertname: str = "Down") -> None:
+    """``count`` alerts of different jobs, received now: ``count`` incidents."""
+    from batchwatch.alerts.intake import TRIGGER, AlertEvent, label_fingerprint
+    from batchwatch.alerts.services import alerts_receive
+
+    events = []
+    for i in range(count):
+        labels = {"alertname": alertname, "job": f"j{i:04d}", "severity": "critical"}
+        fingerprint = label_fingerprint(labels)
+        events.append(AlertEvent(action=TRIGGER, labels=labels, fingerprint=fingerprint))
+    alerts_receive(events=events, source="faults", now=datetime.now(UTC))
+
+
+def escalation_figures(hook, *, expected: int, wait: float, group_wait: float) -> dict:
+    """Exact counts of the escalation pages a Hook received: distinct, duplicated, lost, out
+    of step order, and the worst lateness (step k of an incident is due group_wait + (k-1) x
+    wait after the incident opened)."""
+    from collections import Counter
+
+    from batchwatch.alerts.models import Incident
+
+    counts = Counter(hook.keys)
+    opened = {pk: at.timestamp() for pk, at in Incident.objects.values_list("pk", "created_at")}
+    worst, out_of_order, last_step = 0.0, 0, {}
+    for at, body in sorted(zip(hook.times, hook.bodies, strict=False), key=lambda p: p[0]):
+        incident, step = body.get("incident"), body.get("step")
+        if incident not in opened or step is None:
+            continue
+        worst = max(worst, at - (opened[incident] + group_wait + (step - 1) * wait))
+        if step < last_step.get(incident, 0):
+            out_of_order += 1
+        last_step[incident] = max(step, last_step.get(incident, 0))
+    return {
+        "expected": expected,
+        "delivered": len(counts),
+        "duplicated": sum(n - 1 for n in counts.values()),
+        "lost": max(0, expected - len(counts)),
+        "out_of_order": out_of_order,
+        "worst_lateness_s": round(worst, 2),
+    }

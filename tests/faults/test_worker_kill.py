@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batchwatch.alerts.intake import TRIGGER, AlertEvent, label_fingerprint
-from batchwatch.alerts.models import Incident, Route
-from batchwatch.alerts.services import alerts_receive
-from batchwatch.notify.models import Channel
-from batchwatch.oncall.models import EscalationStep
-from batchwatch.oncall.services import policy_save
+from tests.faults.scenario import escalation_figures, escalation_to_webhook, fire
 from tests.processes import Hook, manage, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -25,23 +18,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 INCIDENTS, STEPS, WAIT, GROUP_WAIT = 20, 3, 2.0, 1.0
 
 
-def test_pages_survive_a_killed_worker_once_each_in_order_and_on_time(team_a):
+def test_pages_survive_a_killed_worker_once_each_in_order_and_on_time():
     hook = Hook(delay=0.3)
-    Channel.objects.create(name="pager", kind=Channel.Kind.WEBHOOK, address=hook.url, team=team_a)
-    step = {"target": EscalationStep.Target.TEAM_CHANNEL, "team": team_a,
-            "wait": timedelta(seconds=WAIT)}  # fmt: skip
-    policy = policy_save(slug="fast", name="Fast", team=team_a, steps=[step] * STEPS)
-    Route.objects.create(group_by=["alertname", "job"], escalation_policy=policy,
-                         group_wait=timedelta(seconds=GROUP_WAIT))  # fmt: skip
+    escalation_to_webhook(hook.url, steps=STEPS, wait=WAIT, group_wait=GROUP_WAIT)
     doomed = manage("worker", "--interval", "0.1")
     time.sleep(3)  # started, idle
-    events = []
-    for i in range(INCIDENTS):
-        labels = {"alertname": "Down", "job": f"j{i}"}
-        events.append(
-            AlertEvent(action=TRIGGER, labels=labels, fingerprint=label_fingerprint(labels))
-        )
-    alerts_receive(events=events, source="test", now=datetime.now(UTC))
+    fire(INCIDENTS)
     try:
         wait_for(lambda: len(hook.keys) >= 5, timeout=30, what="the first pages")
     finally:
@@ -53,14 +35,8 @@ def test_pages_survive_a_killed_worker_once_each_in_order_and_on_time(team_a):
     finally:
         stop(survivor)
         hook.close()
-    counts = Counter(hook.keys)
-    assert len(counts) == INCIDENTS * STEPS
-    assert [key for key, n in counts.items() if n > 1] == []
-    opened = {i.pk: i.created_at.timestamp() for i in Incident.objects.all()}
-    lateness, last_step = [], {}
-    for at, body in zip(hook.times, hook.bodies, strict=True):
-        incident, step_no = body["incident"], body["step"]
-        lateness.append(at - (opened[incident] + GROUP_WAIT + (step_no - 1) * WAIT))
-        assert step_no >= last_step.get(incident, 0), "a step overtook an earlier one"
-        last_step[incident] = step_no
-    assert max(lateness) <= 10, f"worst lateness {max(lateness):.1f} s"
+    figures = escalation_figures(hook, expected=INCIDENTS * STEPS, wait=WAIT, group_wait=GROUP_WAIT)
+    lateness = figures.pop("worst_lateness_s")
+    assert figures == {"expected": 60, "delivered": 60, "duplicated": 0, "lost": 0,
+                       "out_of_order": 0}  # fmt: skip
+    assert lateness <= 10
