@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchwatch.runs.models import RunSource
-from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
+from batchwatch.runs.observations import (
+    Invalid,
+    RunObservation,
+    SpanRecord,
+    observation_problem,
+    span_ref,
+    utc_time,
+)
 
 STATUS_ERROR = 2
 ENGINES = {"spark", "flink", "airflow", "flyte", "prefect", "temporal", "luigi", "dbt", "ci",
@@ -25,6 +32,19 @@ _NAME_SAFE = re.compile(r"\s+")
 
 class SpanRejected(Exception):
     """A span that claims to be a run but cannot be one; refused through partial success."""
+
+
+def _namespace(value: Any, what: str) -> str | None:
+    """An explicit namespace attribute: a string (whitespace becomes '_', as in names) of at
+    most 200 characters; anything else is refused rather than guessed at."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Invalid("invalid_namespace", f"{what} must be a string, not {type(value).__name__}")
+    cleaned = _NAME_SAFE.sub("_", value.strip())
+    if len(cleaned) > 200:
+        raise Invalid("invalid_namespace", f"{what} is longer than 200 characters")
+    return cleaned or None
 
 
 def namespace_of(span: SpanRecord, default: str) -> str:
@@ -46,21 +66,30 @@ def labels_of(span: SpanRecord) -> dict[str, str]:
     return labels
 
 
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 strings (Airflow writes '2026-11-22 03:15:51.744918+00:00') or epoch numbers."""
-    if value in (None, "", "None"):
+def parse_time(value: Any, what: str = "time") -> datetime | None:
+    """ISO 8601 strings (Airflow writes '2026-11-22 03:15:51.744918+00:00') or epoch numbers,
+    in UTC; None if it is not a time. A time outside the years 1970-9999 in UTC (what the
+    database can read back) raises :class:`Invalid` with a sentence naming ``what``."""
+    if value in (None, "", "None") or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value  # epoch ms or s
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            parsed = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
+            if seconds != seconds:  # NaN: not a time at all
+                return None
+            raise Invalid(
+                "invalid_time", f"{what} {value!r} is outside the years 1970-9999 (in UTC)"
+            ) from None
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
             return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+    return utc_time(parsed, what)
 
 
 def _clean(name: str) -> str:
@@ -146,9 +175,12 @@ def airflow(span: SpanRecord) -> RunObservation | None:
                 external_id=run_id,
                 state=_status_state(span),
                 failure_reason=_failure(span, default="DAG run failed"),
-                scheduled_at=parse_time(a.get("airflow.dag_run.logical_date")),
-                started_at=parse_time(a.get("airflow.dag_run.start_date")) or span.start,
-                ended_at=parse_time(a.get("airflow.dag_run.end_date")) or span.end,
+                scheduled_at=parse_time(
+                    a.get("airflow.dag_run.logical_date"), "airflow.dag_run.logical_date"
+                ),
+                started_at=parse_time(a.get("airflow.dag_run.start_date"), "start_date")
+                or span.start,
+                ended_at=parse_time(a.get("airflow.dag_run.end_date"), "end_date") or span.end,
                 attributes={"run_type": a.get("airflow.dag_run.run_type", "")},
             )
         if "airflow.task_id" in a:
@@ -193,7 +225,7 @@ def _airflow_dag_run(span: SpanRecord, *, prefix: str, logical_date: str) -> Run
         external_id=str(a[f"{prefix}run_id"]),
         state="failed" if failed else state or _status_state(span),
         failure_reason=_failure(span) or ("DAG run failed" if failed else ""),
-        scheduled_at=parse_time(a.get(f"{prefix}{logical_date}")),
+        scheduled_at=parse_time(a.get(f"{prefix}{logical_date}"), f"{prefix}{logical_date}"),
         attributes={"run_type": a.get(f"{prefix}run_type", "")},
     )
 
@@ -343,11 +375,11 @@ def generic(span: SpanRecord) -> RunObservation | None:
     return _base(
         span,
         engine=engine,
-        namespace=a.get("batch.job.namespace"),
+        namespace=_namespace(a.get("batch.job.namespace"), "batch.job.namespace"),
         job_name=str(name),
         external_id=str(a.get("batch.run.id") or span.trace_id),
         state=state,
-        scheduled_at=parse_time(a.get("batch.run.scheduled_time")),
+        scheduled_at=parse_time(a.get("batch.run.scheduled_time"), "batch.run.scheduled_time"),
         attempt=_int(a.get("batch.run.attempt")),
         failure_reason=str(a.get("batch.run.failure_reason") or _failure(span))
         if state == "failed"
@@ -367,8 +399,19 @@ ADAPTERS: list[Callable[[SpanRecord], RunObservation | None]] = [
 
 
 def observe(span: SpanRecord) -> RunObservation | None:
-    for adapter in ADAPTERS:
-        observation = adapter(span)
-        if observation is not None:
-            return observation
-    return None
+    """The run ``span`` reports, if any. A run the catalog or the ledger could not store (a
+    bad label key, an empty name, a time beyond year 9999...) is refused here, with its
+    sentence, rather than accepted and left to fail later."""
+    try:
+        for adapter in ADAPTERS:
+            observation = adapter(span)
+            if observation is not None:
+                break
+        else:
+            return None
+    except Invalid as exc:
+        raise SpanRejected(f"span {span.name[:100]!r}: {exc.message}") from None
+    problem = observation_problem(observation)
+    if problem is not None:
+        raise SpanRejected(f"span {span.name[:100]!r}: {problem.message}")
+    return observation

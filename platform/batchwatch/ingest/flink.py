@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from batchwatch.ingest.otlp import attributes, nanos_to_datetime
 from batchwatch.runs.models import RunSource
-from batchwatch.runs.observations import RunObservation
+from batchwatch.runs.observations import RunObservation, observation_problem
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _name(value: object, max_length: int) -> str:
+    """Names as the OTLP adapters write them: whitespace (tabs, line breaks too) as '_'."""
+    return _WHITESPACE.sub("_", str(value).strip())[:max_length]
+
 
 FLINK_STATES = {
     "CREATED": "running", "INITIALIZING": "running", "RUNNING": "running",
@@ -14,9 +24,13 @@ FLINK_STATES = {
 FAILURE_REASONS = {"CANCELED": "cancelled", "SUSPENDED": "suspended", "FAILED": "job failed"}
 
 
-def observations_from_logs(request) -> tuple[list[RunObservation], int]:
-    """Run observations from JobStatusChangeEvent records; other records are ignored."""
-    observations, seen = [], 0
+def observations_from_logs(request) -> tuple[list[RunObservation], int, str]:
+    """Run observations from JobStatusChangeEvent records; other records are ignored.
+
+    Returns the observations, how many records were refused (a job the catalog could not
+    store) and the first refusal's sentence, for OTLP's partial success.
+    """
+    observations, rejected, first = [], 0, ""
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
         namespace = str(
@@ -24,7 +38,6 @@ def observations_from_logs(request) -> tuple[list[RunObservation], int]:
         )
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                seen += 1
                 attrs = attributes(record.attributes)
                 if attrs.get("name") != "JobStatusChangeEvent":
                     continue
@@ -34,18 +47,22 @@ def observations_from_logs(request) -> tuple[list[RunObservation], int]:
                     continue
                 when = nanos_to_datetime(record.time_unix_nano or record.observed_time_unix_nano)
                 state = FLINK_STATES[status]
-                observations.append(
-                    RunObservation(
-                        engine="flink",
-                        namespace=namespace.replace(" ", "_")[:200],
-                        job_name=str(attrs.get("job_name") or job_id).replace(" ", "_")[:300],
-                        external_id=str(job_id),
-                        source=RunSource.OTLP_LOGS,
-                        state=state,
-                        started_at=when,
-                        ended_at=when if state != "running" else None,
-                        failure_reason=FAILURE_REASONS.get(status, ""),
-                        attributes={"flink_status": status},
-                    )
+                observation = RunObservation(
+                    engine="flink",
+                    namespace=_name(namespace, 200),
+                    job_name=_name(attrs.get("job_name") or job_id, 300),
+                    external_id=str(job_id),
+                    source=RunSource.OTLP_LOGS,
+                    state=state,
+                    started_at=when,
+                    ended_at=when if state != "running" else None,
+                    failure_reason=FAILURE_REASONS.get(status, ""),
+                    attributes={"flink_status": status},
                 )
-    return observations, seen
+                problem = observation_problem(observation)
+                if problem is not None:
+                    rejected += 1
+                    first = first or f"Flink job {str(job_id)[:40]!r}: {problem.message}"
+                    continue
+                observations.append(observation)
+    return observations, rejected, first

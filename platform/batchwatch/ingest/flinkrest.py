@@ -12,7 +12,7 @@ from batchwatch.ingest.adapters import parse_time
 from batchwatch.ingest.flink import FAILURE_REASONS, FLINK_STATES
 from batchwatch.ingest.sparklog import headline
 from batchwatch.runs.models import RunSource
-from batchwatch.runs.observations import RunObservation
+from batchwatch.runs.observations import Invalid, RunObservation
 
 
 class FlinkUnreachable(Exception):
@@ -66,16 +66,21 @@ def poll(base_url: str, *, namespace: str = "flink", timeout: float = 5.0) -> li
         except FlinkUnreachable:
             pass
         end = job.get("end-time")
+        try:
+            started_at = parse_time(job.get("start-time"), "start-time")
+            ended_at = parse_time(end, "end-time") if isinstance(end, int) and end > 0 else None
+        except Invalid:
+            started_at = ended_at = None  # (ingest_run_events refuses what else is wrong)
         observations.append(
             RunObservation(
                 engine="flink",
                 namespace=namespace,
-                job_name=str(job.get("name") or jid).replace(" ", "_")[:300],
+                job_name="_".join(str(job.get("name") or jid).split())[:300],
                 external_id=str(jid),
                 source=RunSource.FLINK_REST,
                 state=state,
-                started_at=parse_time(job.get("start-time")),
-                ended_at=parse_time(end) if isinstance(end, int) and end > 0 else None,
+                started_at=started_at,
+                ended_at=ended_at,
                 failure_reason=failure,
                 attributes=attributes,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,10 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from batchwatch.ingest.errors import IngestError
 from batchwatch.runs.observations import SpanRecord
+
+# OTLP/JSON nests a few levels per attribute (kvlistValue.values[].value...): deeper than
+# this is not telemetry, and would exhaust the decoders' recursion.
+MAX_DEPTH = 64
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -69,17 +74,20 @@ def _hex_to_b64(value: Any, field: str) -> str:
         raise IngestError(400, f"{field} {value[:40]!r} is not hex.") from None
 
 
-def _convert_ids(node: Any) -> None:
+def _convert_ids(node: Any, depth: int = 0) -> None:
     """Rewrite OTLP/JSON hex ids to proto3 JSON base64, in place, anywhere in the tree."""
+    if depth > MAX_DEPTH:
+        raise IngestError(400, f"Body is nested more than {MAX_DEPTH} levels deep.")
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ID_FIELDS:
                 node[key] = _hex_to_b64(value, key)
-            else:
-                _convert_ids(value)
+            elif isinstance(value, dict | list):
+                _convert_ids(value, depth + 1)
     elif isinstance(node, list):
         for item in node:
-            _convert_ids(item)
+            if isinstance(item, dict | list):
+                _convert_ids(item, depth + 1)
 
 
 def _parse(message_cls, body: bytes, content_type: str):
@@ -92,6 +100,8 @@ def _parse(message_cls, body: bytes, content_type: str):
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IngestError(400, f"Body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise IngestError(400, f"Body is nested more than {MAX_DEPTH} levels deep.") from None
     if not isinstance(document, dict):
         raise IngestError(400, "Body must be a JSON object.")
     _convert_ids(document)
@@ -99,6 +109,8 @@ def _parse(message_cls, body: bytes, content_type: str):
         return json_format.ParseDict(document, message_cls(), ignore_unknown_fields=True)
     except (json_format.ParseError, binascii.Error, TypeError, ValueError) as exc:
         raise IngestError(400, f"Body is not a valid OTLP/JSON message: {exc}.") from None
+    except RecursionError:
+        raise IngestError(400, f"Body is nested more than {MAX_DEPTH} levels deep.") from None
 
 
 def parse_traces(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServiceRequest:
@@ -109,17 +121,28 @@ def parse_logs(body: bytes, content_type: str) -> logs_service_pb2.ExportLogsSer
     return _parse(logs_service_pb2.ExportLogsServiceRequest, body, content_type)
 
 
+def text(value: str, limit: int = MAX_STRING) -> str:
+    """A decoded string as we store it: at most ``limit`` characters, without NUL (text
+    columns and jsonb cannot hold one). Protobuf has checked it is valid UTF-8."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def any_value(value) -> Any:
     kind = value.WhichOneof("value")
     if kind == "string_value":
-        s = value.string_value
-        return s if len(s) <= MAX_STRING else s[:MAX_STRING] + "…"
+        return text(value.string_value)
     if kind == "int_value":
         return value.int_value
     if kind == "bool_value":
         return value.bool_value
     if kind == "double_value":
-        return value.double_value
+        number = value.double_value
+        if math.isfinite(number):
+            return number
+        # JSON has no NaN or infinities (jsonb refuses them): kept as the strings they are.
+        return "NaN" if number != number else ("Infinity" if number > 0 else "-Infinity")
     if kind == "array_value":
         return [any_value(v) for v in value.array_value.values[:MAX_ATTRIBUTES]]
     if kind == "kvlist_value":
@@ -133,15 +156,20 @@ def attributes(kvs) -> dict[str, Any]:
     out = {}
     # (the hot loop of decoding: scalar values inline, the rest through any_value)
     for kv in kvs[:MAX_ATTRIBUTES] if len(kvs) > MAX_ATTRIBUTES else kvs:
+        key = kv.key
+        if "\x00" in key:
+            key = key.replace("\x00", "")
         value = kv.value
         kind = value.WhichOneof("value")
         if kind == "string_value":
-            text = value.string_value
-            out[kv.key] = text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+            string = value.string_value
+            if "\x00" in string or len(string) > MAX_STRING:
+                string = text(string)
+            out[key] = string
         elif kind == "int_value":
-            out[kv.key] = value.int_value
+            out[key] = value.int_value
         else:
-            out[kv.key] = any_value(value)
+            out[key] = any_value(value)
     return out
 
 
@@ -169,7 +197,7 @@ def spans_from_request(
         resource = attributes(resource_spans.resource.attributes)
         service = str(resource.get("service.name", ""))[:200]
         for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name
+            scope = text(scope_spans.scope.name)[:300]
             for span in scope_spans.spans:
                 problem = _span_problem(span, oldest_ns, newest_ns)
                 if problem:
@@ -183,12 +211,12 @@ def spans_from_request(
                         span.trace_id.hex(),
                         span.span_id.hex(),
                         span.parent_span_id.hex(),
-                        span.name[:300],
+                        text(span.name)[:300],
                         span.kind,
                         EPOCH + timedelta(0, 0, span.start_time_unix_nano // 1000),
                         EPOCH + timedelta(0, 0, span.end_time_unix_nano // 1000),
                         status.code,
-                        status.message[:MAX_STRING],
+                        text(status.message),
                         service,
                         attributes(span.attributes),
                         _events(span) if span.events else [],
@@ -221,7 +249,7 @@ def _events(span) -> list[dict[str, Any]]:
         if event.name == "exception" and len(kept) < MAX_EVENTS:
             kept.append(
                 {
-                    "name": event.name,
+                    "name": text(event.name)[:300],
                     "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
                     "attributes": attributes(event.attributes),
                 }

@@ -26,7 +26,15 @@ from typing import Any, BinaryIO
 import cramjam
 
 from batchwatch.runs.models import RunSource
-from batchwatch.runs.observations import RunObservation, SpanRecord
+from batchwatch.runs.observations import (
+    RunObservation,
+    SpanRecord,
+    clean_json,
+    clean_text,
+    observation_problem,
+)
+
+_WHITESPACE = re.compile(r"\s+")
 
 SLOWEST_TASKS_KEPT = 5
 FAILED_TASKS_KEPT = 20
@@ -259,7 +267,10 @@ def _rolling(directory: Path) -> EventLog:
 def _ms(value: Any) -> datetime | None:
     if not isinstance(value, int | float) or value <= 0:
         return None
-    return datetime.fromtimestamp(value / 1000, UTC)
+    try:  # (beyond year 9999, or NaN: not a time we can store)
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _stable_id(*parts: Any, length: int) -> str:
@@ -496,31 +507,30 @@ def application_records(
         for k, v in app.properties.items()
         if k.startswith("spark.batchwatch.label.")
     }
+    job_name = str(app.properties.get("spark.batchwatch.job") or app.app_name or app_id)
     observation = RunObservation(
         engine="spark",
-        namespace=namespace,
-        job_name=(app.properties.get("spark.batchwatch.job") or app.app_name or app_id).replace(
-            " ", "_"
-        )[:300],
+        namespace=_WHITESPACE.sub("_", clean_text(str(namespace)).strip()),
+        job_name=_WHITESPACE.sub("_", clean_text(job_name).strip())[:300],
         external_id=app_id,
         source=RunSource.SPARK_EVENTLOG,
         state=state,
         started_at=app.started,
         ended_at=app.ended if finished else None,
         attempt=app.attempt,
-        failure_reason=reason[:2000],
+        failure_reason=clean_text(reason[:2000]),
         trace_id=trace_id,
         root_span_id=app_span,
         labels=labels,
         attributes={
-            "user": app.user,
+            "user": clean_text(str(app.user or "")),
             "jobs": len(app.jobs),
             "failed_jobs": len(failed_jobs),
             "stages": len(app.stages),
         },
     )
     spans: list[SpanRecord] = []
-    service = f"spark:{app.app_name}"[:200]
+    service = clean_text(f"spark:{app.app_name}")[:200]
 
     def span(span_id, parent, name, start, end, *, error="", attributes=None):
         if start is None:
@@ -531,14 +541,14 @@ def application_records(
                 trace_id=trace_id,
                 span_id=span_id,
                 parent_span_id=parent,
-                name=name,
+                name=clean_text(name)[:300],
                 kind=1,
                 start=start,
                 end=max(start, end),
                 status_code=2 if error else 0,
-                status_message=error[:2000],
+                status_message=clean_text(error[:2000]),
                 service_name=service,
-                attributes=attributes or {},
+                attributes=clean_json(attributes or {}),
                 events=[],
                 resource={},
                 scope="batchwatch.sparklog",
@@ -627,6 +637,10 @@ def read_event_log(log: EventLog, *, namespace: str, progress=None) -> ImportedA
     if not app.events:
         raise EventLogError(f"{log.path.name}: no Spark events found (is this an event log?)")
     fallback = log.path.name.removeprefix("eventlog_v2_").removesuffix(".inprogress")
-    return application_records(
+    imported = application_records(
         app, namespace=namespace, in_progress=log.in_progress, fallback_id=fallback
     )
+    problem = observation_problem(imported.observation)
+    if problem is not None:  # (a label key or a name the catalog refuses: said, not raised)
+        raise EventLogError(f"{log.path.name}: {problem.message}")
+    return imported

@@ -135,9 +135,16 @@ def otlp_logs(request):
     """OTLP logs: we keep Flink's job status events, and accept (and drop) the rest."""
 
     def handle(body, content_type, reply_type, principal, now):
-        observations, _ = observations_from_logs(otlp.parse_logs(body, content_type))
+        observations, rejected, message = observations_from_logs(
+            otlp.parse_logs(body, content_type)
+        )
         ingest_run_events(observations, lineage=[], principal=principal, now=now)
-        return HttpResponse(otlp.logs_response(reply_type), content_type=reply_type)
+        if rejected:
+            message = f"{rejected} log record(s) rejected; first: {message}"
+        return HttpResponse(
+            otlp.logs_response(reply_type, rejected=rejected, message=message),
+            content_type=reply_type,
+        )
 
     return _otlp_endpoint(request, handle)
 
@@ -165,6 +172,8 @@ def lineage(request):
             event = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IngestError(400, f"Body is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise IngestError(400, "Body is nested too deeply to be a RunEvent.") from None
         observation, lineage_observation = parse_run_event(event, now=now)
         with _Slot():
             database(

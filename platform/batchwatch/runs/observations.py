@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -107,3 +109,191 @@ class LineageObservation:
 
 def span_ref(trace_id: str, span_id: str) -> str:
     return f"span:{trace_id}/{span_id}"
+
+
+# --- Validation: what the catalog and the database accept, checked before anything is stored --
+# (the ingest edge refuses an observation that fails with its sentence; the drain quarantines it)
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ATTEMPT = 2**31 - 1  # Run.attempt is a 32-bit integer column
+_NO_SPACE = re.compile(r"\S+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_STATES = frozenset({None, "running", "succeeded", "failed"})
+
+
+class Invalid(ValueError):
+    """An observation (or a value meant for one) that cannot be stored: a bounded ``code``
+    (a metric label) and a sentence for the sender."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def text_problem(value: str) -> str:
+    """Why a string cannot be stored as text (NUL, a lone surrogate), or ''."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode)"
+    return ""
+
+
+def clean_text(value: str) -> str:
+    """``value`` without NUL characters and with lone surrogates replaced by U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def clean_json(value: Any, depth: int = 0) -> Any:
+    """A decoded JSON-like tree made storable: strings (keys too) through :func:`clean_text`,
+    NaN and infinities as the strings 'NaN', 'Infinity', '-Infinity' (JSON has no such
+    numbers and PostgreSQL's jsonb refuses them)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v, depth + 1) for v in value]
+    return value
+
+
+def _non_finite(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def utc_time(value: datetime, what: str) -> datetime:
+    """``value`` in UTC, refused unless it is aware and within the years 1970-9999 in UTC
+    (what the database stores and reads back: 9999-12-31T23:00-05:00 is year 10000)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Invalid("invalid_time", f"{what} {value.isoformat()} has no time zone")
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or utc < EARLIEST:
+        raise Invalid(
+            "invalid_time",
+            f"{what} {value.isoformat()} is outside the years 1970-9999 (in UTC)",
+        )
+    return utc
+
+
+def _check_name(value: Any, what: str, max_length: int, code: str) -> None:
+    if not isinstance(value, str):
+        raise Invalid(code, f"{what} must be a string, not {type(value).__name__}")
+    if not value or value.isspace():
+        raise Invalid(code, f"{what} is empty")
+    if len(value) > max_length:
+        raise Invalid(code, f"{what} is longer than {max_length} characters")
+    problem = text_problem(value)
+    if problem:
+        raise Invalid(code, f"{what} {_short(value)} {problem}")
+    if not _NO_SPACE.fullmatch(value):
+        raise Invalid(code, f"{what} {_short(value)} contains whitespace")
+
+
+def _check_text(value: Any, what: str, max_length: int | None = None) -> None:
+    if not isinstance(value, str):
+        raise Invalid("invalid_value", f"{what} must be a string, not {type(value).__name__}")
+    if max_length is not None and len(value) > max_length:
+        raise Invalid("invalid_value", f"{what} is longer than {max_length} characters")
+    problem = text_problem(value)
+    if problem:
+        raise Invalid("invalid_value", f"{what} {_short(value)} {problem}")
+
+
+def _check_json(value: Any, what: str, depth: int = 0) -> None:
+    if depth > 32:
+        raise Invalid("invalid_value", f"{what} is nested more than 32 levels deep")
+    if isinstance(value, str):
+        _check_text(value, what)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise Invalid("invalid_value", f"{what} is {value}, which JSON cannot store")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"a key of {what}")
+            _check_json(item, f"{what}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_json(item, what, depth + 1)
+    elif not (value is None or isinstance(value, bool | int | float)):
+        raise Invalid("invalid_value", f"{what} holds a {type(value).__name__}")
+
+
+def observation_problem(obs: RunObservation) -> Invalid | None:
+    """Why ``obs`` cannot be recorded (the catalog's rules for jobs and labels, what the run
+    table stores), or None. Checked at the edge and again by the queued drain."""
+    try:
+        observation_check(obs)
+    except Invalid as exc:
+        return exc
+    return None
+
+
+def observation_check(obs: RunObservation) -> None:
+    from batchwatch.catalog.models import Engine
+    from batchwatch.catalog.validators import LABEL_KEY_RE
+
+    if obs.engine not in Engine.values:
+        raise Invalid("invalid_value", f"engine {_short(obs.engine)} is not known")
+    _check_name(obs.namespace, "job namespace", 200, "invalid_namespace")
+    _check_name(obs.job_name, "job name", 300, "invalid_name")
+    _check_text(obs.external_id, "run id", 255)
+    if not obs.external_id:
+        raise Invalid("invalid_value", "run id is empty")
+    _check_text(obs.source, "source", 16)
+    if obs.state not in _STATES:
+        raise Invalid("invalid_value", f"state {_short(obs.state)} is not known")
+    for name in _TIMES:
+        value = getattr(obs, name)
+        if value is not None:
+            if not isinstance(value, datetime):
+                raise Invalid("invalid_time", f"{name} must be a date-time")
+            utc_time(value, name.replace("_at", " time"))
+    if obs.attempt is not None and (
+        not isinstance(obs.attempt, int) or not 0 <= obs.attempt <= MAX_ATTEMPT
+    ):
+        raise Invalid("invalid_value", f"attempt {_short(obs.attempt)} is not 0 to {MAX_ATTEMPT}")
+    _check_text(obs.failure_reason, "failure reason")
+    _check_text(obs.trace_id, "trace id", 32)
+    _check_text(obs.root_span_id, "root span id", 16)
+    _check_text(obs.parent_ref, "parent reference", 600)
+    if not isinstance(obs.labels, dict):
+        raise Invalid("invalid_label", "labels must be an object")
+    for key, value in obs.labels.items():
+        if not isinstance(key, str) or not LABEL_KEY_RE.fullmatch(key) or "__" in key:
+            raise Invalid(
+                "invalid_label",
+                f"label key {_short(key)} must start with a letter or _, contain only "
+                "letters, digits, _ . -, no '__', at most 63 characters",
+            )
+        if not isinstance(value, str) or len(value) > 200 or text_problem(value):
+            raise Invalid(
+                "invalid_label",
+                f"label {key!r} must have a string value of at most 200 characters",
+            )
+    if not isinstance(obs.attributes, dict):
+        raise Invalid("invalid_value", "attributes must be an object")
+    _check_json(obs.attributes, "attributes")
+    if obs.owner_team_id is not None and not isinstance(obs.owner_team_id, int):
+        raise Invalid("invalid_value", "owner team must be an id")
