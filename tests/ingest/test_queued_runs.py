@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
+from batchwatch.core.models import QuarantinedItem
 from batchwatch.ingest import services
 from batchwatch.ingest.models import RunReportBatch
 from batchwatch.ingest.services import run_reports_prune, runs_drain
@@ -81,6 +82,8 @@ def test_children_before_the_root_in_separate_requests_converge(queued):
 
 @pytest.mark.django_db
 def test_a_batch_that_fails_keeps_its_error_and_holds_up_nothing(queued, monkeypatch):
+    """Only the observation at fault fails: the DAG run of the failing request is
+    quarantined, its three task runs and the other request's four runs are recorded."""
     post(sample(AIRFLOW_OK))
     post(sample(AIRFLOW_FAIL))
     real = services.runs_record
@@ -92,9 +95,13 @@ def test_a_batch_that_fails_keeps_its_error_and_holds_up_nothing(queued, monkeyp
 
     monkeypatch.setattr(services, "runs_record", record)
     assert runs_drain(now=T0) == 2
-    assert Run.objects.filter(job__key__contains="telemetry_probe").count() == 4
+    assert Run.objects.filter(job__key__contains="telemetry_probe").count() == 7
+    assert not Run.objects.filter(job__key__endswith="telemetry_probe_fail").exists()
     failed = RunReportBatch.objects.get(error__contains="a bug in convergence")
     assert failed.processed_at == T0
+    assert failed.error.startswith("1 observation(s) quarantined")
+    [item] = QuarantinedItem.objects.all()
+    assert (item.kind, item.reason) == ("run_observation", "processing_error")
     assert runs_drain(now=T0) == 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -185,13 +185,22 @@ class ObservedJob:
     default_team_id: int | None = None
 
 
-def jobs_register_observed(new: list[ObservedJob], *, seen_at: datetime) -> dict[str, Job]:
+def jobs_register_observed(
+    new: list[ObservedJob],
+    *,
+    seen_at: datetime,
+    on_invalid: Callable[[ObservedJob, str], None] | None = None,
+) -> dict[str, Job]:
     """:func:`job_register_observed` for many jobs at once (what a batch of telemetry from a
     fresh deployment meets): one read of the ownership rules, one INSERT that skips jobs
     registered meanwhile, one read back. Returns the jobs by key.
 
     The INSERT writes its rows in key order in its own short transaction, so concurrent
     registrations of the same new jobs wait for each other instead of deadlocking.
+
+    A job that fails the catalog's validation raises ``ValidationError``; with
+    ``on_invalid``, it is handed to it with the sentence instead and left out, so that one
+    bad name never costs the other jobs of a batch their registration.
     """
     if not new:
         return {}
@@ -217,13 +226,31 @@ def jobs_register_observed(new: list[ObservedJob], *, seen_at: datetime) -> dict
             job.owner_team_id = entry.default_team_id
         job.key = job_key(job.engine, job.namespace, job.name)
         # (owners come from the rules read above or the ingest key: no query per job for them)
-        job.full_clean(exclude=["owner_team"], validate_unique=False, validate_constraints=False)
+        try:
+            job.full_clean(
+                exclude=["owner_team"], validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as exc:
+            if on_invalid is None:
+                raise
+            on_invalid(entry, _sentence(job.key, exc))
+            continue
         jobs[job.key] = job
+    if not jobs:
+        return {}
     with transaction.atomic():
         Job.objects.bulk_create(list(jobs.values()), ignore_conflicts=True)
     for key, job in jobs.items():  # (a job another process registered meanwhile is logged twice)
         logger.info("catalog.job_registered", extra={"job": key, "owner": job.owner_team_id})
     return {j.key: j for j in Job.objects.filter(key__in=list(jobs)).select_related("owner_team")}
+
+
+def _sentence(key: str, exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        parts = [f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items()]
+    else:
+        parts = exc.messages
+    return f"job {key[:200]!r} cannot be registered: {'; '.join(parts)}"
 
 
 @transaction.atomic

@@ -9,4 +9,7 @@ class IngestConfig(AppConfig):
     verbose_name = "Ingest"
 
     def ready(self) -> None:
-        from batchwatch.ingest import periodic  # noqa: F401 - registers periodic work
+        from batchwatch.ingest import (
+            periodic,  # noqa: F401 - registers periodic work
+            quarantine,  # noqa: F401 - registers its retry handlers
+        )

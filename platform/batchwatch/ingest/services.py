@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from batchwatch.catalog.services import lineage_record
 from batchwatch.core import queues
+from batchwatch.ingest import quarantine as ingest_quarantine
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
 from batchwatch.runs.observations import (
     LineageObservation,
     RunObservation,
     SpanRecord,
-    observation_from_record,
+    observation_problem,
     observation_record,
 )
 from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
@@ -81,6 +83,7 @@ def ingest_spans(
     """
     observations: list[RunObservation] = []
     kept: list[SpanRecord] = []
+    span_of: dict[int, SpanRecord] = {}
     rejected, message = 0, ""
     for span in spans:
         try:
@@ -93,6 +96,21 @@ def ingest_spans(
         if observation is not None:
             observation.owner_team_id = principal.team_id
             observations.append(observation)
+            span_of[id(observation)] = span
+    if settings.BATCHWATCH_INGEST_RUNS != "queued" and observations:
+        # (the edge checked what the catalog checks: this refuses only what it missed)
+        refused: dict[str, str] = {}
+        jobs = jobs_for_observations(
+            observations, seen_at=now, on_invalid=lambda key, why: refused.setdefault(key, why)
+        )
+        if refused:
+            dropped = {id(span_of[id(o)]) for o in observations if o.job_key in refused}
+            observations = [o for o in observations if o.job_key not in refused]
+            kept = [s for s in kept if id(s) not in dropped]
+            rejected += len(dropped)
+            message = message or next(iter(refused.values()))
+    else:
+        jobs = {}
     stored = bound_spark_tasks(kept)
     if settings.BATCHWATCH_INGEST_RUNS == "queued":
         # The spans, and what they say about runs for the drain, in one transaction.
@@ -108,7 +126,6 @@ def ingest_spans(
                 )
         runs = len({(o.job_key, o.external_id) for o in observations})
         return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=runs)
-    jobs = jobs_for_observations(observations, seen_at=now)
 
     def with_runs(runs):
         spans_store(stored)
@@ -128,48 +145,135 @@ def runs_drain(*, now: datetime, limit: int = 200) -> int:
 
     A chunk of batches is one ``runs_record`` call (its observations in order: the same
     convergence as inline, as of the latest arrival among them); new jobs are registered
-    before, each in its own transaction, as inline. If the call fails, each batch is tried
-    alone and only the one at fault keeps its error. An unavailable database rolls the chunk
-    back and leaves it queued.
+    before, in their own short transaction, as inline. Every step is isolated: a stored
+    observation that cannot be read or stored, a job the catalog refuses, and an observation
+    whose convergence fails (found by halving the chunk until only the one at fault fails)
+    are quarantined (``core.quarantine``, kind ``run_observation``) and their batches marked
+    processed; the others are recorded. Nothing a batch holds makes this raise: only an
+    unavailable database does (OperationalError, InterfaceError), which leaves the chunk
+    queued.
     """
     from batchwatch.ingest.models import RunReportBatch
 
     drained = 0
     while drained < limit:
-        chunk = list(
-            RunReportBatch.objects.filter(processed_at=None).order_by("id")[
-                : min(RUNS_DRAIN_CHUNK, limit - drained)
-            ]
-        )
-        if not chunk:
+        chunk, unreadable = _drain_chunk(RunReportBatch, min(RUNS_DRAIN_CHUNK, limit - drained))
+        if not chunk and not unreadable:
             return drained
-        reports = {i.pk: [observation_from_record(r) for r in i.observations] for i in chunk}
-        seen_at = max(item.received_at for item in chunk)
-        jobs = jobs_for_observations([o for obs in reports.values() for o in obs], seen_at=seen_at)
+        entries, aside = [], []
+        for batch in chunk:
+            ok, bad = ingest_quarantine.batch_observations(batch)
+            entries += ok
+            aside += bad
+        jobs, refused = _drain_jobs(entries)
+        aside += [
+            ingest_quarantine.SetAside(e, *refused[e.observation.job_key])
+            for e in entries
+            if e.observation.job_key in refused
+        ]
+        entries = [e for e in entries if e.observation.job_key not in refused]
 
-        def converge(group, reports=reports, jobs=jobs):
-            seen_at = max(item.received_at for item in group)
-            runs = runs_record(
-                [o for item in group for o in reports[item.pk]], seen_at=seen_at, jobs=jobs
-            )
+        def converge(group, jobs=jobs):
+            seen_at = max(e.batch.received_at for e in group)
+            runs = runs_record(ingest_quarantine.fresh(group), seen_at=seen_at, jobs=jobs)
             slo_evaluate_after_runs(runs, now=seen_at)
 
         with transaction.atomic():
             if not queues.drain_lock(RUNS_DRAIN_LOCK):
                 return drained  # another process is draining
             # What another drainer converged since this one read the chunk is not done twice.
+            pks = [b.pk for b in chunk] + [pk for pk, *_ in unreadable]
             still = set(
-                RunReportBatch.objects.filter(
-                    pk__in=[i.pk for i in chunk], processed_at=None
-                ).values_list("pk", flat=True)
+                RunReportBatch.objects.filter(pk__in=pks, processed_at=None).values_list(
+                    "pk", flat=True
+                )
             )
-            items = [i for i in chunk if i.pk in still]
-            failed = (
-                queues.process_group(items, converge, what="ingest.run_reports") if items else {}
+            entries = [e for e in entries if e.batch.pk in still]
+            failed = queues.isolate(entries, converge, what="ingest.run_reports")
+            aside = [a for a in aside if a.entry.batch.pk in still] + [
+                ingest_quarantine.SetAside(e, "processing_error", error) for e, error in failed
+            ]
+            ingest_quarantine.quarantine_observations(aside, now=now)
+            errors: dict[int, list[str]] = {}
+            for item in aside:
+                errors.setdefault(item.entry.batch.pk, []).append(item.detail)
+            for pk, received_at, raw, error in unreadable:
+                if pk in still:
+                    ingest_quarantine.quarantine_batch(pk, received_at, raw, error, now=now)
+                    errors[pk] = [error]
+            queues.mark_processed(
+                RunReportBatch,
+                [SimpleNamespace(pk=pk) for pk in still],
+                {
+                    pk: f"{len(details)} observation(s) quarantined; first: {details[0]}"
+                    for pk, details in errors.items()
+                },
+                now,
             )
-            queues.mark_processed(RunReportBatch, items, failed, now)
-        drained += len(chunk)
+        drained += len(chunk) + len(unreadable)
     return drained
+
+
+def _drain_chunk(model, size: int):
+    """The next queued batches, oldest first, and the rows among them that cannot be read
+    (their pk, arrival and raw text, and why): a row the JSON decoder refuses is never
+    allowed to hold up the ones behind it."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    pending = model.objects.filter(processed_at=None).order_by("id")
+    try:
+        return list(pending[:size]), []
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:  # a row that cannot be decoded: read them one at a time
+        logger.exception("ingest.run_reports_unreadable")
+    chunk, unreadable = [], []
+    for pk, received_at, raw in pending.values_list(
+        "pk", "received_at", Cast("observations", TextField())
+    )[:size]:
+        try:
+            chunk.append(model.objects.get(pk=pk))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            unreadable.append((pk, received_at, raw or "", f"{type(exc).__name__}: {exc}"))
+    return chunk, unreadable
+
+
+def _drain_jobs(entries) -> tuple[dict, dict[str, tuple[str, str]]]:
+    """The jobs of the entries, registering new ones (each attempt its own short
+    transaction); returns the jobs by key and the refused keys with a reason code and a
+    sentence. A registration that fails for another reason is retried per observation."""
+    refused: dict[str, tuple[str, str]] = {}
+
+    def note(key: str, why: str, code: str = "invalid_job") -> None:
+        refused.setdefault(key, (code, why))
+
+    def register(group) -> dict:
+        observations = [e.observation for e in group]
+        seen_at = max(e.batch.received_at for e in group)
+        with transaction.atomic():
+            return jobs_for_observations(observations, seen_at=seen_at, on_invalid=note)
+
+    if not entries:
+        return {}, refused
+    try:
+        return register(entries), refused
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        logger.exception("ingest.run_reports_registration_failed")
+    jobs: dict = {}
+    for entry in entries:
+        try:
+            jobs.update(register([entry]))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            note(entry.observation.job_key, error, "registration_error")
+    return jobs, refused
 
 
 def run_reports_prune(*, now: datetime) -> int:
@@ -186,9 +290,27 @@ def ingest_run_events(
     principal: IngestPrincipal,
     now: datetime,
 ) -> int:
+    """Record what run events say (OpenLineage, Flink logs and polls); returns how many runs.
+
+    An observation the ledger could not store is left out and logged: the edge parsers
+    refuse those with a sentence, so this only guards pollers and future callers.
+    """
+    valid = []
     for observation in observations:
+        problem = observation_problem(observation)
+        if problem is not None:
+            logger.warning(
+                "ingest.observation_refused",
+                extra={"job": observation.job_key[:200], "error": problem.message[:200]},
+            )
+            continue
         observation.owner_team_id = principal.team_id
-    jobs = jobs_for_observations(observations, seen_at=now)
+        valid.append(observation)
+    refused: dict[str, str] = {}
+    jobs = jobs_for_observations(
+        valid, seen_at=now, on_invalid=lambda key, why: refused.setdefault(key, why)
+    )
+    observations = [o for o in valid if o.job_key not in refused]
 
     def with_runs(runs):
         lineage_record(lineage, seen_at=now)

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from batchwatch.catalog.models import Job
+from batchwatch.catalog.models import job_key as make_job_key
 from batchwatch.catalog.services import ObservedJob, jobs_register_observed
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
@@ -123,19 +124,30 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 def jobs_for_observations(
-    observations: list[RunObservation], *, seen_at: datetime
+    observations: list[RunObservation],
+    *,
+    seen_at: datetime,
+    on_invalid: Callable[[str, str], None] | None = None,
 ) -> dict[str, Job]:
     """The catalog jobs these observations speak of, registering the new ones.
 
     Call it before the transaction that records the runs: new jobs are then registered in
     their own short transaction (in key order), so concurrent requests that meet the same new
     jobs wait briefly for each other instead of deadlocking inside long ingest transactions.
+
+    With ``on_invalid(job key, sentence)``, a job the catalog refuses is reported there and
+    missing from the result (its observations cannot be recorded) instead of raising.
     """
     _adopt_known_engines(observations)
-    return _jobs_for(observations, seen_at=seen_at)
+    return _jobs_for(observations, seen_at=seen_at, on_invalid=on_invalid)
 
 
-def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> dict[str, Job]:
+def _jobs_for(
+    observations: Iterable[RunObservation],
+    *,
+    seen_at: datetime,
+    on_invalid: Callable[[str, str], None] | None = None,
+) -> dict[str, Job]:
     wanted = {o.job_key: o for o in observations}
     jobs = {j.key: j for j in Job.objects.filter(key__in=wanted).select_related("owner_team")}
     new = [
@@ -143,7 +155,13 @@ def _jobs_for(observations: Iterable[RunObservation], *, seen_at: datetime) -> d
         for key, obs in wanted.items()
         if key not in jobs
     ]
-    jobs.update(jobs_register_observed(new, seen_at=seen_at))
+    invalid = None
+    if on_invalid is not None:
+
+        def invalid(entry: ObservedJob, sentence: str) -> None:
+            on_invalid(make_job_key(entry.engine, entry.namespace, entry.name), sentence)
+
+    jobs.update(jobs_register_observed(new, seen_at=seen_at, on_invalid=invalid))
     stale = sorted(
         j.pk
         for j in jobs.values()
