@@ -391,8 +391,9 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batchwatch@localhost")
-# A sending notification whose worker died is claimed again after this lease.
-BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 60)
+# A sending notification whose worker died is claimed again after this lease (a live worker
+# renews the leases of what it holds every second or so: notify/leases.py).
+BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 5)
 # Attempts before a notification that keeps failing temporarily is given up (failed).
 BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
 # Timeout of one outgoing webhook or Slack call.

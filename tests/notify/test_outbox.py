@@ -233,15 +233,32 @@ def test_a_rolled_back_burst_is_handed_to_nobody(db, handed, django_capture_on_c
     assert handed == [] and not Notification.objects.exists()
 
 
-def test_a_row_whose_lease_ran_out_while_it_waited_is_left_to_others(db, receiver):
+def test_a_row_taken_over_while_it_waited_is_left_to_the_new_holder(db, receiver):
     from batchwatch.notify.services import deliver_claimed
 
     hook = receiver()
     channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
     enqueue(channel, key="late", now=T0)
     [row] = notifications_claim(now=T0, size=10)
-    assert deliver_claimed([row], now=row.lease_until + timedelta(seconds=1)) == 0
+    later = row.lease_until + timedelta(seconds=1)
+    [taken] = notifications_claim(now=later, size=10)  # another worker, after the lease
+    assert deliver_claimed([row], now=later) == 0  # the first holder does not send it
     assert hook.calls == []
+    assert deliver_claimed([taken], now=later) == 1
+    assert [key for key, _ in hook.calls] == ["late"]
+
+
+def test_a_row_whose_lease_lapsed_but_nobody_took_is_sent_once(db, receiver):
+    from batchwatch.notify.services import deliver_claimed
+
+    hook = receiver()
+    channel = Channel.objects.create(name="hook", kind="webhook", address=hook.url)
+    enqueue(channel, key="late", now=T0)
+    [row] = notifications_claim(now=T0, size=10)
+    # Still this claim's row: re-armed and sent, and nobody can claim it meanwhile.
+    assert deliver_claimed([row], now=row.lease_until + timedelta(seconds=1)) == 1
+    assert notifications_claim(now=row.lease_until + timedelta(hours=1), size=10) == []
+    assert [key for key, _ in hook.calls] == ["late"]
 
 
 def test_a_row_claimed_again_after_a_dead_workers_lease_is_sent(db, receiver):

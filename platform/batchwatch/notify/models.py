@@ -2,8 +2,9 @@
 
 A ``Notification`` row is written in the same transaction as the state change that causes it
 (an incident paging someone, a group update, a handoff notice) and delivered after commit by a
-worker that claims it with a conditional ``UPDATE``. A process that dies mid-delivery leaves a
-lease that expires; the row is claimed again. The idempotency key makes "the same
+worker that claims it with a conditional ``UPDATE``, sent and marked delivered one by one. A
+process that dies mid-delivery leaves a short lease that it no longer renews; the row is
+claimed again within seconds (``notify.leases``). The idempotency key makes "the same
 notification" one row however often the cause is replayed, and travels to receivers that
 deduplicate (webhooks get it as the ``Idempotency-Key`` header).
 """
@@ -105,6 +106,9 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The claim holding a sending row (``notify.leases``): its holder re-arms the lease and
+    # proves it still holds the row before each send.
+    claim = models.CharField(max_length=100, blank=True, default="")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +123,10 @@ class Notification(models.Model):
                 condition=Q(state__in=["pending", "sending"]),
             ),
             models.Index(fields=["incident", "created_at"], name="notification_incident_idx"),
+            # Lease renewal: "the rows these claims hold".
+            models.Index(
+                fields=["claim"], name="notification_claim_idx", condition=Q(state="sending")
+            ),
         ]
 
     def __str__(self) -> str:

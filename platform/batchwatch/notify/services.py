@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from batchwatch.notify import transports
+from batchwatch.notify import leases, transports
 from batchwatch.notify.models import Channel, Notification
 
 logger = logging.getLogger("batchwatch.notify")
@@ -76,7 +76,7 @@ def notification_enqueue(
 # bursts straight to its senders: they are stored already claimed (state sending, under a
 # lease, as a claim would leave them) and handed over after commit, without a round of polling
 # and claiming in between. If the process dies first, the lease runs out and any worker claims
-# them again, as for any claimed row.
+# them again, as for any claimed row (within seconds: leases are short and renewed while held).
 _local_delivery: Callable[[list[Notification]], None] | None = None
 
 
@@ -100,25 +100,31 @@ def notifications_enqueue_many(notifications: list[Notification]) -> int:
     if handler is not None:
         # Stored already claimed by this process (as notifications_claim would), handed to
         # its senders after commit.
-        lease = timezone.now() + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
+        token = leases.new_token()
+        lease = leases.lease_until(timezone.now())
         for n in notifications:
             if n.next_attempt_at <= n.created_at:
-                n.state, n.lease_until, n.attempts = Notification.State.SENDING, lease, 1
+                n.state, n.lease_until, n.attempts, n.claim = (
+                    Notification.State.SENDING,
+                    lease,
+                    1,
+                    token,
+                )
     Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=500)
     now_due = [n.idempotency_key for n in notifications if n.next_attempt_at <= n.created_at]
     if now_due and handler is not None:
 
         def hand_over():
             # (by key: rows skipped as enqueued before are not this process's to send)
-            handler(
-                list(
-                    Notification.objects.filter(
-                        idempotency_key__in=now_due,
-                        state=Notification.State.SENDING,
-                        lease_until=lease,
-                    ).select_related("channel")
-                )
+            rows = list(
+                Notification.objects.filter(
+                    idempotency_key__in=now_due,
+                    state=Notification.State.SENDING,
+                    claim=token,
+                ).select_related("channel")
             )
+            leases.hold(token, len(rows))
+            handler(rows)
 
         transaction.on_commit(hand_over)
     elif now_due and not settings.BATCHWATCH_EMBEDDED:
@@ -163,16 +169,55 @@ def _claimable(now: datetime) -> Q:
     )
 
 
-def _claim(notification_id: int, now: datetime) -> bool:
-    """Take a row for delivery; exactly one process's conditional UPDATE hits it."""
-    lease = now + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
-    from django.db.models import F
+def _due_pending(now: datetime) -> Q:
+    return Q(state=Notification.State.PENDING, next_attempt_at__lte=now)
 
-    return bool(
-        Notification.objects.filter(_claimable(now), pk=notification_id).update(
-            state=Notification.State.SENDING, lease_until=lease, attempts=F("attempts") + 1
+
+def _earlier_unsent(now: datetime) -> Exists:
+    """An earlier notification of the same incident that is on its way: being sent (or held
+    by a worker that died, until it is handed over) or due and not tried yet.
+
+    A claim takes no notification while such a one exists, so an incident's notifications
+    arrive in the order they were written: step 2 never overtakes step 1, a repeat never
+    overtakes the step before it. Earlier ones that failed an attempt and wait for a retry do
+    not hold the others back (an escalation must go on when the first responder's channel is
+    down), nor do ones held back on purpose (``deliver_at`` in the future). Notifications
+    written together (one flush, one step's recipients) go out in parallel."""
+    return Exists(
+        Notification.objects.filter(
+            Q(state=Notification.State.SENDING)
+            | Q(state=Notification.State.PENDING, attempts=0, next_attempt_at__lte=now),
+            incident_id=OuterRef("incident_id"),
+            created_at__lt=OuterRef("created_at"),
         )
     )
+
+
+def _claimable_in_order(now: datetime) -> Q:
+    """Due rows and rows whose lease ran out, after their incident's earlier ones. Right
+    after a database restart, rows in flight are left to their owners (``leases``)."""
+    due = _due_pending(now) if leases.server_just_started() else _claimable(now)
+    return due & ~Q(_earlier_unsent(now))
+
+
+def _claimed_fields(token: str, now: datetime) -> dict:
+    return {
+        "state": Notification.State.SENDING,
+        "lease_until": leases.lease_until(now),
+        "attempts": F("attempts") + 1,
+        "claim": token,
+    }
+
+
+def _claim(notification_id: int, now: datetime) -> str | None:
+    """Take one row for delivery; exactly one process's conditional UPDATE hits it. Returns
+    the claim's token, None if the row was not claimable."""
+    leases.connection_checked()
+    token = leases.new_token()
+    claimed = Notification.objects.filter(_claimable_in_order(now), pk=notification_id).update(
+        **_claimed_fields(token, now)
+    )
+    return token if claimed else None
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -183,18 +228,45 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 def deliver(notification_id: int, *, now: datetime) -> str | None:
     """Claim and deliver one notification; returns its new state, None if not claimed."""
-    if not _claim(notification_id, now):
+    token = _claim(notification_id, now)
+    if token is None:
         return None
-    notification = Notification.objects.select_related("channel").get(pk=notification_id)
+    leases.hold(token, 1)
+    try:
+        notification = Notification.objects.select_related("channel").get(pk=notification_id)
+        return _deliver_one(notification, now)
+    finally:
+        leases.release(token)
+
+
+def _deliver_one(notification: Notification, now: datetime) -> str | None:
+    """Send one claimed notification and record the outcome at once; None when it is no
+    longer this claim's to send (another worker took it over)."""
+    if not _begin_send(notification, now):
+        logger.info("notify.taken_over", extra={"id": notification.pk})
+        return None
     state = _send(notification, now)
     if state == Notification.State.DELIVERED:
-        _mark_delivered([notification_id], now)
+        _mark_sent(notification, now)
     return state
+
+
+def _begin_send(notification: Notification, now: datetime) -> bool:
+    """Right before a send: on a live connection, check that this claim still holds the row
+    and re-arm its lease, in one UPDATE. A send is made only when this succeeded, so the
+    database answered a moment ago and the row is ours to mark; a connection that died since
+    the claim is opened again here, before anything is sent."""
+    leases.connection_checked()
+    return bool(
+        Notification.objects.filter(
+            pk=notification.pk, claim=notification.claim, state=Notification.State.SENDING
+        ).update(lease_until=leases.lease_until(now))
+    )
 
 
 def _send(notification: Notification, now: datetime) -> str:
     """Send one claimed notification; returns its new state. A failure is written here; a
-    delivery is the caller's to mark (one UPDATE for a batch)."""
+    delivery is the caller's to mark (:func:`_mark_sent`)."""
     try:
         transports.send(notification)
     except transports.TransportError as exc:
@@ -209,30 +281,63 @@ def _send(notification: Notification, now: datetime) -> str:
     return Notification.State.DELIVERED
 
 
-def _mark_delivered(ids: list[int], now: datetime) -> int:
-    return Notification.objects.filter(pk__in=ids, state=Notification.State.SENDING).update(
-        state=Notification.State.DELIVERED, delivered_at=now, lease_until=None, last_error=""
-    )
+# How long a sender waits between attempts to record a delivery while the database is away.
+MARK_RETRY_MAX_PAUSE = 2.0
+
+
+def _mark_sent(notification: Notification, now: datetime) -> None:
+    """Record a delivery the moment it is made, retried until the database answers.
+
+    Given up on, the row would go back to the outbox when its lease ran out and be sent
+    again. Whoever holds the row now, it was sent: a worker that took it over meanwhile finds
+    it delivered before its own send (:func:`_begin_send`) and leaves it."""
+    pause, failures = 0.1, 0
+    while True:
+        try:
+            leases.connection_checked()
+            Notification.objects.filter(
+                pk=notification.pk,
+                state__in=[Notification.State.SENDING, Notification.State.PENDING],
+            ).update(
+                state=Notification.State.DELIVERED,
+                delivered_at=now,
+                lease_until=None,
+                last_error="",
+                claim="",
+            )
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block:
+                raise  # the caller's transaction is lost anyway: its rollback decides
+            failures += 1
+            if failures == 1 or failures % 30 == 0:
+                logger.warning(
+                    "notify.mark_delivered_retrying",
+                    extra={"id": notification.pk, "attempt": failures, "error": str(exc)[:200]},
+                )
+            connection.close()  # this thread's: the next attempt reconnects
+            time.sleep(pause)
+            pause = min(pause * 2, MARK_RETRY_MAX_PAUSE)
 
 
 def _failed(notification: Notification, exc: transports.TransportError, now: datetime) -> str:
     out_of_attempts = notification.attempts >= settings.BATCHWATCH_OUTBOX_MAX_ATTEMPTS
+    mine = Notification.objects.filter(pk=notification.pk, claim=notification.claim)
     if exc.permanent or out_of_attempts:
         state = Notification.State.FAILED
-        Notification.objects.filter(pk=notification.pk).update(
-            state=state, lease_until=None, last_error=exc.message
-        )
+        mine.update(state=state, lease_until=None, last_error=exc.message, claim="")
         if exc.breaks_channel and notification.channel_id:
             Channel.objects.filter(pk=notification.channel_id).update(
                 is_broken=True, last_error=exc.message, broken_at=now
             )
     else:
         state = Notification.State.PENDING
-        Notification.objects.filter(pk=notification.pk).update(
+        mine.update(
             state=state,
             lease_until=None,
             last_error=exc.message,
             next_attempt_at=now + _backoff(notification.attempts, exc.retry_after),
+            claim="",
         )
     logger.warning(
         "notify.failed",
@@ -246,18 +351,15 @@ def _failed(notification: Notification, exc: transports.TransportError, now: dat
     return state
 
 
-# Rows claimed at once by one sweep: few enough that sending them all (each within the HTTP
-# timeout) stays well inside the lease, so no other worker takes one over meanwhile.
+# Rows claimed at once by one sweep: a few, so that the senders share a backlog.
 DELIVERY_BATCH = 10
 
 
 def deliver_due(*, now: datetime, limit: int = 200) -> int:
     """Deliver what is due (and what a dead worker left); returns how many were delivered.
 
-    Rows are claimed a few at a time with one UPDATE (:func:`notifications_claim`) and, once
-    sent, marked delivered with one more (:func:`deliver_claimed`): a storm's hundreds of
-    notifications cost two statements per batch, not three per notification.
-    """
+    Rows are claimed a few at a time with one UPDATE (:func:`notifications_claim`), then
+    sent and marked delivered one by one (:func:`deliver_claimed`)."""
     delivered = 0
     while limit > 0:
         batch = notifications_claim(now=now, size=min(DELIVERY_BATCH, limit))
@@ -269,37 +371,58 @@ def deliver_due(*, now: datetime, limit: int = 200) -> int:
 
 
 def deliver_claimed(batch: list[Notification], *, now: datetime) -> int:
-    """Send notifications claimed by :func:`notifications_claim`; returns how many were
-    delivered. Safe in any thread (it uses that thread's connection). A row whose lease ran
-    out while it waited is left alone: another worker may have claimed it since."""
-    batch = [n for n in batch if n.lease_until is None or n.lease_until >= now]
-    sent = [n.pk for n in batch if _send(n, now) == Notification.State.DELIVERED]
-    return _mark_delivered(sent, now)
+    """Send notifications claimed by :func:`notifications_claim` (or handed over at commit),
+    in order; returns how many were delivered. Safe in any thread (it uses that thread's
+    connection).
+
+    Each is marked delivered as soon as it is sent: a process that dies mid-batch leaves only
+    the unsent ones to be claimed again. A row another worker has taken over since (after
+    this process stopped renewing its lease) is left to it."""
+    delivered = 0
+    waiting = list(batch)
+    try:
+        while waiting:
+            notification = waiting.pop(0)
+            try:
+                if _deliver_one(notification, now) == Notification.State.DELIVERED:
+                    delivered += 1
+            finally:
+                leases.release(notification.claim)
+    finally:
+        for notification in waiting:  # (given up: their leases run out, others take them)
+            leases.release(notification.claim)
+    return delivered
 
 
 def notifications_claim(*, now: datetime, size: int = 10) -> list[Notification]:
     """Claim up to ``size`` due rows for delivery, atomically: on PostgreSQL the rows are
-    locked (SKIP LOCKED) before the UPDATE; SQLite's writers take turns anyway. Claimed rows
-    are held for the lease; a worker that dies with them leaves them to be claimed again."""
-    from django.db.models import F
+    locked (SKIP LOCKED) before the UPDATE; SQLite's writers take turns anyway.
 
+    The connection is checked first (one that a database restart left dead is opened again).
+    Claimed rows are renewed by this process while it holds them (``leases``); a worker that
+    dies with them leaves them to be claimed again within the lease. An incident's
+    notifications are claimed in the order they were written (:func:`_earlier_unsent`)."""
+    leases.connection_checked()
     # Nothing to send, what a polling worker mostly finds: one indexed read, no transaction.
     if not Notification.objects.filter(_claimable(now)).exists():
         return []
-    lease = now + timedelta(seconds=settings.BATCHWATCH_OUTBOX_LEASE_SECONDS)
+    token = leases.new_token()
     with transaction.atomic():
-        query = Notification.objects.filter(_claimable(now))
+        query = Notification.objects.filter(_claimable_in_order(now))
         if connection.vendor == "postgresql":
             query = query.select_for_update(skip_locked=True, of=("self",))
         batch = list(query.select_related("channel").order_by("next_attempt_at", "id")[:size])
         if batch:
             Notification.objects.filter(pk__in=[n.pk for n in batch]).update(
-                state=Notification.State.SENDING, lease_until=lease, attempts=F("attempts") + 1
+                **_claimed_fields(token, now)
             )
+    lease = leases.lease_until(now)
     for notification in batch:
         notification.attempts += 1
         notification.state = Notification.State.SENDING
         notification.lease_until = lease
+        notification.claim = token
+    leases.hold(token, len(batch))
     return batch
 
 
