@@ -25,6 +25,17 @@ RetryHandler = Callable[[object, datetime, datetime], None]
 _retry_handlers: dict[str, RetryHandler] = {}
 
 
+def _text(value: str) -> str:
+    """What a text column stores: no NUL, no lone surrogate (an error message may quote the
+    very value that was refused)."""
+    value = str(value).replace("\x00", "")
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def has_retry(kind: str) -> bool:
+    return kind in _retry_handlers
+
+
 def register_retry(kind: str, handler: RetryHandler) -> None:
     """Have ``manage.py quarantine retry`` process items of ``kind`` with ``handler``."""
     _retry_handlers[kind] = handler
@@ -42,10 +53,10 @@ def quarantine_add(
 ) -> QuarantinedItem:
     """Keep one item aside with its reason; ``payload`` is JSON-serialisable."""
     item = QuarantinedItem.objects.create(
-        kind=kind[:40],
-        reason=reason[:60],
-        detail=detail[:4000],
-        origin=origin[:200],
+        kind=_text(kind)[:40],
+        reason=_text(reason)[:60],
+        detail=_text(detail)[:4000],
+        origin=_text(origin)[:200],
         payload=jsontext.dumps(payload),
         received_at=received_at,
         quarantined_at=now,
@@ -77,7 +88,7 @@ def quarantine_retry(items: Iterable[QuarantinedItem], *, now: datetime) -> tupl
         except Exception as exc:
             failed += 1
             QuarantinedItem.objects.filter(pk=item.pk).update(
-                detail=f"{type(exc).__name__}: {exc}"[:4000]
+                detail=_text(f"{type(exc).__name__}: {exc}")[:4000]
             )
             continue
         retried += 1
@@ -93,5 +104,17 @@ def quarantine_discard(items: Iterable[QuarantinedItem], *, now: datetime) -> in
 
 def quarantine_counts() -> dict[tuple[str, str], int]:
     """How many items were quarantined, by (kind, reason), whatever became of them since."""
-    rows = QuarantinedItem.objects.values_list("kind", "reason").annotate(n=Count("id"))
-    return {(kind, reason): n for kind, reason, n in rows}
+    counts: dict[tuple[str, str], int] = {}
+    for (kind, reason, _), n in quarantine_counts_by_state().items():
+        counts[kind, reason] = counts.get((kind, reason), 0) + n
+    return counts
+
+
+def quarantine_counts_by_state() -> dict[tuple[str, str, str], int]:
+    """Items by (kind, reason, state): one grouped query (what ``/metrics`` shows)."""
+    rows = (
+        QuarantinedItem.objects.values_list("kind", "reason", "state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(kind, reason, state): n for kind, reason, state, n in rows}

@@ -169,6 +169,7 @@ def _platform_metrics():
         errors.add_metric([str(status)], count)
     yield errors
     yield from _run_report_queue()
+    yield from _quarantine()
     scheduler = current_scheduler()
     if scheduler is not None:
         lag = GaugeMetricFamily(
@@ -176,6 +177,37 @@ def _platform_metrics():
         )
         lag.add_metric([], scheduler.stats.last_lag.total_seconds())
         yield lag
+
+
+def _quarantine():
+    """What was accepted but not processed (``core.quarantine``), from one grouped query:
+    every item ever quarantined by kind and reason (a counter: alert on its increase), and
+    those still waiting for someone by kind. Both label sets are bounded codes."""
+    from batchwatch.core.quarantine import quarantine_counts_by_state
+
+    counts = quarantine_counts_by_state()
+    total = CounterMetricFamily(
+        "batchwatch_quarantined",
+        "Items accepted but quarantined (not processed), by kind and reason.",
+        labels=["kind", "reason"],
+    )
+    waiting = GaugeMetricFamily(
+        "batchwatch_quarantine_waiting_items",
+        "Quarantined items not retried or discarded yet, by kind.",
+        labels=["kind"],
+    )
+    by_reason: dict[tuple[str, str], int] = {}
+    by_kind: dict[str, int] = {}
+    for (kind, reason, state), n in counts.items():
+        by_reason[kind, reason] = by_reason.get((kind, reason), 0) + n
+        if state == "quarantined":
+            by_kind[kind] = by_kind.get(kind, 0) + n
+    for (kind, reason), n in sorted(by_reason.items()):
+        total.add_metric([kind, reason], n)
+    for kind, n in sorted(by_kind.items()):
+        waiting.add_metric([kind], n)
+    yield total
+    yield waiting
 
 
 def _run_report_queue():
