@@ -19,7 +19,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 
 from batchwatch.alerts import intake_quarantine, lineage
@@ -487,9 +487,12 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
     first_flush: dict[int, datetime] = {}
     lookups = _Lookups()
     if by_key:
+        # Locked (in id order): a flush in flight commits before this adds to its group.
         open_incidents = {
             incident.open_group_key: incident
-            for incident in Incident.objects.filter(open_group_key__in=list(by_key))
+            for incident in Incident.objects.select_for_update()
+            .filter(open_group_key__in=list(by_key))
+            .order_by("pk")
         }
         for key, (node, group) in by_key.items():
             incident = open_incidents.get(key)
@@ -775,7 +778,14 @@ def _timers_cancel(incident, *kinds) -> None:
 
 def _schedule_flush(incident: Incident, now: datetime, *, started_long_ago: bool = False) -> None:
     """A change in the group: flush after group_wait (first time; at once when an alert
-    started more than group_wait ago, as Alertmanager) or group_interval."""
+    started more than group_wait ago, as Alertmanager) or group_interval.
+
+    ``incident`` must be locked (``SELECT ... FOR UPDATE``) and read after the lock: a flush
+    holds the lock until it commits, so a change that arrives while a flush is in flight
+    waits for it and then sees the flush's committed timer (the repeat, hours away), which
+    it brings forward. Without the lock, it would keep the in-flight flush's own timer, still
+    pending to it, and the flush, working from the alerts before the change, would schedule
+    only the repeat: a resolve lost until repeat_interval."""
     if incident.last_flush_at is None:
         due = now if started_long_ago else incident.created_at + incident.group_wait
     else:
@@ -786,9 +796,13 @@ def _schedule_flush(incident: Incident, now: datetime, *, started_long_ago: bool
 def _schedule_flush_for_alerts(alert_ids: list[int], now: datetime) -> None:
     if not alert_ids:
         return
-    for incident in Incident.objects.filter(
-        memberships__alert_id__in=alert_ids, state__in=OPEN_STATES
-    ).distinct():
+    # Locked in id order (as a storm's flushes lock them): see _schedule_flush.
+    holding = IncidentAlert.objects.filter(alert_id__in=alert_ids).values("incident_id")
+    for incident in (
+        Incident.objects.select_for_update()
+        .filter(pk__in=holding, state__in=OPEN_STATES)
+        .order_by("pk")
+    ):
         _schedule_flush(incident, now)
 
 
@@ -835,6 +849,10 @@ def timers_run_due(*, now: datetime, limit: int = 500, worker: str = WORKER) -> 
                         ran = _execute(timer, now, config)
                         if _FAULT_PAUSE:
                             time.sleep(_FAULT_PAUSE)
+                except (OperationalError, InterfaceError):
+                    # The database's fault (away, or a deadlock broken), not the timer's: the
+                    # whole round rolls back and the timer is pending for the next one.
+                    raise
                 except Exception:
                     logger.exception("alerts.timer_failed", extra={"timer": timer.pk})
                     Timer.objects.filter(pk=timer.pk).update(state=Timer.State.FAILED)
