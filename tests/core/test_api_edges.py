@@ -180,3 +180,10 @@ def test_pages_answer_503_with_retry_after_when_the_database_is_down(admin, team
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert b"briefly unavailable" in response.content
+
+
+@pytest.mark.parametrize("job", ["18446744073709551616", "9223372036854775808", "%C2%B2"])
+def test_a_run_job_filter_beyond_any_id_finds_nothing(api, ledger_job, job):
+    response = api.get(f"/api/v1/runs/?job={job}")
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == 0

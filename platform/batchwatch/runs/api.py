@@ -85,11 +85,11 @@ class RunFilter(filters.FilterSet):
         fields = ["job", "team", "state", "engine", "started_after", "started_before"]
 
     def filter_job(self, queryset, name, value):
-        return (
-            queryset.filter(job_id=int(value))
-            if value.isascii() and value.isdigit()
-            else queryset.filter(job__key=value)
-        )
+        if not (value.isascii() and value.isdigit()):
+            return queryset.filter(job__key=value)
+        if int(value) >= 2**63:  # no such id (and SQLite cannot even compare it)
+            return queryset.none()
+        return queryset.filter(job_id=int(value))
 
     def filter_team(self, queryset, name, value):
         return by_owner_team(queryset, value, path="job__owner_team")
