@@ -100,7 +100,9 @@ def page_figures(hook: Hook, expected: int) -> dict:
     figures = scenario.escalation_figures(
         hook, expected=expected, wait=STEP_WAIT, group_wait=GROUP_WAIT
     )
-    return {k: figures[k] for k in ("expected", "delivered", "duplicated", "lost")}
+    return {
+        k: figures[k] for k in ("expected", "delivered", "duplicated", "resent_same_key", "lost")
+    }
 
 
 def escalation_lateness(hook: Hook) -> tuple[float, int]:

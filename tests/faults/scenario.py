@@ -91,14 +91,28 @@ def fire(count: int, *, alertname: str = "Down") -> None:
 
 
 def escalation_figures(hook, *, expected: int, wait: float, group_wait: float) -> dict:
-    """Exact counts of the escalation pages a Hook received: distinct, duplicated, lost, out
-    of step order, and the worst lateness (step k of an incident is due group_wait + (k-1) x
-    wait after the incident opened)."""
+    """Exact counts of the pages a Hook received.
+
+    * ``delivered``: distinct notifications (Idempotency-Keys); ``lost``: expected ones that
+      never arrived;
+    * ``duplicated``: a page sent as two notifications (one incident's step and loop under
+      two keys): a person paged twice, whatever the receiver does;
+    * ``resent_same_key``: a notification delivered again with the same Idempotency-Key (one
+      in flight when its worker died: it cannot be known sent), which a receiver honouring
+      the key drops;
+    * ``out_of_order``: a step that arrived after a later step of its incident;
+    * ``worst_lateness_s``: step k of an incident is due group_wait + (k-1) x wait after the
+      incident opened.
+    """
     from collections import Counter
 
     from batchwatch.alerts.models import Incident
 
     counts = Counter(hook.keys)
+    keys_per_page: dict = {}
+    for key, body in zip(hook.keys, hook.bodies, strict=False):
+        page = (body.get("incident"), body.get("step"), body.get("loop")) if "step" in body else key
+        keys_per_page.setdefault(page, set()).add(key)
     opened = {pk: at.timestamp() for pk, at in Incident.objects.values_list("pk", "created_at")}
     worst, out_of_order, last_step = 0.0, 0, {}
     for at, body in sorted(zip(hook.times, hook.bodies, strict=False), key=lambda p: p[0]):
@@ -112,7 +126,8 @@ def escalation_figures(hook, *, expected: int, wait: float, group_wait: float) -
     return {
         "expected": expected,
         "delivered": len(counts),
-        "duplicated": sum(n - 1 for n in counts.values()),
+        "duplicated": sum(len(keys) - 1 for keys in keys_per_page.values()),
+        "resent_same_key": sum(n - 1 for n in counts.values()),
         "lost": max(0, expected - len(counts)),
         "out_of_order": out_of_order,
         "worst_lateness_s": round(worst, 2),
