@@ -198,6 +198,24 @@ def test_a_claim_is_renewed_while_held_and_lapses_within_seconds_once_not(db, co
     assert deliver_claimed([again], now=T0 + timedelta(seconds=9)) == 1
 
 
+def test_a_slow_batch_does_not_shorten_the_leases_its_holder_renewed(db, counting):
+    """A batch taken at T0 whose sends take longer than a lease: the rows it sends late keep
+    the lease the renewer gave them, and nobody claims them while they are being sent."""
+    claimed_meanwhile = []
+    transport = counting(
+        on_send=lambda n: claimed_meanwhile.extend(
+            notifications_claim(now=T0 + timedelta(seconds=9), size=10)
+        )
+    )
+    enqueue("k0")
+    enqueue("k1")
+    batch = notifications_claim(now=T0, size=10)
+    assert leases.leases_renew(now=T0 + timedelta(seconds=8)) == 2  # held: until T0 + 13 s
+    assert deliver_claimed(batch, now=T0) == 2
+    assert claimed_meanwhile == []
+    assert transport.keys == ["k0", "k1"]
+
+
 def test_the_same_process_does_not_send_a_row_it_claimed_twice(db, counting):
     transport = counting()
     enqueue("k0")

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from batchwatch.notify import leases, transports
@@ -257,10 +258,15 @@ def _begin_send(notification: Notification, now: datetime) -> bool:
     database answered a moment ago and the row is ours to mark; a connection that died since
     the claim is opened again here, before anything is sent."""
     leases.connection_checked()
+    # Never shortened: ``now`` is when the batch was taken, and the renewer may have pushed
+    # the lease further since (a late row of a slow batch would otherwise get a lease that
+    # ran out already, and be claimed again while it is being sent).
+    floor = Value(leases.lease_until(now))
+    lease = Greatest(Coalesce(F("lease_until"), floor), floor)
     return bool(
         Notification.objects.filter(
             pk=notification.pk, claim=notification.claim, state=Notification.State.SENDING
-        ).update(lease_until=leases.lease_until(now))
+        ).update(lease_until=lease)
     )
 
 
