@@ -187,3 +187,34 @@ def test_a_run_job_filter_beyond_any_id_finds_nothing(api, ledger_job, job):
     response = api.get(f"/api/v1/runs/?job={job}")
     assert response.status_code == 200, response.content
     assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("value", ["999999999 00:00:00", "-999999999 00:00:00", "P99999999D"])
+@pytest.mark.parametrize("field", ["max_age", "prediction_lead", "duration_threshold"])
+def test_slo_durations_beyond_a_century_are_a_400(api, ledger_job, field, value):
+    body = {
+        "slug": "fresh",
+        "name": "Fresh",
+        "kind": "freshness",
+        "job": ledger_job.key,
+        "objective": 0.9,
+        "window_unit": "runs",
+        "window_size": 10,
+        "max_age": "1 00:00:00",
+        field: value,
+    }
+    response = api.post("/api/v1/slos/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
+
+
+def test_a_maintenance_window_beyond_a_century_is_a_400(api):
+    body = {
+        "name": "m",
+        "matchers": ["team=ledger"],
+        "starts_at": "2026-11-22T03:00:00Z",
+        "duration": "999999999 00:00:00",
+    }
+    response = api.post("/api/v1/maintenance-windows/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["duration"]

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from batchwatch.alerts import selectors, services
 from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+from batchwatch.core.api import DURATION_BOUNDS
 
 
 def _now() -> datetime:
@@ -247,6 +248,7 @@ class MaintenanceSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"duration": DURATION_BOUNDS}
 
     def validate_matchers(self, value):
         from batchwatch.alerts.matchers import parse_matchers

@@ -29,6 +29,10 @@ RETRY_AFTER_SECONDS = 5
 MIN_YEAR, MAX_YEAR = 1970, 9999
 # PostgreSQL's (and RFC 3339's practical) limit of a UTC offset.
 MAX_OFFSET = timedelta(hours=15, minutes=59)
+# The longest duration a field takes: SQLite stores durations as 64-bit microseconds (292,000
+# years); nothing here needs more than a century.
+MAX_DURATION = timedelta(days=36_525)
+DURATION_BOUNDS = {"max_value": MAX_DURATION, "min_value": -MAX_DURATION}
 
 
 def exception_handler(exc, context):
@@ -37,8 +41,9 @@ def exception_handler(exc, context):
     Services raise Django's ``ValidationError`` so the same rule gives a field error in admin,
     in the API and in YAML loading. An ``IntegrityError`` that slipped past validation (a race
     between two writers) is a conflict, reported as 409 rather than a 500. A ``DataError`` is
-    a value the database refused (out of its range): the client's input, a 400. An
-    unavailable database is a 503 with Retry-After.
+    a value the database refused (out of its range), and an ``OverflowError`` one SQLite
+    could not bind (an integer beyond 64 bits): the client's input, a 400. An unavailable
+    database is a 503 with Retry-After.
     """
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
@@ -52,7 +57,7 @@ def exception_handler(exc, context):
             {"detail": "This change conflicts with existing data (it may already exist)."},
             status=status.HTTP_409_CONFLICT,
         )
-    if isinstance(exc, DataError):
+    if isinstance(exc, DataError | OverflowError):
         logger.info("api.data_refused", extra={"error": str(exc)[:200]})
         return Response(
             {"detail": "A value is out of the range the database can store."},

@@ -7,6 +7,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.permissions import can_manage_jobs_of, is_admin
+from batchwatch.core.api import DURATION_BOUNDS
 from batchwatch.slo.models import SLO, SLOState
 from batchwatch.slo.services import slo_save
 
@@ -67,6 +68,9 @@ class SLOSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            name: DURATION_BOUNDS for name in ("prediction_lead", "max_age", "duration_threshold")
+        }
 
 
 def owning_team(slo: SLO) -> Team | None:
