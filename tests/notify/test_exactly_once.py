@@ -216,6 +216,20 @@ def test_a_slow_batch_does_not_shorten_the_leases_its_holder_renewed(db, countin
     assert transport.keys == ["k0", "k1"]
 
 
+def test_right_after_a_database_restart_rows_in_flight_are_left_to_their_owners(
+    db, counting, monkeypatch
+):
+    counting()
+    enqueue("in-flight")
+    assert len(notifications_claim(now=T0, size=1)) == 1  # its owner then lost its connection
+    enqueue("pending", now=T0 + timedelta(seconds=1))
+    monkeypatch.setattr(leases, "server_just_started", lambda: True)
+    later = T0 + timedelta(seconds=30)  # every lease looks expired
+    assert [n.idempotency_key for n in notifications_claim(now=later, size=10)] == ["pending"]
+    monkeypatch.setattr(leases, "server_just_started", lambda: False)  # two leases on
+    assert [n.idempotency_key for n in notifications_claim(now=later, size=10)] == ["in-flight"]
+
+
 def test_the_same_process_does_not_send_a_row_it_claimed_twice(db, counting):
     transport = counting()
     enqueue("k0")
