@@ -211,6 +211,9 @@ SPAN_CASES = {
     "NUL in service.name": (
         generic("sv"), {"service.name": "etl\x00"}, None, None, KEPT, "other:poison/sv",
     ),
+    "status code outside the enum": (
+        generic("a"), {}, None, {"code": -1}, REJECTED, "has an unknown status code -1",
+    ),
     "NaN double": (generic("nan", ratio=float("nan")), {}, None, None, KEPT, "other:poison/nan"),
     "Infinity double": (
         generic("inf", ratio=float("inf"), low=float("-inf")), {}, None, None,

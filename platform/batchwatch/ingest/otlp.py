@@ -107,7 +107,15 @@ def _parse(message_cls, body: bytes, content_type: str):
     _convert_ids(document)
     try:
         return json_format.ParseDict(document, message_cls(), ignore_unknown_fields=True)
-    except (json_format.ParseError, binascii.Error, TypeError, ValueError) as exc:
+    except (
+        json_format.ParseError,
+        binascii.Error,
+        TypeError,
+        ValueError,
+        OverflowError,  # (Infinity given for an integer field)
+        AttributeError,
+        KeyError,
+    ) as exc:
         raise IngestError(400, f"Body is not a valid OTLP/JSON message: {exc}.") from None
     except RecursionError:
         raise IngestError(400, f"Body is nested more than {MAX_DEPTH} levels deep.") from None
@@ -234,6 +242,10 @@ def _span_problem(span, oldest_ns: int, newest_ns: int) -> str:
         return f"span {span.name!r} has an invalid span id (8 non-zero bytes expected)"
     if span.parent_span_id and len(span.parent_span_id) != 8:
         return f"span {span.name!r} has an invalid parent span id"
+    if not 0 <= span.status.code <= 2:  # (open enums: any int32 decodes)
+        return f"span {span.name!r} has an unknown status code {span.status.code} (0, 1 or 2)"
+    if not 0 <= span.kind <= 5:
+        return f"span {span.name!r} has an unknown kind {span.kind} (0 to 5)"
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     if not oldest_ns <= start <= newest_ns:
         return f"span {span.name!r} starts at an absurd time ({start} ns since 1970)"
