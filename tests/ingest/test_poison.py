@@ -594,3 +594,13 @@ def test_a_quarantined_observation_is_recorded_by_a_retry(queued, monkeypatch):
     assert sorted(Run.objects.values_list("job__name", flat=True)) == ["buggy", "good"]
     item.refresh_from_db()
     assert item.state == "retried"
+
+
+@pytest.mark.django_db
+def test_a_queued_time_with_an_offset_beyond_16_hours_is_stored_in_utc(queued):
+    """PostgreSQL refuses offsets beyond ±15:59; Python writes them (rows of older versions)."""
+    start = "2026-11-24T20:00:00+16:00"
+    queues.enqueue(RunReportBatch, received_at=NOW, observations=[record("tz", started_at=start)])
+    assert runs_drain(now=NOW) == 1
+    assert not QuarantinedItem.objects.exists()
+    assert Run.objects.get().started_at == datetime(2026, 11, 24, 4, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
@@ -64,6 +64,10 @@ def read_observation(record: object) -> RunObservation:
     except (TypeError, ValueError, AttributeError) as exc:
         raise Invalid("undecodable", f"the stored observation cannot be read: {exc}") from None
     observation_check(observation)
+    for name in ("scheduled_at", "started_at", "ended_at"):
+        value = getattr(observation, name)
+        if value is not None:  # (an offset beyond ±15:59 is valid here, not in PostgreSQL)
+            setattr(observation, name, value.astimezone(UTC))
     return observation
 
 

@@ -19,6 +19,7 @@ from batchwatch.runs.observations import (
     LineageObservation,
     RunObservation,
     SpanRecord,
+    clean_text,
     observation_problem,
     observation_record,
 )
@@ -205,7 +206,9 @@ def runs_drain(*, now: datetime, limit: int = 200) -> int:
                 RunReportBatch,
                 [SimpleNamespace(pk=pk) for pk in still],
                 {
-                    pk: f"{len(details)} observation(s) quarantined; first: {details[0]}"
+                    pk: clean_text(
+                        f"{len(details)} observation(s) quarantined; first: {details[0]}"
+                    )
                     for pk, details in errors.items()
                 },
                 now,
