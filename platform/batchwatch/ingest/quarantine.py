@@ -82,6 +82,9 @@ def batch_observations(batch) -> tuple[list[Entry], list[SetAside]]:
         except Invalid as exc:
             aside.append(SetAside(entry, exc.code, exc.message))
             continue
+        except Exception as exc:  # any shape a hand-written row may have: never the drain's end
+            aside.append(SetAside(entry, "undecodable", f"{type(exc).__name__}: {exc}"))
+            continue
         entries.append(entry)
     return entries, aside
 
