@@ -8,21 +8,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from batchwatch.alerts.models import Incident, Route, TimelineEntry, Timer
 from batchwatch.alerts.services import alerts_receive
@@ -32,60 +26,16 @@ from batchwatch.oncall.models import EscalationStep
 from batchwatch.oncall.services import policy_save
 from tests.alerts.conftest import firing
 from tests.conftest import require
+from tests.processes import Hook, free_port, redis_server, spawn, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-LOGS = Path(tempfile.gettempdir()) / "batchwatch-reliability-logs"
-
-
-def spawn(*args: str, extra_env: dict | None = None) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
-    }
-    env.pop("REDIS_URL", None)
-    env.update(extra_env or {})
-    LOGS.mkdir(exist_ok=True)
-    # A file, not a pipe: nobody reads a pipe, and a full one would block the process.
-    name = "-".join(a for a in args[1:5] if not a.startswith("-") and "/" not in a)
-    log = open(LOGS / f"{name}-{time.time_ns()}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
 
 
 def worker(**env) -> subprocess.Popen:
+    # (the old name of `manage.py worker`: the alias keeps working)
     return spawn(
         sys.executable, "manage.py", "alerts", "worker", "--interval", "0.1", extra_env=env
     )
-
-
-def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -164,53 +114,6 @@ def test_two_schedulers_execute_every_step_exactly_once(three_steps):
     assert len(per_incident) == 20
     assert all(steps == [0, 1, 2] for steps in per_incident.values()), per_incident
     assert Notification.objects.filter(purpose="page").count() == 60
-
-
-class Hook:
-    def __init__(self):
-        self.keys: list[str] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                hook.keys.append(self.headers.get("Idempotency-Key"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_server(port: int, workdir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 def test_celery_delivery_survives_redis_stopping(db, settings, tmp_path):
