@@ -604,3 +604,20 @@ def test_a_queued_time_with_an_offset_beyond_16_hours_is_stored_in_utc(queued):
     assert runs_drain(now=NOW) == 1
     assert not QuarantinedItem.objects.exists()
     assert Run.objects.get().started_at == datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_inline_a_job_the_catalog_refuses_costs_only_its_span(settings, monkeypatch):
+    """What the edge's checks miss, registration refuses: that span is rejected through
+    partial success, the rest of the request is recorded."""
+    from batchwatch.ingest import adapters
+
+    settings.BATCHWATCH_INGEST_RUNS = "inline"
+    monkeypatch.setattr(adapters, "observation_problem", lambda obs: None)
+    bad = span(attrs=generic("bad", **{"batchwatch.label.a b": "x"}))
+    good = span(attrs=generic("good"))
+    rejected, message = post_traces(Client(), traces([bad, good]), "protobuf")
+    assert rejected == 1
+    assert message.startswith("1 span(s) rejected; first: job 'other:poison/bad' cannot be")
+    assert list(Run.objects.values_list("job__name", flat=True)) == ["good"]
+    assert list(Span.objects.values_list("trace_id", flat=True)) == [good["traceId"]]
