@@ -213,18 +213,23 @@ def spans_from_request(
                     first_rejection = first_rejection or problem
                     continue
                 status = span.status
+                name, message = span.name, status.message
+                if len(name) > 300 or "\x00" in name:
+                    name = text(name)[:300]
+                if message and (len(message) > MAX_STRING or "\x00" in message):
+                    message = text(message)
                 # (positional, in SpanRecord's field order: this runs for every span)
                 spans.append(
                     SpanRecord(
                         span.trace_id.hex(),
                         span.span_id.hex(),
                         span.parent_span_id.hex(),
-                        text(span.name)[:300],
+                        name,
                         span.kind,
                         EPOCH + timedelta(0, 0, span.start_time_unix_nano // 1000),
                         EPOCH + timedelta(0, 0, span.end_time_unix_nano // 1000),
                         status.code,
-                        text(status.message),
+                        message,
                         service,
                         attributes(span.attributes),
                         _events(span) if span.events else [],

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 
@@ -184,6 +185,8 @@ def _non_finite(value: float) -> str:
 def utc_time(value: datetime, what: str) -> datetime:
     """``value`` in UTC, refused unless it is aware and within the years 1970-9999 in UTC
     (what the database stores and reads back: 9999-12-31T23:00-05:00 is year 10000)."""
+    if value.tzinfo is UTC and value >= EARLIEST:  # (what the edge parsers give: no work)
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise Invalid("invalid_time", f"{what} {value.isoformat()} has no time zone")
     try:
@@ -213,6 +216,13 @@ def _check_name(value: Any, what: str, max_length: int, code: str) -> None:
 
 
 def _check_text(value: Any, what: str, max_length: int | None = None) -> None:
+    if (  # (the usual case, cheaply)
+        type(value) is str
+        and value.isascii()
+        and "\x00" not in value
+        and (max_length is None or len(value) <= max_length)
+    ):
+        return
     if not isinstance(value, str):
         raise Invalid("invalid_value", f"{what} must be a string, not {type(value).__name__}")
     if max_length is not None and len(value) > max_length:
@@ -250,11 +260,21 @@ def observation_problem(obs: RunObservation) -> Invalid | None:
     return None
 
 
-def observation_check(obs: RunObservation) -> None:
+@lru_cache(maxsize=1)
+def _catalog_rules():
+    """The catalog's engines and label-key pattern (imported late: the catalog's models
+    import this module's neighbours)."""
     from batchwatch.catalog.models import Engine
     from batchwatch.catalog.validators import LABEL_KEY_RE
 
-    if obs.engine not in Engine.values:
+    return frozenset(Engine.values), LABEL_KEY_RE
+
+
+def observation_check(obs: RunObservation) -> None:
+    """Raise :class:`Invalid` if ``obs`` cannot be recorded (see :func:`observation_problem`).
+    Every run span of every request passes here: cheap checks first."""
+    engines, label_key = _catalog_rules()
+    if obs.engine not in engines:
         raise Invalid("invalid_value", f"engine {_short(obs.engine)} is not known")
     _check_name(obs.namespace, "job namespace", 200, "invalid_namespace")
     _check_name(obs.job_name, "job name", 300, "invalid_name")
@@ -281,7 +301,7 @@ def observation_check(obs: RunObservation) -> None:
     if not isinstance(obs.labels, dict):
         raise Invalid("invalid_label", "labels must be an object")
     for key, value in obs.labels.items():
-        if not isinstance(key, str) or not LABEL_KEY_RE.fullmatch(key) or "__" in key:
+        if not isinstance(key, str) or not label_key.fullmatch(key) or "__" in key:
             raise Invalid(
                 "invalid_label",
                 f"label key {_short(key)} must start with a letter or _, contain only "
