@@ -253,3 +253,19 @@ def test_metrics_count_items_by_kind_and_reason_in_one_query():
     ]
     lines = [line for line in text.splitlines() if line.startswith("batchwatch_quarantine")]
     assert lines == expected
+
+
+@pytest.mark.django_db
+def test_command_says_when_the_database_is_unavailable(monkeypatch):
+    from django.db import OperationalError
+
+    from batchwatch.core.management.commands import quarantine as command
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(command.Command, "_list", unavailable)
+    with pytest.raises(CommandError) as down:
+        run("list")
+    assert down.value.returncode == 3
+    assert str(down.value) == "The database is unavailable: connection refused"

@@ -1,7 +1,8 @@
 """``manage.py quarantine list|retry|discard``: what was accepted but could not be processed.
 
 Exit codes: 0 done (every selected item retried or discarded; ``list`` always), 1 some items
-are still failing after a retry, 2 nothing to act on (no selection, or unknown ids).
+are still failing after a retry, 2 nothing to act on (no selection, or unknown ids), 3 the
+database is unavailable (or not migrated).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, ProgrammingError
 
 from batchwatch.core.models import QuarantinedItem
 from batchwatch.core.quarantine import has_retry, quarantine_discard, quarantine_retry
@@ -31,7 +33,13 @@ class Command(BaseCommand):
             action.add_argument("--kind", help="every quarantined item of this kind")
             action.add_argument("--all", action="store_true", help="every quarantined item")
 
-    def handle(self, *args, action: str, **options) -> None:
+    def handle(self, *args, **options) -> None:
+        try:
+            self._handle(**options)
+        except (OperationalError, InterfaceError, ProgrammingError) as exc:
+            raise CommandError(f"The database is unavailable: {exc}", returncode=3) from None
+
+    def _handle(self, *, action: str, **options) -> None:
         if action == "list":
             self._list(options["kind"], options["state"], options["limit"])
             return
