@@ -231,6 +231,8 @@ class TestPartialSuccess:
 
 @pytest.mark.django_db
 class TestBackpressure:
+    # (transaction=True: the wait replaces a dead connection only outside a transaction)
+    @pytest.mark.django_db(transaction=True)
     def test_database_unavailable_is_503_with_retry_after(self, client, settings):
         settings.BATCHWATCH_INGEST_DB_WAIT_SECONDS = 0.5
         with mock.patch(
@@ -244,6 +246,7 @@ class TestBackpressure:
         assert "database is unavailable" in status_of(response).message
         assert ingest.call_count == 2  # tried again while the wait lasted
 
+    @pytest.mark.django_db(transaction=True)
     def test_a_database_back_within_the_wait_costs_the_sender_nothing(self, client):
         from batchwatch.ingest.services import ingest_spans
 

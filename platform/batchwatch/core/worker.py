@@ -31,7 +31,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from batchwatch.core.periodic import registered_tasks
 from batchwatch.core.scheduler import EmbeddedScheduler
@@ -74,8 +80,10 @@ class Worker:
         any other failure logged. Never raises (``once``: a database error does)."""
         try:
             # A connection a restart or a network cut left dead is dropped here, before a
-            # claim or a send is made on it (CONN_HEALTH_CHECKS checks the next use).
-            close_old_connections()
+            # claim or a send is made on it (CONN_HEALTH_CHECKS checks the next use); never
+            # inside a transaction (a test's), which it would end.
+            if not connection.in_atomic_block:
+                close_old_connections()
             return step(*args)
         except (OperationalError, InterfaceError) as exc:
             if once:

@@ -15,7 +15,7 @@ def read_body(request) -> bytes:
     """The decompressed body, refusing anything over the limit with 413 (gzip bombs included)."""
     limit = settings.BATCHWATCH_INGEST_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise IngestError(413, f"Request body is larger than the {limit} byte limit.")
     # Read the stream directly: request.body would apply Django's form-upload limit instead.
     parts, size = [], 0

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog.models import Job
+from batchwatch.core.numbers import parse_id
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.rendering import render as render_markdown
 from batchwatch.runbooks.selectors import (
@@ -25,21 +26,17 @@ from batchwatch.runbooks.source import KINDS
 from batchwatch.runs.models import Run
 
 
-def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
-
-
 def _subject(request):
     """The incident, run or job named in the query string (the values to render with)."""
-    if incident_id := _int(request.GET.get("incident")):
+    if incident_id := parse_id(request.GET.get("incident")):
         incident = Incident.objects.select_related("team").filter(pk=incident_id).first()
         if incident:
             return "incident", incident
-    if run_id := _int(request.GET.get("run")):
+    if run_id := parse_id(request.GET.get("run")):
         run = Run.objects.select_related("job__owner_team").filter(pk=run_id).first()
         if run:
             return "run", run
-    if job_id := _int(request.GET.get("job")):
+    if job_id := parse_id(request.GET.get("job")):
         job = Job.objects.select_related("owner_team").filter(pk=job_id).first()
         if job:
             return "job", job

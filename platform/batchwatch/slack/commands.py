@@ -17,6 +17,7 @@ from batchwatch.alerts.models import Incident
 from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
 from batchwatch.alerts.selectors import incidents_query
 from batchwatch.catalog.models import Job, Team
+from batchwatch.core.numbers import parse_id
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.slack.blocks import slack_date
 from batchwatch.slack.interactions import NOT_ALLOWED, UNLINKED
@@ -44,12 +45,10 @@ def _team(slug: str) -> Team | None:
 
 
 def _incident(raw: str) -> Incident | None:
-    raw = raw.lstrip("#")
-    return (
-        Incident.objects.select_related("team").filter(pk=int(raw)).first()
-        if raw.isdigit()
-        else None
-    )
+    incident_id = parse_id(raw.lstrip("#"))
+    if incident_id is None:
+        return None
+    return Incident.objects.select_related("team").filter(pk=incident_id).first()
 
 
 def handle_command(command: SlashCommand, *, base_url: str, now: datetime) -> dict:

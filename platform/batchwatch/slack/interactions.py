@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from batchwatch.alerts import services as incidents
 from batchwatch.alerts.models import Incident
 from batchwatch.alerts.permissions import can_act_on_incident
+from batchwatch.core.numbers import parse_id
 from batchwatch.slack import blocks
 from batchwatch.slack.selectors import link_for_slack_user
 from batchwatch.slack.services import reply_enqueue, slack_syncs_enqueue
@@ -52,7 +53,7 @@ def tomorrow_at_nine(now: datetime, zone_name: str) -> datetime:
 
 def _incident_id(action: BlockAction) -> int | None:
     raw = action.value or action.selected_option.split(":")[0] or action.block_id.split(":")[-1]
-    return int(raw) if raw.isdigit() else None
+    return parse_id(raw)
 
 
 def handle_block_action(action: BlockAction, *, now: datetime) -> str:
