@@ -211,3 +211,15 @@ def test_next_occurrences_skip_calendar_days_and_count_fall_back_once(team_a):
         "2026-11-01T05:30:00+00:00",
         "2026-11-02T06:30:00+00:00",
     ]
+
+
+@pytest.mark.django_db
+def test_a_label_key_with_a_final_newline_is_refused(team_a):
+    """A "$" in the key pattern let "tier\\n" through (it matches before a final newline)."""
+    from django.core.exceptions import ValidationError
+
+    from batchwatch.catalog.services import job_create
+
+    with pytest.raises(ValidationError):
+        job_create(engine="spark", namespace="prod", name="nl", owner_team=team_a,
+                   labels={"tier\n": "1"})  # fmt: skip

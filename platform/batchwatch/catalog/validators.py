@@ -9,9 +9,10 @@ from functools import lru_cache
 from croniter import croniter
 from django.core.exceptions import ValidationError
 
-LABEL_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}$")
-SLACK_CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._\-]{0,79}|[CG][A-Z0-9]{8,})$")
-NO_SPACE_RE = re.compile(r"^\S+$")
+# \Z, not $: "$" also matches before a final newline, so "name\n" would pass.
+LABEL_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,62}\Z")
+SLACK_CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._\-]{0,79}|[CG][A-Z0-9]{8,})\Z")
+NO_SPACE_RE = re.compile(r"^\S+\Z")
 
 
 def validate_cron(expression: str) -> None:
@@ -52,7 +53,7 @@ def validate_labels(value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError("Labels must be an object of key: value strings.", code="labels")
     for key, item in value.items():
-        if not isinstance(key, str) or not LABEL_KEY_RE.match(key) or "__" in key:
+        if not isinstance(key, str) or not LABEL_KEY_RE.fullmatch(key) or "__" in key:
             raise ValidationError(
                 "Label key %(key)r must start with a letter or _, contain only letters, "
                 "digits, _ . -, no '__', at most 63 characters.",
@@ -68,12 +69,12 @@ def validate_labels(value: object) -> None:
 
 
 def validate_no_whitespace(value: str) -> None:
-    if not NO_SPACE_RE.match(value):
+    if not NO_SPACE_RE.fullmatch(value):
         raise ValidationError("Must not be empty or contain spaces.", code="whitespace")
 
 
 def validate_slack_channel(value: str) -> None:
-    if not SLACK_CHANNEL_RE.match(value):
+    if not SLACK_CHANNEL_RE.fullmatch(value):
         raise ValidationError(
             "%(value)r is not a Slack channel: use '#channel-name' (lower case) or a channel ID "
             "like 'C0123456789'.",
