@@ -8,7 +8,6 @@ hostile as a whole.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -127,15 +126,6 @@ def _webhook():
         },
     )
     return st.one_of(alert, st.fixed_dictionaries({"alerts": st.lists(alert, max_size=3)}))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_log():
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the operation's own parameters and stray ones); bad ids in the path.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -140,16 +139,6 @@ FORMS = st.dictionaries(
     bad_scalars().map(str).filter(lambda text: _encodable(text)),
     max_size=3,
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_log():
-    """Thousands of 4xx answers: Django's request log would be most of the run's time."""
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture

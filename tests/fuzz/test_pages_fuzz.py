@@ -5,7 +5,6 @@ answers a 500."""
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -31,15 +30,6 @@ FUZZ = settings(
 PAGES = sorted("/" + str(pattern.pattern) for pattern in urlpatterns)
 CONVERTER = re.compile(r"<(\w+):(\w+)>")
 QUERY_NAMES = ["q", "team", "engine", "state", "page", "job", "incident", "run", "at", "x"]
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_log():
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 def _segment(kind: str):
