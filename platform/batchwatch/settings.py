@@ -146,6 +146,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -332,6 +333,22 @@ if PRODUCTION:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script anywhere, the API docs load theirs from a URL); style attributes stay allowed because
+# bar widths (rotation, trace waterfall) are computed per row, and template autoescaping keeps
+# sender text out of markup. No framing, no plugins, no <base>, forms post only to us.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Logging: one line per event, to stderr, for the container runtime to collect ----------------
@@ -426,6 +443,11 @@ BATCHWATCH_RUNBOOKS_DIR = os.environ.get("BATCHWATCH_RUNBOOKS_DIR", str(REPO_ROO
 BATCHWATCH_RUNBOOK_REVIEW_DAYS = _env_int("BATCHWATCH_RUNBOOK_REVIEW_DAYS", 180)
 # Grafana (dashboards as code): links from alerts, runbooks and Slack use it when set.
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "").strip()
+# Hosts (comma-separated) that Slack link buttons may point to besides Batchwatch and Grafana,
+# e.g. a wiki with runbooks or a CI server; URLs from alerts to any other host get no button.
+BATCHWATCH_LINK_HOSTS = [
+    h.strip().lower() for h in os.environ.get("BATCHWATCH_LINK_HOSTS", "").split(",") if h.strip()
+]
 BATCHWATCH_DASHBOARD_UID_PREFIX = os.environ.get("BATCHWATCH_DASHBOARD_UID_PREFIX", "bw-")
 # Incremental SLO passes look again at runs written this many seconds before a state's last
 # check: it must exceed the longest transaction that writes runs (an ingest request).
