@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from batchwatch.core.links import slack_escape, trusted_url
 from batchwatch.slack.selectors import IncidentCard
 
 ACKNOWLEDGE = "incident.acknowledge"
@@ -17,6 +18,12 @@ ESCALATE = "incident.escalate"
 SNOOZE = "incident.snooze"
 REASSIGN = "incident.reassign"
 LINK_PREFIX = "link."
+LINK_BUTTONS = (
+    ("Runbook", "runbook"),
+    ("Run / trace", "run"),
+    ("Dashboard", "dashboard"),
+    ("Job", "job"),
+)
 ACTIONS = frozenset({ACKNOWLEDGE, RESOLVE, ESCALATE, SNOOZE, REASSIGN})
 
 SNOOZE_CHOICES = {
@@ -49,7 +56,7 @@ def _duration(seconds: float) -> str:
 
 def _escape(text: str) -> str:
     """mrkdwn control characters (a job name must not become a mention or a link)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return slack_escape(text)
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
@@ -65,7 +72,9 @@ def _link_button(text: str, name: str, url: str) -> dict:
 
 def fallback_text(card: IncidentCard) -> str:
     """The notification text (push notifications, screen readers)."""
-    return f"[{card.state.upper()}] #{card.id} {card.title} ({card.severity}, {card.team})"
+    # Mrkdwn, and the only text a phone's notification shows: the title is a sender's.
+    text = f"[{card.state.upper()}] #{card.id} {card.title} ({card.severity}, {card.team})"
+    return _escape(text)
 
 
 def facts(card: IncidentCard) -> list[str]:
@@ -91,15 +100,21 @@ def facts(card: IncidentCard) -> list[str]:
 
 
 def links(card: IncidentCard) -> dict[str, str]:
-    """The four link buttons, with fallbacks so that each one leads somewhere useful."""
+    """The four link buttons, with fallbacks so that each one leads somewhere useful.
+
+    Only URLs to Batchwatch, Grafana or ``BATCHWATCH_LINK_HOSTS`` (``trusted_url``); a button
+    whose URL is none of these is left out.
+    """
     base = card.url.split("/incidents/")[0]
-    job_url = card.links.get("job") or card.url
-    return {
-        "runbook": card.links.get("runbook") or f"{base}/runbooks/for/?incident={card.id}",
-        "run": card.links.get("run") or card.links.get("trace") or card.url,
-        "dashboard": card.links.get("dashboard") or job_url,
+    given = {name: trusted_url(url) for name, url in card.links.items()}
+    job_url = given.get("job") or card.url
+    urls = {
+        "runbook": given.get("runbook") or f"{base}/runbooks/for/?incident={card.id}",
+        "run": given.get("run") or given.get("trace") or card.url,
+        "dashboard": given.get("dashboard") or job_url,
         "job": job_url,
     }
+    return {name: url for name, url in urls.items() if trusted_url(url)}
 
 
 def incident_blocks(card: IncidentCard) -> list[dict]:
@@ -175,13 +190,14 @@ def incident_blocks(card: IncidentCard) -> list[dict]:
             "type": "actions",
             "block_id": f"links:{card.id}",
             "elements": [
-                _link_button("Runbook", "runbook", urls["runbook"]),
-                _link_button("Run / trace", "run", urls["run"]),
-                _link_button("Dashboard", "dashboard", urls["dashboard"]),
-                _link_button("Job", "job", urls["job"]),
+                _link_button(label, name, urls[name])
+                for label, name in LINK_BUTTONS
+                if name in urls
             ],
         }
     )
+    if not blocks[-1]["elements"]:
+        blocks.pop()  # an actions block must have an element
     return blocks
 
 

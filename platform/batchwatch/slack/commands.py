@@ -17,6 +17,7 @@ from batchwatch.alerts.models import Incident
 from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
 from batchwatch.alerts.selectors import incidents_query
 from batchwatch.catalog.models import Job, Team
+from batchwatch.core.links import slack_escape
 from batchwatch.core.numbers import parse_id
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.slack.blocks import slack_date
@@ -91,7 +92,7 @@ def handle_command(command: SlashCommand, *, base_url: str, now: datetime) -> di
                 )
             done = "acknowledged; escalation stopped"
         slack_syncs_enqueue(now=now)
-        return _reply(f"Incident #{incident.pk} {done}: {incident.title}")
+        return _reply(f"Incident #{incident.pk} {done}: {slack_escape(incident.title)}")
     if verb == "silence":
         return _silence(args, user, now)
     return _reply(f"Unknown subcommand `{verb}`.\n\n{HELP}")
@@ -124,7 +125,7 @@ def _incidents(args: list[str], base_url: str) -> dict:
     if not rows:
         return _reply("No open incidents" + (f" for {team.name}." if team else ". :tada:"))
     lines = [
-        f"• <{base_url}/incidents/{i.pk}/|#{i.pk}> [{i.state}] {i.title} "
+        f"• <{base_url}/incidents/{i.pk}/|#{i.pk}> [{i.state}] {slack_escape(i.title)} "
         f"({i.team.name if i.team else 'no team'}"
         + (f", {i.assignee.get_username()}" if i.assignee else "")
         + ")"

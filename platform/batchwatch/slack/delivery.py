@@ -25,6 +25,7 @@ from django.db.models import Max, Q
 
 from batchwatch.alerts.models import TimelineEntry
 from batchwatch.catalog.models import Team
+from batchwatch.core.links import slack_escape
 from batchwatch.notify.models import Notification
 from batchwatch.notify.transports import TransportError
 from batchwatch.slack import blocks, config
@@ -168,7 +169,9 @@ def _post_once(client, notification: Notification) -> None:
         channel_id = _channel_id(client, notification.address)
         if key[:250] in _posted_keys(client, channel_id, since=notification.created_at):
             return
+    # Subject and body carry alert text (a sender's): escaped, so "<!channel>" stays text.
     text = notification.subject + (f"\n{notification.body}" if notification.body else "")
+    text = slack_escape(text)[:3800]  # room for the link below, which is ours
     if notification.incident_id:
         base = settings.BATCHWATCH_BASE_URL
         text += f"\n<{base}/incidents/{notification.incident_id}/|Open incident>"

@@ -11,6 +11,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 
 from batchwatch.alerts.models import Incident, IncidentAlert, TimelineEntry
 from batchwatch.alerts.selectors import inhibited_count
+from batchwatch.core.links import slack_escape, trusted_url
 from batchwatch.notify.models import Notification
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.runs.models import Run, RunState
@@ -39,7 +40,8 @@ class Person:
 
     @property
     def mention(self) -> str:
-        return f"<@{self.slack_user_id}>" if self.slack_user_id else self.name
+        # A Slack id is ours (from a link the user made); a username is text, escaped.
+        return f"<@{self.slack_user_id}>" if self.slack_user_id else slack_escape(self.name)
 
 
 @dataclass
@@ -135,6 +137,8 @@ def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
             url = alert.annotations.get(f"{name}_url", "")
             if name == "runbook" and url.startswith(f"{base}/runbooks/"):
                 continue  # ours: the incident's own runbook link (below) is more precise
+            # A button looks like Batchwatch's own: only to us, Grafana or BATCHWATCH_LINK_HOSTS.
+            url = trusted_url(url)
             if url and name not in card.links:
                 card.links[name] = url
         if "job" not in card.links and alert.job_id:
