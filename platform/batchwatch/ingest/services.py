@@ -24,6 +24,7 @@ from batchwatch.runs.observations import (
     observation_record,
 )
 from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
+from batchwatch.runs.tenancy import outside_team
 from batchwatch.slo.services import slo_evaluate_after_runs
 
 logger = logging.getLogger("batchwatch.ingest")
@@ -110,6 +111,14 @@ def ingest_spans(
             kept = [s for s in kept if id(s) not in dropped]
             rejected += len(dropped)
             message = message or next(iter(refused.values()))
+        # A key bound to a team: its spans about another team's jobs are refused per item.
+        foreign = outside_team(observations, jobs)
+        if foreign:
+            dropped = {id(span_of[key]) for key in foreign}
+            observations = [o for o in observations if id(o) not in foreign]
+            kept = [s for s in kept if id(s) not in dropped]
+            rejected += len(dropped)
+            message = message or next(iter(foreign.values()))
     else:
         jobs = {}
     stored = bound_spark_tasks(kept)
@@ -173,6 +182,14 @@ def runs_drain(*, now: datetime, limit: int = 200) -> int:
             if e.observation.job_key in refused
         ]
         entries = [e for e in entries if e.observation.job_key not in refused]
+        # What a key bound to a team said about another team's job is set aside, not recorded.
+        foreign = outside_team([e.observation for e in entries], jobs)
+        aside += [
+            ingest_quarantine.SetAside(e, "not_owned", foreign[id(e.observation)])
+            for e in entries
+            if id(e.observation) in foreign
+        ]
+        entries = [e for e in entries if id(e.observation) not in foreign]
 
         def converge(group, jobs=jobs):
             seen_at = max(e.batch.received_at for e in group)
@@ -292,11 +309,15 @@ def ingest_run_events(
     lineage: list[LineageObservation],
     principal: IngestPrincipal,
     now: datetime,
+    refused_out: list[str] | None = None,
 ) -> int:
     """Record what run events say (OpenLineage, Flink logs and polls); returns how many runs.
 
     An observation the ledger could not store is left out and logged: the edge parsers
     refuse those with a sentence, so this only guards pollers and future callers.
+
+    An observation about a job the key's team does not own is left out with its lineage, and
+    its sentence appended to ``refused_out`` (the endpoint refuses it to the sender).
     """
     valid = []
     for observation in observations:
@@ -314,6 +335,17 @@ def ingest_run_events(
         valid, seen_at=now, on_invalid=lambda key, why: refused.setdefault(key, why)
     )
     observations = [o for o in valid if o.job_key not in refused]
+    foreign = outside_team(observations, jobs)
+    if foreign:
+        if refused_out is not None:
+            refused_out.extend(foreign.values())
+        logger.warning(
+            "ingest.observation_not_owned",
+            extra={"team": principal.team_id, "count": len(foreign)},
+        )
+        foreign_keys = {o.job_key for o in observations if id(o) in foreign}
+        observations = [o for o in observations if id(o) not in foreign]
+        lineage = [item for item in lineage if item.job_key not in foreign_keys]
 
     def with_runs(runs):
         lineage_record(lineage, seen_at=now)

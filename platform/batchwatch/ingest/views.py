@@ -139,7 +139,12 @@ def otlp_logs(request):
         observations, rejected, message = observations_from_logs(
             otlp.parse_logs(body, content_type)
         )
-        ingest_run_events(observations, lineage=[], principal=principal, now=now)
+        refused: list[str] = []  # records about another team's jobs (a key bound to a team)
+        ingest_run_events(
+            observations, lineage=[], principal=principal, now=now, refused_out=refused
+        )
+        rejected += len(refused)
+        message = message or (refused[0] if refused else "")
         if rejected:
             message = f"{rejected} log record(s) rejected; first: {message}"
         return HttpResponse(
@@ -176,6 +181,7 @@ def lineage(request):
         except RecursionError:
             raise IngestError(400, "Body is nested too deeply to be a RunEvent.") from None
         observation, lineage_observation = parse_run_event(event, now=now)
+        refused: list[str] = []
         with _Slot():
             database(
                 ingest_run_events,
@@ -183,7 +189,10 @@ def lineage(request):
                 lineage=[lineage_observation],
                 principal=principal,
                 now=now,
+                refused_out=refused,
             )
+        if refused:  # the key's team does not own this job: nothing was recorded
+            raise IngestError(403, f"{refused[0][:1].upper()}{refused[0][1:]}.")
     except IngestError as exc:
         INGEST_STATS.count_error(exc.status)
         return _json_error(exc.status, exc.message, exc.retry_after)

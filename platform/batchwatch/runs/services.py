@@ -15,6 +15,7 @@ from batchwatch.catalog.models import job_key as make_job_key
 from batchwatch.catalog.services import ObservedJob, jobs_register_observed
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
+from batchwatch.runs.tenancy import registrable
 
 logger = logging.getLogger("batchwatch.runs")
 
@@ -155,6 +156,8 @@ def _jobs_for(
         for key, obs in wanted.items()
         if key not in jobs
     ]
+    # A key bound to a team registers no job the ownership rules give to another team.
+    new = registrable(new)
     invalid = None
     if on_invalid is not None:
 
