@@ -53,7 +53,9 @@ def test_silence_a_job(client, slack, linked, team_a):
     answer = _text(client, slack, f'silence {key} 2h "backfill running"')
     assert answer.startswith(f"Silenced `{key}` until")
     silence = Silence.objects.get()
-    assert silence.matchers == [f'job="{key}"'] and silence.created_by == linked["alice"]
+    # confined to the job's team (issue 17): a member silences only their teams' alerts
+    assert silence.matchers == [f'job="{key}"', 'team="ledger"']
+    assert silence.created_by == linked["alice"]
     assert silence.ends_at - silence.starts_at == timedelta(hours=2)
     assert "not a duration" in _text(client, slack, f"silence {key} soon backfill")
     assert "No job `nope`" in _text(client, slack, "silence nope 1h x")

@@ -13,7 +13,12 @@ from rest_framework.response import Response
 
 from batchwatch.alerts import selectors, services
 from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
-from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+from batchwatch.alerts.permissions import (
+    can_act_on_incident,
+    can_change_suppression,
+    can_manage_silences,
+    confine_matchers,
+)
 from batchwatch.core.api import DURATION_BOUNDS
 
 
@@ -175,9 +180,19 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         return query.order_by("-last_received_at", "-id")
 
 
+TEAM_HELP = (
+    'Slug of the team whose alerts this is for: Batchwatch adds the team="<slug>" matcher. '
+    "A member of several teams must choose one of theirs; only admins may leave a global one "
+    "(no team matcher)."
+)
+
+
 class SilenceSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     state = serializers.SerializerMethodField()
+    team = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=100, help_text=TEAM_HELP
+    )
 
     class Meta:
         model = Silence
@@ -190,6 +205,7 @@ class SilenceSerializer(serializers.ModelSerializer):
             "created_by",
             "state",
             "created_at",
+            "team",
         ]
         read_only_fields = ["id", "created_by", "state", "created_at"]
 
@@ -215,8 +231,11 @@ class SilenceViewSet(
             raise PermissionDenied("Only members of a team (or an admin) may silence alerts.")
         data = SilenceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        matchers = confine_matchers(
+            request.user, data.validated_data["matchers"], team=data.validated_data.get("team")
+        )
         silence = services.silence_create(
-            matchers=data.validated_data["matchers"],
+            matchers=matchers,
             starts_at=data.validated_data["starts_at"],
             ends_at=data.validated_data["ends_at"],
             comment=data.validated_data["comment"],
@@ -226,13 +245,21 @@ class SilenceViewSet(
         return Response(SilenceSerializer(silence).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, *args, **kwargs):
-        if not can_manage_silences(request.user):
-            raise PermissionDenied("Only members of a team (or an admin) may expire silences.")
-        services.silence_expire(silence=self.get_object(), now=_now())
+        silence = self.get_object()
+        if not can_change_suppression(request.user, silence):
+            raise PermissionDenied(
+                "Only members of the silence's team (or an admin) may expire it; "
+                "a global silence is an admin's."
+            )
+        services.silence_expire(silence=silence, now=_now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MaintenanceSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=100, help_text=TEAM_HELP
+    )
+
     class Meta:
         model = MaintenanceWindow
         fields = [
@@ -246,6 +273,7 @@ class MaintenanceSerializer(serializers.ModelSerializer):
             "until",
             "comment",
             "created_at",
+            "team",
         ]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"duration": DURATION_BOUNDS}
@@ -280,5 +308,31 @@ class MaintenanceViewSet(viewsets.ModelViewSet):
         if request.method not in permissions.SAFE_METHODS and not can_manage_silences(request.user):
             raise PermissionDenied("Only members of a team (or an admin) may schedule maintenance.")
 
+    def check_object_permissions(self, request, obj):
+        super().check_object_permissions(request, obj)
+        if request.method not in permissions.SAFE_METHODS and not can_change_suppression(
+            request.user, obj
+        ):
+            raise PermissionDenied(
+                "Only members of the window's team (or an admin) may change it; "
+                "a global window is an admin's."
+            )
+
+    def _confined(self, serializer) -> dict:
+        team = serializer.validated_data.pop("team", None)
+        if "matchers" not in serializer.validated_data:
+            return {}
+        return {
+            "matchers": confine_matchers(
+                self.request.user,
+                serializer.validated_data["matchers"],
+                team=team,
+                what="maintenance window",
+            )
+        }
+
     def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
+        serializer.save(created_by=self.request.user, **self._confined(serializer))
+
+    def perform_update(self, serializer):
+        serializer.save(**self._confined(serializer))

@@ -9,12 +9,16 @@ from __future__ import annotations
 import shlex
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from batchwatch.alerts import services as incidents
 from batchwatch.alerts.loading import parse_duration
 from batchwatch.alerts.models import Incident
-from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+from batchwatch.alerts.permissions import (
+    can_act_on_incident,
+    can_manage_silences,
+    confine_matchers,
+)
 from batchwatch.alerts.selectors import incidents_query
 from batchwatch.catalog.models import Job, Team
 from batchwatch.core.links import slack_escape
@@ -144,21 +148,28 @@ def _silence(args: list[str], user, now: datetime) -> dict:
     job_key, raw_duration, reason = args[0], args[1], " ".join(args[2:])
     if not can_manage_silences(user):
         return _reply("Only members of a team (or admins) may create silences.")
-    if not Job.objects.filter(key=job_key).exists():
+    job = Job.objects.filter(key=job_key).select_related("owner_team").first()
+    if job is None:
         return _reply(f"No job `{job_key}` in the catalog (use its key, as on its page).")
     try:
         duration = parse_duration(raw_duration)
     except ValueError as exc:
         return _reply(f"{exc}.\n{usage}")
     try:
+        # Confined to the job's team: a member silences only their own teams' alerts.
+        matchers = confine_matchers(
+            user, [f'job="{job_key}"'], team=job.owner_team.slug if job.owner_team else None
+        )
         silence = incidents.silence_create(
-            matchers=[f'job="{job_key}"'],
+            matchers=matchers,
             starts_at=now,
             ends_at=now + duration,
             comment=f"{reason} (from Slack)",
             created_by=user,
             now=now,
         )
+    except PermissionDenied as exc:
+        return _reply(f"Not silenced: {exc}")
     except ValidationError as exc:
         return _reply("Not silenced: " + " ".join(exc.messages))
     return _reply(f"Silenced `{job_key}` until {slack_date(silence.ends_at)}: {reason}")

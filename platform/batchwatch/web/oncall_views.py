@@ -7,13 +7,18 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from batchwatch.alerts import services
 from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
-from batchwatch.alerts.permissions import can_act_on_incident, can_manage_silences
+from batchwatch.alerts.permissions import (
+    can_act_on_incident,
+    can_change_suppression,
+    can_manage_silences,
+    confine_matchers,
+)
 from batchwatch.alerts.selectors import incident_timeline, incidents_query
 from batchwatch.catalog.models import Team
 from batchwatch.notify.selectors import broken_channels_of
@@ -200,6 +205,10 @@ def silences(request):
         try:
             if request.POST.get("action") == "expire":
                 silence = get_object_or_404(Silence, pk=request.POST.get("silence"))
+                if not can_change_suppression(request.user, silence):
+                    raise PermissionDenied(
+                        "Only members of the silence's team (or an admin) may expire it."
+                    )
                 services.silence_expire(silence=silence, now=now)
                 messages.success(request, f"Silence {silence.pk} expired.")
             else:
@@ -209,6 +218,8 @@ def silences(request):
                 matchers = [
                     m.strip() for m in request.POST.get("matchers", "").split("\n") if m.strip()
                 ]
+                # A member's silence is confined to their team (a field, or the only one).
+                matchers = confine_matchers(request.user, matchers, team=request.POST.get("team"))
                 silence = services.silence_create(
                     matchers=matchers,
                     starts_at=now,
@@ -218,7 +229,7 @@ def silences(request):
                     now=now,
                 )
                 messages.success(request, f"Silence {silence.pk} is active.")
-        except (ValidationError, ValueError) as exc:
+        except (ValidationError, ValueError, PermissionDenied) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             messages.error(request, text)
         return redirect("web:silences")

@@ -1,0 +1,368 @@
+"""Tenancy enforced on objects (issue 17): an ingest key bound to a team records runs of its
+own team's jobs only; a member's silences and maintenance windows are confined to their own
+teams' alerts, and only the owner team or staff may change them; an incident without a team
+is staff's to act on. Personas: owner and teammate (team A, *ledger*), outsider (team B,
+*risk*), admin (staff)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client
+
+from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
+from batchwatch.catalog import services as catalog
+from batchwatch.catalog.models import Job
+from batchwatch.core.models import QuarantinedItem
+from batchwatch.ingest.services import ingest_key_create, runs_drain
+from batchwatch.runs.models import Run
+from tests.ingest.helpers import sample
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+_ids = itertools.count(1)
+
+
+# --- ingest keys ------------------------------------------------------------------------
+
+
+def _span(namespace: str, job: str, state: str = "failed") -> dict:
+    n = next(_ids)
+    attrs = {
+        "batch.job.name": job,
+        "batch.job.namespace": namespace,
+        "batch.run.id": f"{job}-run-{n}",
+        "batch.run.state": state,
+    }
+    return {
+        "traceId": f"{n:032x}",
+        "spanId": f"{n:016x}",
+        "name": job,
+        "kind": 1,
+        "startTimeUnixNano": str(int((NOW - timedelta(minutes=5)).timestamp()) * 10**9),
+        "endTimeUnixNano": str(int((NOW - timedelta(minutes=1)).timestamp()) * 10**9),
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+    }
+
+
+def _export(key: str | None, spans: list[dict]) -> tuple[int, str]:
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}],
+            }
+        ]
+    }
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    response = Client().post(
+        "/v1/traces", json.dumps(document), content_type="application/json", **headers
+    )
+    assert response.status_code == 200, response.content
+    partial = response.json().get("partialSuccess", {})
+    return int(partial.get("rejectedSpans", 0)), partial.get("errorMessage", "")
+
+
+@pytest.fixture(params=["inline", "queued"])
+def mode(request, settings):
+    settings.BATCHWATCH_INGEST_RUNS = request.param
+    return request.param
+
+
+def _drain(mode: str) -> None:
+    if mode == "queued":
+        runs_drain(now=NOW)
+
+
+@pytest.fixture
+def risk_job(team_b):
+    return catalog.job_create(engine="other", namespace="risk", name="var", owner_team=team_b)
+
+
+@pytest.fixture
+def ledger_key(team_a):
+    return ingest_key_create(name="ledger exporter", team=team_a)[1]
+
+
+@pytest.mark.django_db
+def test_a_team_key_cannot_record_runs_of_another_teams_job(mode, ledger_key, risk_job):
+    rejected, message = _export(
+        ledger_key, [_span("risk", "var"), _span("ledger", "close", "succeeded")]
+    )
+    _drain(mode)
+    assert not Run.objects.filter(job=risk_job).exists()  # nothing recorded: nobody paged
+    assert Run.objects.filter(job__key__endswith="close").count() == 1
+    assert not Alert.objects.exists()
+    if mode == "inline":
+        assert rejected == 1
+        assert "is not owned by this ingest key's team" in message
+    else:  # accepted at the edge; the drain sets it aside with its reason
+        assert QuarantinedItem.objects.filter(reason="not_owned").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_team_key_registers_new_jobs_to_its_team_unless_the_rules_say_otherwise(
+    mode, ledger_key, team_a, team_b
+):
+    catalog.ownership_rule_create(team=team_b, namespace_pattern="risk-*")
+    rejected, _ = _export(ledger_key, [_span("risk-prod", "pd"), _span("etl", "fresh")])
+    _drain(mode)
+    assert not Job.objects.filter(namespace="risk-prod").exists()
+    assert not Run.objects.filter(job__namespace="risk-prod").exists()
+    fresh = Job.objects.get(namespace="etl")
+    assert fresh.owner_team == team_a
+    assert Run.objects.filter(job=fresh).count() == 1
+    assert rejected == (1 if mode == "inline" else 0)
+
+
+@pytest.mark.django_db
+def test_a_team_key_records_runs_of_its_own_teams_jobs(mode, ledger_key, team_a):
+    own = catalog.job_create(engine="other", namespace="ledger", name="own", owner_team=team_a)
+    rejected, _ = _export(ledger_key, [_span("ledger", "own"), _span("ledger", "own")])
+    _drain(mode)
+    assert rejected == 0
+    assert Run.objects.filter(job=own).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_key_without_team_and_anonymous_ingest_keep_recording_any_job(mode, risk_job):
+    teamless = ingest_key_create(name="shared")[1]
+    assert _export(teamless, [_span("risk", "var")])[0] == 0
+    assert _export(None, [_span("risk", "var")])[0] == 0
+    _drain(mode)
+    assert Run.objects.filter(job=risk_job).count() == 2
+
+
+def _lineage(event: dict, key: str):
+    return Client().post(
+        "/api/v1/lineage",
+        json.dumps(event),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+@pytest.mark.django_db
+def test_openlineage_about_another_teams_job_is_403_and_records_nothing(team_a, team_b):
+    event = json.loads(sample("openlineage/0001_POST_api_v1_lineage.json"))
+    risk_key = ingest_key_create(name="risk", team=team_b)[1]
+    assert _lineage(event, risk_key).status_code == 201  # registers the job to risk
+    job = Job.objects.get()
+    assert job.owner_team == team_b
+    runs = list(Run.objects.values_list("pk", "state", "updated_at"))
+    ledger_key = ingest_key_create(name="ledger", team=team_a)[1]
+    event["eventType"] = "FAIL"
+    event["eventTime"] = NOW.isoformat()
+    response = _lineage(event, ledger_key)
+    assert response.status_code == 403, response.content
+    assert "is not owned by this ingest key's team" in response.json()["error"]
+    assert list(Run.objects.values_list("pk", "state", "updated_at")) == runs
+    assert not Alert.objects.exists()
+
+
+# --- silences ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team_c(db):
+    return catalog.team_create(slug="fx", name="FX")
+
+
+def _silence_body(*matchers: str, **extra) -> dict:
+    return {
+        "matchers": list(matchers),
+        "starts_at": NOW.isoformat(),
+        "ends_at": (NOW + timedelta(days=14)).isoformat(),
+        "comment": "quiet please",
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "matchers",
+    [
+        ['team="ledger"'],  # another team, by name
+        ['alertname="X"', 'team="ledger"'],
+        ['alertname=~".+"', 'team=~"led.*"'],  # a regex on team
+        ['alertname="X"', 'team!="risk"'],  # a negation on team
+    ],
+)
+def test_a_member_cannot_silence_another_teams_alerts(api_as, outsider, team_a, matchers):
+    response = api_as(outsider).post("/api/v1/silences/", _silence_body(*matchers), format="json")
+    assert response.status_code in (400, 403), response.content
+    assert not Silence.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_members_silence_is_confined_to_their_team(api_as, outsider, team_a):
+    response = api_as(outsider).post(
+        "/api/v1/silences/", _silence_body('alertname=~".+"'), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["matchers"] == ['alertname=~".+"', 'team="risk"']
+    assert Silence.objects.get().matchers == ['alertname=~".+"', 'team="risk"']
+
+
+@pytest.mark.django_db
+def test_a_member_of_several_teams_chooses_one_of_theirs(api_as, outsider, team_a, team_c):
+    catalog.membership_set(team=team_c, user=outsider)
+    body = _silence_body('alertname="X"')
+    response = api_as(outsider).post("/api/v1/silences/", body, format="json")
+    assert response.status_code == 400 and "several teams" in str(response.json())
+    response = api_as(outsider).post("/api/v1/silences/", {**body, "team": "ledger"}, format="json")
+    assert response.status_code == 403
+    response = api_as(outsider).post("/api/v1/silences/", {**body, "team": "fx"}, format="json")
+    assert response.status_code == 201, response.content
+    assert Silence.objects.get().matchers == ['alertname="X"', 'team="fx"']
+
+
+@pytest.mark.django_db
+def test_only_staff_create_global_silences(api_as, admin, teammate):
+    response = api_as(admin).post(
+        "/api/v1/silences/", _silence_body('alertname="X"'), format="json"
+    )
+    assert response.status_code == 201
+    assert Silence.objects.get().matchers == ['alertname="X"']  # global: nothing added
+    assert api_as(teammate).post(
+        "/api/v1/silences/", _silence_body('alertname="X"'), format="json"
+    ).json()["matchers"] == ['alertname="X"', 'team="ledger"']
+
+
+def _silence(*matchers: str) -> Silence:
+    return Silence.objects.create(
+        matchers=list(matchers),
+        starts_at=NOW - timedelta(minutes=1),
+        ends_at=NOW + timedelta(days=1),
+        comment="c",
+        created_at=NOW,
+    )
+
+
+@pytest.mark.django_db
+def test_expiring_a_silence_is_for_its_team_and_staff(api_as, outsider, teammate, admin):
+    ledgers = _silence('team="ledger"', 'job="close"')
+    global_one = _silence('alertname="X"')
+    assert api_as(outsider).delete(f"/api/v1/silences/{ledgers.pk}/").status_code == 403
+    assert api_as(teammate).delete(f"/api/v1/silences/{global_one.pk}/").status_code == 403
+    ledgers.refresh_from_db()
+    assert ledgers.state_at(datetime.now(UTC)) == "active"
+    assert api_as(teammate).delete(f"/api/v1/silences/{ledgers.pk}/").status_code == 204
+    assert api_as(admin).delete(f"/api/v1/silences/{global_one.pk}/").status_code == 204
+
+
+@pytest.mark.django_db
+def test_the_silence_page_confines_and_checks_the_team(client, outsider, teammate):
+    ledgers = _silence('team="ledger"')
+    client.force_login(outsider)
+    page = client.post(
+        "/silences/",
+        {"matchers": 'team="ledger"', "hours": "2", "comment": "mine now"},
+        follow=True,
+    ).content.decode()
+    assert "not a member of team" in page
+    client.post("/silences/", {"action": "expire", "silence": ledgers.pk})
+    ledgers.refresh_from_db()
+    assert ledgers.state_at(datetime.now(UTC)) == "active"
+    assert Silence.objects.count() == 1
+    client.post("/silences/", {"matchers": 'job="var"', "hours": "2", "comment": "rerun"})
+    assert Silence.objects.latest("pk").matchers == ['job="var"', 'team="risk"']
+    client.force_login(teammate)
+    client.post("/silences/", {"action": "expire", "silence": ledgers.pk})
+    ledgers.refresh_from_db()
+    assert ledgers.state_at(datetime.now(UTC)) == "expired"
+
+
+# --- maintenance windows ----------------------------------------------------------------
+
+
+def _window_body(*matchers: str, **extra) -> dict:
+    return {
+        "name": "patching",
+        "matchers": list(matchers),
+        "starts_at": "2026-12-05T07:00:00Z",
+        "duration": "02:00:00",
+        "timezone": "UTC",
+        **extra,
+    }
+
+
+@pytest.fixture
+def ledger_window(db, team_a):
+    return MaintenanceWindow.objects.create(
+        name="ledger patching",
+        matchers=['team="ledger"'],
+        starts_at=NOW + timedelta(days=1),
+        duration=timedelta(hours=2),
+    )
+
+
+@pytest.mark.django_db
+def test_maintenance_windows_are_for_their_team_and_staff(
+    api_as, outsider, teammate, admin, ledger_window
+):
+    url = f"/api/v1/maintenance-windows/{ledger_window.pk}/"
+    assert api_as(outsider).patch(url, {"name": "mine"}, format="json").status_code == 403
+    assert api_as(outsider).put(url, _window_body('team="risk"'), format="json").status_code == 403
+    assert api_as(outsider).delete(url).status_code == 403
+    ledger_window.refresh_from_db()
+    assert ledger_window.name == "ledger patching"
+    assert ledger_window.matchers == ['team="ledger"']
+    assert api_as(teammate).patch(url, {"name": "ours"}, format="json").status_code == 200
+    # a member cannot move their window onto another team's alerts
+    response = api_as(teammate).patch(url, {"matchers": ['team="risk"']}, format="json")
+    assert response.status_code == 403
+    assert api_as(admin).delete(url).status_code == 204
+    assert not MaintenanceWindow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_maintenance_windows_are_created_confined(api_as, outsider, admin, team_a):
+    url = "/api/v1/maintenance-windows/"
+    assert (
+        api_as(outsider).post(url, _window_body('team="ledger"'), format="json").status_code == 403
+    )
+    assert (
+        api_as(outsider).post(url, _window_body('team=~".*"', 'job="x"'), format="json").status_code
+        == 400
+    )
+    response = api_as(outsider).post(url, _window_body('job="var"'), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["matchers"] == ['job="var"', 'team="risk"']
+    response = api_as(admin).post(url, _window_body('job="any"'), format="json")
+    assert response.json()["matchers"] == ['job="any"']
+    assert MaintenanceWindow.objects.count() == 2
+
+
+# --- incidents without a team -----------------------------------------------------------
+
+
+@pytest.fixture
+def teamless_incident(db):
+    return Incident.objects.create(
+        title="Nobody's",
+        team=None,
+        group_key="{}:{}",
+        created_at=NOW,
+        group_wait=timedelta(seconds=30),
+        group_interval=timedelta(minutes=5),
+        repeat_interval=timedelta(hours=4),
+    )
+
+
+@pytest.mark.django_db
+def test_an_incident_without_team_is_staffs_to_act_on(
+    api_as, client, teammate, outsider, admin, teamless_incident
+):
+    url = f"/api/v1/incidents/{teamless_incident.pk}/"
+    assert api_as(teammate).post(url + "acknowledge/").status_code == 403
+    assert api_as(outsider).post(url + "resolve/").status_code == 403
+    client.force_login(outsider)
+    client.post(f"/incidents/{teamless_incident.pk}/act", {"action": "resolve"})
+    teamless_incident.refresh_from_db()
+    assert teamless_incident.state == Incident.State.TRIGGERED
+    assert api_as(admin).post(url + "acknowledge/").status_code == 200
+    teamless_incident.refresh_from_db()
+    assert teamless_incident.state == Incident.State.ACKNOWLEDGED
