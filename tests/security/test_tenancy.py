@@ -366,3 +366,42 @@ def test_an_incident_without_team_is_staffs_to_act_on(
     assert api_as(admin).post(url + "acknowledge/").status_code == 200
     teamless_incident.refresh_from_db()
     assert teamless_incident.state == Incident.State.ACKNOWLEDGED
+
+
+@pytest.mark.django_db
+def test_flink_status_events_about_another_teams_job_are_refused_per_record(team_a, team_b):
+    def record(job_id: str, job_name: str) -> dict:
+        attrs = {"name": "JobStatusChangeEvent", "job_id": job_id, "job_name": job_name}
+        return {
+            "timeUnixNano": str(int(NOW.timestamp()) * 10**9),
+            "attributes": [
+                {"key": k, "value": {"stringValue": v}}
+                for k, v in {**attrs, "newJobStatus": "FAILED"}.items()
+            ],
+        }
+
+    catalog.job_create(engine="flink", namespace="flink", name="risk-agg", owner_team=team_b)
+    document = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": []},
+                "scopeLogs": [
+                    {"logRecords": [record("a" * 32, "risk-agg"), record("b" * 32, "ledger-agg")]}
+                ],
+            }
+        ]
+    }
+    key = ingest_key_create(name="ledger", team=team_a)[1]
+    response = Client().post(
+        "/v1/logs",
+        json.dumps(document),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert response.status_code == 200, response.content
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedLogRecords"]) == 1
+    assert "flink:flink/risk-agg is not owned by this ingest key's team" in partial["errorMessage"]
+    assert list(Run.objects.values_list("job__key", "job__owner_team__slug")) == [
+        ("flink:flink/ledger-agg", "ledger")
+    ]
