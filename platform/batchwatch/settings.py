@@ -415,6 +415,10 @@ BATCHWATCH_OUTBOX_LEASE_SECONDS = _env_int("BATCHWATCH_OUTBOX_LEASE_SECONDS", 5)
 BATCHWATCH_OUTBOX_MAX_ATTEMPTS = _env_int("BATCHWATCH_OUTBOX_MAX_ATTEMPTS", 12)
 # Timeout of one outgoing webhook or Slack call.
 BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TIMEOUT", "5"))
+# Private, loopback and link-local destinations that outgoing requests (webhooks) may reach:
+# comma-separated CIDRs or host names (".example.com" for subdomains too). Loopback is
+# allowed outside production, where development and tests run their receivers (core/outbound.py).
+BATCHWATCH_OUTBOUND_ALLOW = _env_list("BATCHWATCH_OUTBOUND_ALLOW", [])
 # Sender threads of `manage.py alerts worker` (each with its own connection), fed notifications
 # claimed a few at a time: a storm's 500 webhooks should not go out one by one.
 BATCHWATCH_OUTBOX_CONCURRENCY = max(1, _env_int("BATCHWATCH_OUTBOX_CONCURRENCY", 8))

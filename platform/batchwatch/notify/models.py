@@ -12,10 +12,12 @@ deduplicate (webhooks get it as the ``Idempotency-Key`` header).
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from batchwatch.catalog.models import Team
+from batchwatch.core import outbound
 from batchwatch.core.fields import BulkJSONField
 
 
@@ -53,6 +55,17 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        # A webhook is a request Batchwatch makes on the saver's behalf: refuse the private
+        # network, loopback and cloud metadata early, with a sentence (checked again, after
+        # DNS resolution, when delivering: core/outbound.py).
+        if self.kind == self.Kind.WEBHOOK and self.address:
+            try:
+                outbound.check_url(self.address.strip())
+            except outbound.OutboundRefused as exc:
+                raise ValidationError({"address": exc.message}) from None
 
 
 class Notification(models.Model):

@@ -17,6 +17,8 @@ import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 
+from batchwatch.core import outbound
+
 logger = logging.getLogger("batchwatch.notify")
 
 
@@ -85,8 +87,12 @@ def _http(url: str) -> urllib3.PoolManager:
                 "retries": False,
                 "headers": {"User-Agent": "Batchwatch"},
             }
+            # Direct connections are checked after DNS resolution (core/outbound.py); through
+            # a proxy, the target is checked before the request (``send_webhook``).
             pool = (
-                urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+                urllib3.ProxyManager(proxy, **options)
+                if proxy
+                else outbound.guard(urllib3.PoolManager(**options))
             )
             _pools[key] = pool
         return pool
@@ -105,7 +111,10 @@ def send_webhook(notification) -> None:
     if not notification.address.startswith(("https://", "http://")):
         raise TransportError("a webhook address must be an http(s) URL", permanent=True)
     try:
-        response = _http(notification.address).request(
+        pool = _http(notification.address)
+        if isinstance(pool, urllib3.ProxyManager):
+            outbound.check_url(notification.address)
+        response = pool.request(
             "POST",
             notification.address,
             body=body,
@@ -117,6 +126,8 @@ def send_webhook(notification) -> None:
             timeout=settings.BATCHWATCH_OUTBOX_HTTP_TIMEOUT,
             redirect=False,
         )
+    except outbound.OutboundRefused as exc:
+        raise TransportError(f"refused: {exc.message}", permanent=True) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise TransportError(f"cannot reach the webhook: {exc}") from exc
     status = response.status
