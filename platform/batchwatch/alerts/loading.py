@@ -24,6 +24,8 @@ from batchwatch.alerts.models import InhibitRule, MaintenanceWindow, Route, Sile
 from batchwatch.alerts.services import silence_create
 from batchwatch.alerts.timeintervals import parse_intervals
 from batchwatch.catalog.models import Team
+from batchwatch.core import outbound, yamlshape
+from batchwatch.core.yamlshape import AnyValue, Lazy, ListOf, Mapping, Matchers, Scalar, Text, Time
 from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import (
     EscalationPolicy,
@@ -46,6 +48,137 @@ TOP_LEVEL = {
     "silences",
     "maintenance_windows",
 }
+
+# What each node must be, checked before anything reads the document (core/yamlshape.py):
+# a malformed node is reported by its path and line instead of failing on ``.get``.
+_TEXTS = ListOf(Text(), expected="a list of names")
+_ROUTE: Mapping = Mapping(
+    {
+        "name": Text(),
+        "matchers": Matchers(),
+        "continue": Scalar(),
+        "group_by": ListOf(Text(), expected="a list of label names"),
+        "group_wait": Scalar(),
+        "group_interval": Scalar(),
+        "repeat_interval": Scalar(),
+        "escalation_policy": Text(),
+        "receiver": ListOf(Text(), expected="a channel name or a list of them", text_ok=True),
+        "mute_time_intervals": _TEXTS,
+        "active_time_intervals": _TEXTS,
+        "routes": ListOf(Lazy(lambda: _ROUTE), expected="a list of routes"),
+    },
+    expected="a route (a mapping)",
+)
+SHAPE = Mapping(
+    {
+        "channels": ListOf(
+            Mapping(
+                {"name": Text(), "kind": Text(), "address": Text(), "team": Text()},
+                expected="a channel (a mapping)",
+            ),
+            expected="a list of channels",
+        ),
+        "time_intervals": ListOf(
+            Mapping({"name": Text(), "time_intervals": AnyValue()}, expected="a mapping"),
+            expected="a list of time intervals",
+        ),
+        "rotations": ListOf(
+            Mapping(
+                {
+                    "slug": Text(),
+                    "name": Text(),
+                    "team": Text(),
+                    "timezone": Text(),
+                    "handoff_notices": Scalar(),
+                    "layers": ListOf(
+                        Mapping(
+                            {
+                                "name": Text(),
+                                "start": Time(),
+                                "turn": Scalar(),
+                                "restrictions": AnyValue(),
+                                "participants": ListOf(Text(), expected="a list of user names"),
+                            },
+                            expected="a layer (a mapping)",
+                        ),
+                        expected="a list of layers",
+                    ),
+                    "overrides": ListOf(
+                        Mapping(
+                            {"user": Text(), "start": Time(), "end": Time(), "reason": Text()},
+                            expected="an override (a mapping)",
+                        ),
+                        expected="a list of overrides",
+                    ),
+                },
+                expected="a rotation (a mapping)",
+            ),
+            expected="a list of rotations",
+        ),
+        "escalation_policies": ListOf(
+            Mapping(
+                {
+                    "slug": Text(),
+                    "name": Text(),
+                    "team": Text(),
+                    "repeat": Scalar(),
+                    "ack_timeout": Scalar(),
+                    "default": Scalar(),
+                    "steps": ListOf(
+                        Mapping(
+                            {
+                                "notify": Text(),
+                                "rotation": Text(),
+                                "user": Text(),
+                                "team": Text(),
+                                "wait": Scalar(),
+                            },
+                            expected="a step (a mapping)",
+                        ),
+                        expected="a list of steps",
+                    ),
+                },
+                expected="an escalation policy (a mapping)",
+            ),
+            expected="a list of escalation policies",
+        ),
+        "route": _ROUTE,
+        "inhibit_rules": ListOf(
+            Mapping(
+                {
+                    "name": Text(),
+                    "source_matchers": Matchers(),
+                    "target_matchers": Matchers(),
+                    "equal": ListOf(Text(), expected="a list of label names"),
+                },
+                expected="an inhibit rule (a mapping)",
+            ),
+            expected="a list of inhibit rules",
+        ),
+        "silences": ListOf(
+            Mapping(
+                {"start": Time(), "end": Time(), "matchers": Matchers(), "comment": Text()},
+                expected="a silence (a mapping)",
+            ),
+            expected="a list of silences",
+        ),
+        "maintenance_windows": ListOf(
+            Mapping(
+                {
+                    "name": Text(),
+                    "timezone": Text(),
+                    "start": Time(),
+                    "duration": Scalar(),
+                    "matchers": Matchers(),
+                    "recurrence": Text(),
+                    "comment": Text(),
+                },
+                expected="a maintenance window (a mapping)",
+            ),
+            expected="a list of maintenance windows",
+        ),
+    }
+)
 
 
 class ConfigError(ValueError):
@@ -107,9 +240,11 @@ def _list(data: dict, key: str, check: _Checker) -> list:
 
 def load_document(text: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = yamlshape.load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(["not valid YAML: nested too deeply"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -120,11 +255,14 @@ def load_document(text: str) -> dict:
 @transaction.atomic
 def config_apply(data: dict, *, now: datetime, create_users: bool = False) -> dict[str, int]:
     """Validate and apply a configuration document; ``ConfigError`` lists every problem."""
+    shape_problems = yamlshape.problems(data, SHAPE)
+    if shape_problems:  # the rest reads the document as if well-formed
+        raise ConfigError(shape_problems)
     check = _Checker()
     unknown = set(data) - TOP_LEVEL
     if unknown:
         check.errors.append(
-            f"unknown section(s): {', '.join(sorted(unknown))} "
+            f"unknown section(s): {', '.join(sorted(map(str, unknown)))} "
             f"(known: {', '.join(sorted(TOP_LEVEL))})"
         )
     User = get_user_model()
@@ -155,6 +293,11 @@ def config_apply(data: dict, *, now: datetime, create_users: bool = False) -> di
             check.errors.append(f"{where}.kind: one of {', '.join(Channel.Kind.values)}")
         if kind == "webhook" and address and not str(address).startswith(("http://", "https://")):
             check.errors.append(f"{where}.address: a webhook address is an http(s) URL")
+        elif kind == "webhook" and address:
+            try:  # as the admin does (Channel.clean): no private, loopback or metadata hosts
+                outbound.check_url(str(address))
+            except outbound.OutboundRefused as exc:
+                check.errors.append(f"{where}.address: {exc.message}")
         owner = team(raw["team"], f"{where}.team") if raw.get("team") else None
         if name and kind and address:
             channel, _ = Channel.objects.update_or_create(

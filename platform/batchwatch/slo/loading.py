@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from batchwatch.catalog.models import Job, Team
+from batchwatch.core import yamlshape
+from batchwatch.core.yamlshape import ListOf, Mapping, Scalar, Text
 from batchwatch.slo.models import SLO
 
 FIELDS = {
@@ -32,6 +34,42 @@ FIELDS = {
     "prediction_lead",
     "active",
 }
+
+# What each node must be, checked before ``_slo_from`` reads it (core/yamlshape.py).
+SHAPE = Mapping(
+    {
+        "slos": ListOf(
+            Mapping(
+                {
+                    "slug": Text(),
+                    "name": Text(),
+                    "description": Text(),
+                    "kind": Text(),
+                    "job": Text(),
+                    "team": Text(),
+                    "labels": Mapping(values=Scalar(), expected="a mapping of label: value"),
+                    "objective": Scalar(),
+                    "window": Mapping(
+                        {"size": Scalar(), "unit": Text(), "type": Text()},
+                        expected="a mapping (size:, unit:, type:)",
+                    ),
+                    "deadline": Mapping(
+                        {"time": Scalar(), "timezone": Text(), "day_offset": Scalar()},
+                        expected="a mapping (time:, timezone:, day_offset:)",
+                    ),
+                    "max_age": Scalar(),
+                    "duration": Scalar(),
+                    "warning_budget_ratio": Scalar(),
+                    "prediction_lead": Scalar(),
+                    "active": Scalar(),
+                },
+                expected="an SLO (a mapping of fields)",
+            ),
+            expected="a list of SLOs",
+        )
+    },
+    expected="a mapping with a 'slos:' list",
+)
 
 
 class SLOFileError(Exception):
@@ -117,9 +155,13 @@ class LoadResult:
 def load_slo_file(path: Path) -> LoadResult:
     """Create or update the file's SLOs (by slug); all or nothing. Raises SLOFileError."""
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yamlshape.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SLOFileError([f"{path}: cannot read it ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise SLOFileError([f"{path}: not a UTF-8 text file"]) from None
+    except RecursionError:
+        raise SLOFileError([f"{path}: not valid YAML (nested too deeply)"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -129,6 +171,9 @@ def load_slo_file(path: Path) -> LoadResult:
     entries = (document or {}).get("slos") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise SLOFileError([f"{path}: expected a top-level 'slos:' list"])
+    shape_problems = yamlshape.problems(document, SHAPE, prefix=f"{path}: ")
+    if shape_problems:
+        raise SLOFileError(shape_problems)
     problems, slos = [], []
     for i, entry in enumerate(entries):
         where = f"{path}: slos[{i}]" + (

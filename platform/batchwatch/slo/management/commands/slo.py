@@ -21,5 +21,7 @@ class Command(BaseCommand):
         except SLOFileError as exc:
             for problem in exc.problems:
                 self.stderr.write(problem)
-            raise CommandError(f"{len(exc.problems)} problem(s); nothing was loaded.") from None
+            raise CommandError(
+                f"{len(exc.problems)} problem(s); nothing was loaded.", returncode=2
+            ) from None
         self.stdout.write(f"Loaded {file}: {result.created} created, {result.updated} updated.")
