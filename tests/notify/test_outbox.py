@@ -273,3 +273,20 @@ def test_a_row_claimed_again_after_a_dead_workers_lease_is_sent(db, receiver):
     assert again.lease_until > later  # the new lease, not the dead worker's
     assert deliver_claimed([again], now=later) == 1
     assert [key for key, _ in hook.calls] == ["orphan"]
+
+
+@pytest.mark.django_db
+def test_an_email_page_whose_title_has_line_breaks_is_sent_on_one_line(mailoutbox):
+    """A header with a line break made Django refuse the message: the page was lost."""
+    from batchwatch.notify.services import deliver_due
+
+    notification_enqueue(
+        purpose="page",
+        recipient=Recipient("email", "oncall@example.com"),
+        subject="[HIGH] #1 Disk full\r\nBcc: everyone@example.com",
+        idempotency_key="email-newline",
+        now=T0,
+    )
+    assert deliver_due(now=T0) == 1
+    assert [m.subject for m in mailoutbox] == ["[HIGH] #1 Disk full Bcc: everyone@example.com"]
+    assert mailoutbox[0].bcc == []

@@ -52,10 +52,16 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def email_subject(subject: str) -> str:
+    """One line: a sender's alert title may hold line breaks, and a header with one makes
+    Django refuse the whole message (BadHeaderError), which would lose the page."""
+    return " ".join(subject.split())[:200]
+
+
 def send_email(notification) -> None:
     try:
         send_mail(
-            subject=notification.subject[:200],
+            subject=email_subject(notification.subject),
             message=notification.body or notification.subject,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.address],
