@@ -89,11 +89,12 @@ def redis_server(port: int, workdir: Path) -> subprocess.Popen:
 
 
 class Hook:
-    """A webhook receiver: every POST's Idempotency-Key, JSON body and arrival time, in
-    arrival order; each answered after ``delay`` seconds."""
+    """A webhook receiver: every POST's Idempotency-Key, JSON body and time, each answered
+    after ``delay`` seconds (what has arrived and not been answered is in flight)."""
 
     def __init__(self, *, delay: float = 0.0):
-        self.keys: list[str] = []
+        self.arrived: list[str] = []  # keys as requests arrive, before the delay
+        self.keys: list[str] = []  # keys as they are answered
         self.bodies: list[dict] = []
         self.times: list[float] = []  # time.time() of each arrival
         hook = self
@@ -103,6 +104,7 @@ class Hook:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.arrived.append(self.headers.get("Idempotency-Key"))
                 if delay:
                     time.sleep(delay)  # a slow receiver: deliveries are in flight for a while
                 hook.times.append(time.time())

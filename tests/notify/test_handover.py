@@ -6,59 +6,24 @@ Idempotency-Key (what a receiver deduplicates). Real processes on PostgreSQL."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
 
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.services import Recipient, notification_enqueue
-from tests.processes import manage, stop, wait_for
+from tests.processes import Hook, manage, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 COUNT = 40
 
 
-class SlowReceiver:
-    """Each POST is recorded when it arrives and answered ``delay`` seconds later; what has
-    arrived and not been answered is in flight."""
-
-    def __init__(self, delay: float):
-        self.arrived: list[str] = []
-        self.answered: list[str] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                key = self.headers.get("Idempotency-Key")
-                with receiver.lock:
-                    receiver.arrived.append(key)
-                time.sleep(delay)
-                with receiver.lock:
-                    receiver.answered.append(key)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
-
-
 def test_a_killed_workers_notifications_are_handed_over_within_seconds_once_each():
-    receiver = SlowReceiver(delay=0.5)
+    receiver = Hook(delay=0.5)
     channel = Channel.objects.create(name="hook", kind="webhook", address=receiver.url)
     doomed = manage("worker", "--interval", "0.1", BATCHWATCH_OUTBOX_CONCURRENCY="4")
     time.sleep(3)  # started, idle
@@ -72,7 +37,7 @@ def test_a_killed_workers_notifications_are_handed_over_within_seconds_once_each
                 now=datetime.now(UTC),
             )
     try:
-        wait_for(lambda: len(receiver.answered) >= 8, timeout=30, what="the first deliveries")
+        wait_for(lambda: len(receiver.keys) >= 8, timeout=30, what="the first deliveries")
     finally:
         stop(doomed, signal.SIGKILL)  # with rows claimed, some in flight, some queued
     killed_at = time.monotonic()
@@ -96,7 +61,7 @@ def test_a_killed_workers_notifications_are_handed_over_within_seconds_once_each
         time.sleep(2)  # a second delivery would show by now
     finally:
         stop(survivor)
-        receiver.server.shutdown()
+        receiver.close()
     counts = Counter(receiver.arrived)
     assert sorted(counts) == [f"page-{i:02d}" for i in range(COUNT)]  # none lost
     resent = {key for key, n in counts.items() if n > 1}
