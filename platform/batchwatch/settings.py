@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from cryptography.fernet import Fernet as _Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 PACKAGE_DIR = Path(__file__).resolve().parent  # platform/batchwatch
@@ -126,7 +128,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -141,7 +143,10 @@ INSTALLED_APPS = [
     "batchwatch.slack",
     "batchwatch.runbooks",
     "batchwatch.dashboards",
+    "batchwatch.audit",
+    "batchwatch.accounts",
     "batchwatch.web",
+    "batchwatch.demo",
 ]
 
 MIDDLEWARE = [
@@ -150,6 +155,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: an OTLP exporter posting to / or to a wrong path gets an OTLP Status
+    # naming the endpoints, not the web app's CSRF page.
+    "batchwatch.ingest.middleware.OtlpMisdirectedMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -157,6 +165,8 @@ MIDDLEWARE = [
     # Last, so that its process_exception sees a view's exception first: 503 when the
     # database is unavailable; NUL in a URL is a 400.
     "batchwatch.core.middleware.EdgeMiddleware",
+    # Innermost, as django-axes asks: turns a sign-in it refused into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "batchwatch.urls"
@@ -242,6 +252,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True
 
 # --- Auth ------------------------------------------------------------------------------------
+# Wrong credentials (API tokens, ingest keys, integration tokens) per client address and
+# window before answering 429 (core/ratelimit.py); valid credentials are never throttled.
+BATCHWATCH_BAD_CREDENTIAL_LIMIT = _env_int("BATCHWATCH_BAD_CREDENTIAL_LIMIT", 30)
+BATCHWATCH_BAD_CREDENTIAL_WINDOW_SECONDS = _env_int("BATCHWATCH_BAD_CREDENTIAL_WINDOW_SECONDS", 60)
+# Reverse proxies in front of the web processes whose X-Forwarded-For is trusted.
+BATCHWATCH_TRUSTED_PROXY_COUNT = _env_int("BATCHWATCH_TRUSTED_PROXY_COUNT", 0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -251,6 +267,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:overview"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in lockouts (django-axes, web login and admin): a user name is locked after
+# BATCHWATCH_LOGIN_FAILURES_PER_USER wrong passwords from anywhere, an address after
+# BATCHWATCH_LOGIN_FAILURES_PER_ADDRESS for any user names, each until
+# BATCHWATCH_LOGIN_COOLOFF_MINUTES pass without a new failure. A locked sign-in is refused
+# before the password is hashed, with a 429 page and Retry-After (web/lockout.py); staff see
+# and delete lockouts in admin (Axes → Access attempts) or with `manage.py axes_reset_username`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked sign-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+BATCHWATCH_LOGIN_FAILURES_PER_USER = max(1, _env_int("BATCHWATCH_LOGIN_FAILURES_PER_USER", 5))
+BATCHWATCH_LOGIN_FAILURES_PER_ADDRESS = max(
+    1, _env_int("BATCHWATCH_LOGIN_FAILURES_PER_ADDRESS", 20)
+)
+BATCHWATCH_LOGIN_COOLOFF_MINUTES = max(1, _env_int("BATCHWATCH_LOGIN_COOLOFF_MINUTES", 15))
+AXES_HANDLER = "batchwatch.web.lockout.LoginAttempts"  # the two limits above
+# Separate criteria, not a combination: per user name (from any address) and per address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = BATCHWATCH_LOGIN_FAILURES_PER_USER
+AXES_COOLOFF_TIME = timedelta(minutes=BATCHWATCH_LOGIN_COOLOFF_MINUTES)
+# The address as the rest of Batchwatch sees it (BATCHWATCH_TRUSTED_PROXY_COUNT applies).
+AXES_CLIENT_IP_CALLABLE = "batchwatch.core.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "batchwatch.web.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "batchwatch.web.lockout.attempted_username"  # at most 150 characters
+# A success does not clear the failures: it would also clear the address's, and someone with
+# an account of their own could then guess other users' passwords without end.
+AXES_RESET_ON_SUCCESS = False
+# The version banner on every manage.py command is noise in operators' logs.
+AXES_VERBOSE = False
 
 # --- Internationalisation: storage and computation in UTC, display in the job's own zone ------
 LANGUAGE_CODE = "en-us"
@@ -280,8 +325,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes anonymous API calls 401, not 403.
-        "batchwatch.core.authentication.TokenAuthentication",
-        "batchwatch.core.authentication.BearerTokenAuthentication",
+        "batchwatch.accounts.authentication.TokenAuthentication",
+        "batchwatch.accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -298,14 +343,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "batchwatch.core.pagination.Pagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "batchwatch.core.schema.AutoSchema",  # with the refusals
     "EXCEPTION_HANDLER": "batchwatch.core.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Batchwatch API",
     "DESCRIPTION": (
         "Catalog of batch jobs and teams, runs, SLOs and on-call. Authenticate with "
-        "`Authorization: Token <key>` (or `Bearer <key>`); tokens are managed in admin."
+        "`Authorization: Token <token>` (or `Bearer <token>`) with a personal API token: create "
+        "one on your account page (/account/tokens/) or with POST /api/v1/tokens/."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -313,6 +359,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The intake endpoints are plain views in their senders' formats: documented by hand.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "batchwatch.ingest.openapi.document",
+        "batchwatch.alerts.openapi.document",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStateEnum": "batchwatch.runs.models.RunState",
         "IncidentStateEnum": "batchwatch.alerts.models.Incident.State",
@@ -419,6 +471,20 @@ BATCHWATCH_OUTBOX_HTTP_TIMEOUT = float(os.environ.get("BATCHWATCH_OUTBOX_HTTP_TI
 # comma-separated CIDRs or host names (".example.com" for subdomains too). Loopback is
 # allowed outside production, where development and tests run their receivers (core/outbound.py).
 BATCHWATCH_OUTBOUND_ALLOW = _env_list("BATCHWATCH_OUTBOUND_ALLOW", [])
+# Fernet keys (comma-separated) for integration secrets stored in the database (Slack bot
+# token, signing secret): the first encrypts, all decrypt, so a new key goes first and the old
+# one stays until `manage.py rotate_secret_keys` re-encrypted everything (core/crypto.py).
+# Unset: a key derived from SECRET_KEY (production should set its own: check --deploy warns).
+BATCHWATCH_SECRET_KEYS = _env_list("BATCHWATCH_SECRET_KEYS", [])
+for _number, _key in enumerate(BATCHWATCH_SECRET_KEYS, start=1):
+    try:
+        _Fernet(_key)
+    except (ValueError, TypeError):  # the sentence never repeats the value: it is a secret
+        raise ImproperlyConfigured(
+            f"BATCHWATCH_SECRET_KEYS: key {_number} is not a Fernet key (32 url-safe base64 "
+            "bytes); generate one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        ) from None
 # Sender threads of `manage.py alerts worker` (each with its own connection), fed notifications
 # claimed a few at a time: a storm's 500 webhooks should not go out one by one.
 BATCHWATCH_OUTBOX_CONCURRENCY = max(1, _env_int("BATCHWATCH_OUTBOX_CONCURRENCY", 8))

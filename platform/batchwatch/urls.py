@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from batchwatch.accounts.api import ApiTokenViewSet
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
+from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.core import views as core_views
+from batchwatch.core.api import api_not_found
 from batchwatch.ingest import views as ingest_views
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.runs.api import RunViewSet, TraceView
@@ -25,6 +28,8 @@ router.register("alerts", AlertViewSet, basename="alert")
 router.register("silences", SilenceViewSet, basename="silence")
 router.register("maintenance-windows", MaintenanceViewSet, basename="maintenance")
 router.register("rotations", RotationViewSet, basename="rotation")
+router.register("audit", AuditEventViewSet, basename="audit-event")
+router.register("tokens", ApiTokenViewSet, basename="token")
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -32,6 +37,9 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("v1/traces", ingest_views.otlp_traces, name="otlp-traces"),
     path("v1/logs", ingest_views.otlp_logs, name="otlp-logs"),
+    path("v1/metrics", ingest_views.otlp_metrics, name="otlp-metrics"),
+    path("v1/", ingest_views.otlp_unknown),
+    path("v1/<path:rest>", ingest_views.otlp_unknown, name="otlp-unknown"),
     path("api/v1/lineage", ingest_views.lineage, name="openlineage"),
     path("api/v1/integrations/alertmanager/", alert_views.alertmanager, name="intake-am"),
     path(
@@ -52,6 +60,8 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # After every API route: the rest is a JSON 404 (without the slash, APPEND_SLASH's turn).
+    re_path(r"^api/.*/\Z", api_not_found),
     path("admin/", admin.site.urls),
     *auth_urlpatterns,
     path("", include("batchwatch.web.urls")),

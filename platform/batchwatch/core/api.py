@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from rest_framework import status
@@ -83,10 +85,10 @@ def instant_problem(value: datetime) -> str:
     if offset is not None and abs(offset) > MAX_OFFSET:
         return "Its UTC offset is beyond ±15:59."
     try:
-        value = value.astimezone(UTC)
+        in_utc = value.astimezone(UTC)
     except OverflowError:
-        value = None
-    if value is None or not MIN_YEAR <= value.year <= MAX_YEAR:
+        in_utc = None
+    if in_utc is None or not MIN_YEAR <= in_utc.year <= MAX_YEAR:
         return f"Send a time within the years {MIN_YEAR} to {MAX_YEAR} in UTC."
     return ""
 
@@ -113,3 +115,10 @@ class UtcDateTimeFilter(filters.IsoDateTimeFilter):
     PostgreSQL refused an offset beyond ±15:59 with a 500)."""
 
     field_class = UtcDateTimeField
+
+
+@csrf_exempt  # API clients send tokens, not CSRF cookies: their POST gets this 404, not a 403
+def api_not_found(request, *args, **kwargs):
+    """Any /api/ URL no route takes (``/api/v1/jobs/0.5/``, a typo): a JSON 404 like the
+    API's own, not the HTML page of the web app."""
+    return JsonResponse({"detail": "Not found: no API operation at this URL."}, status=404)

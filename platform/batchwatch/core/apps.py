@@ -9,4 +9,4 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from batchwatch.core import schema  # noqa: F401 - registers the OpenAPI extensions
+        from batchwatch.core import checks, schema  # noqa: F401 - registers checks, OpenAPI extensions

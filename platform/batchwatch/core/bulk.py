@@ -2,18 +2,19 @@
 
 ``QuerySet.bulk_update`` writes one ``CASE WHEN id = ... THEN ...`` per field and row: for
 a webhook that refreshes a thousand known alerts (what Alertmanager sends every
-group_interval), building and resolving those expressions took 2.5 ms per alert, eight times
-the cost of creating them. On PostgreSQL, :func:`update_rows` sends one
-``UPDATE ... FROM (VALUES ...)`` with the values as parameters instead.
+group_interval), building and resolving those expressions cost far more than the update
+itself. On PostgreSQL, :func:`update_rows` sends one ``UPDATE ... FROM (VALUES ...)`` with
+the values as parameters instead (figures: docs/benchmarks.md, "Alert storm").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 
 def update_rows(objs: Sequence[Model], fields: Sequence[str], *, batch_size: int = 1000) -> int:
@@ -23,10 +24,12 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str], *, batch_size: int
         return 0
     model = type(objs[0])
     if connection.vendor != "postgresql":
-        return model.objects.bulk_update(objs, fields, batch_size=batch_size)
+        return model._default_manager.bulk_update(objs, fields, batch_size=batch_size)
     meta = model._meta
-    pk = meta.pk
-    columns = [pk, *(meta.get_field(name) for name in fields)]
+    # Concrete fields, as bulk_update requires: get_field's type also allows reverse relations
+    # and generic keys, which have no column.
+    columns = [cast(Field, field) for field in (meta.pk, *map(meta.get_field, fields))]
+    pk = columns[0]
     quote = connection.ops.quote_name
     # Each value cast to its column's type (VALUES has none of its own); varchar without its
     # length, which an explicit cast would silently truncate to.
@@ -71,7 +74,9 @@ def parameters_apart_cursor():
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    # The PostgreSQL backend (and psycopg) imported only where it is the database; the stubs
+    # do not declare the server-binding cursor Django 5.0 added.
+    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]  # noqa: PLC0415
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()

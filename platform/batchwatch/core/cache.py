@@ -37,3 +37,18 @@ def cache_set(key: str, value, timeout: int | None) -> None:
         cache.set(key, value, timeout)
     except Exception as exc:
         _unavailable("set", exc)
+
+
+def cache_incr(key: str, timeout: int) -> int:
+    """Add one to a counter that expires ``timeout`` seconds after it was first counted; the
+    new value. Falls back to this process's memory when the shared cache fails."""
+    try:
+        cache.add(key, 0, timeout)
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout)
+        return 1
+    except Exception as exc:
+        _unavailable("incr", exc)
+        _fallback.add(key, 0, timeout)
+        return _fallback.incr(key)

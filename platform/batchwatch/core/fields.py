@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import models
+import logging
 
-from batchwatch.core import jsontext
+from django.apps import apps as installed_apps
+from django.db import DatabaseError, models, transaction
+
+from batchwatch.core import crypto, jsontext
+
+logger = logging.getLogger("batchwatch.crypto")
 
 
 class BulkJSONField(models.JSONField):
@@ -45,6 +50,91 @@ class QueuedJSONField(models.TextField):
         return self.get_prep_value(self.value_from_object(obj))
 
 
+class UnreadableSecret(str):
+    """What an :class:`EncryptedTextField` reads when no configured key decrypts the stored
+    value: empty (so it counts as "not set" and is never sent anywhere), yet saving the row
+    again writes the stored ciphertext back unchanged, so restoring the missing key later
+    recovers it."""
+
+    stored: str
+
+    def __new__(cls, stored: str):
+        value = super().__new__(cls, "")
+        value.stored = stored
+        return value
+
+
+class EncryptedTextField(models.TextField):
+    """A secret encrypted at rest (``core.crypto``: Fernet under ``BATCHWATCH_SECRET_KEYS``).
+
+    The column holds ``bwenc:v1:<token>``; Python sees the plain text. A row written before
+    the field was encrypted (plain text) reads as it is and is encrypted when saved again.
+    Encryption is randomised, so the column cannot be searched: every lookup but ``isnull``
+    is refused rather than silently matching nothing. Serialised (``dumpdata``) it stays
+    ciphertext, and ciphertext given back (``loaddata``) is stored as it is.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        try:
+            return crypto.decrypt(value)
+        except crypto.SecretUnreadable:
+            logger.error("secret.unreadable model=%s field=%s", self.model._meta.label, self.name)
+            return UnreadableSecret(value)
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        if isinstance(value, UnreadableSecret):
+            return value.stored
+        if crypto.is_encrypted(value):
+            return value  # already ciphertext (a fixture, a migration copying the column)
+        return crypto.encrypt(value)
+
+    def get_lookup(self, lookup_name):
+        if lookup_name != "isnull":
+            return None  # FieldError: "Unsupported lookup ... for EncryptedTextField"
+        return super().get_lookup(lookup_name)
+
+    def value_to_string(self, obj):
+        return self.get_prep_value(self.value_from_object(obj))
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], str]]:
+    """Every ``EncryptedTextField`` of every installed model, as (model, field name)."""
+    return [
+        (model, field.name)
+        for model in installed_apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, EncryptedTextField)
+    ]
+
+
+def secrets_reencrypt() -> dict[str, dict[str, int]]:
+    """Write every stored secret again under the first key (legacy plain text encrypted too),
+    so that older keys can be dropped from ``BATCHWATCH_SECRET_KEYS``. Returns, per
+    ``app.Model.field``, how many values were re-encrypted and how many no key decrypts
+    (those are left as they are)."""
+    report: dict[str, dict[str, int]] = {}
+    for model, name in encrypted_fields():
+        counts = {"reencrypted": 0, "unreadable": 0}
+        with transaction.atomic():
+            rows = model._base_manager.select_for_update().order_by("pk")
+            for pk, value in rows.values_list("pk", name):
+                if isinstance(value, UnreadableSecret):
+                    counts["unreadable"] += 1
+                    continue
+                if not value:
+                    continue
+                # Saved through the field: encrypted under the first key (new token).
+                model._base_manager.filter(pk=pk).update(**{name: value})
+                counts["reencrypted"] += 1
+        report[f"{model._meta.label}.{name}"] = counts
+    return report
+
+
 def lz4_compression(table: str, column: str):
     """A ``RunPython`` function for the migration that adds a :class:`QueuedJSONField`:
     queued documents compress well, and lz4 costs less CPU than PostgreSQL's default pglz.
@@ -54,8 +144,6 @@ def lz4_compression(table: str, column: str):
     def apply(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
-        from django.db import DatabaseError, transaction
-
         try:
             with transaction.atomic():
                 schema_editor.execute(

@@ -7,15 +7,44 @@ app (``slack://``): only absolute ``http``/``https`` URLs with a host are links
 (``safe_url``). Slack link buttons are stricter (``trusted_url``): they look like Batchwatch's
 own, so they only lead to Batchwatch itself, Grafana, or hosts the operator lists in
 ``BATCHWATCH_LINK_HOSTS``.
+
+Batchwatch's own URLs come from its URLconf (``reverse()``), never from f-strings:
+``absolute_url`` for links that leave the site (Slack, e-mail, Grafana, runbook variables),
+``path_for`` for links and redirects inside it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.urls import get_script_prefix, reverse
 
 SCHEMES = frozenset({"http", "https"})
+
+
+def path_for(
+    viewname: str, *args: Any, query: Mapping[str, Any] | None = None, **kwargs: Any
+) -> str:
+    """The path of ``viewname`` (``"web:job"``) for these arguments, with ``query`` encoded
+    after a ``?`` when it has items: ``path_for("web:job", 7)`` is ``"/jobs/7/"``."""
+    return reverse(viewname, args=args, kwargs=kwargs, query=query or None)
+
+
+def absolute_url(
+    viewname: str, *args: Any, query: Mapping[str, Any] | None = None, **kwargs: Any
+) -> str:
+    """``path_for`` under ``BATCHWATCH_BASE_URL``: ``absolute_url("web:job", 7)`` is
+    ``"https://batchwatch.example.com/jobs/7/"``.
+
+    The base URL is the address Batchwatch's root is reached at from outside, path included,
+    so the script prefix ``reverse()`` adds while serving a request is left out (it would
+    be there twice).
+    """
+    path = path_for(viewname, *args, query=query, **kwargs)
+    return settings.BATCHWATCH_BASE_URL + "/" + path.removeprefix(get_script_prefix())
 
 
 def safe_url(url: object) -> str | None:

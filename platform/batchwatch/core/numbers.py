@@ -6,7 +6,7 @@ from __future__ import annotations
 MAX_ID = 2**63 - 1  # the largest bigint
 
 
-def parse_id(raw) -> int | None:
+def parse_id(raw: object) -> int | None:
     """A database id from text (ASCII digits, 1 to 2^63 - 1); None for anything else."""
     text = str(raw or "")
     if not (text.isascii() and text.isdigit()):

@@ -9,6 +9,11 @@ and reserved addresses are refused unless the operator allows them in
 the subdomains too). Outside production, loopback is allowed: development and the test suite
 run their receivers on 127.0.0.1.
 
+The same holds for the integrations the operator configures (Grafana for dashboards, Flink
+REST APIs polled for runs): they go through ``request`` below, so a host that is private
+(``http://grafana:3000`` on a compose network) must be listed in ``BATCHWATCH_OUTBOUND_ALLOW``
+in production like any other.
+
 The check runs twice: when a channel is saved (``check_url``: early, with a sentence the admin
 can act on) and when the connection is made, after DNS resolution, to the very address that
 was checked (``GuardedHTTPConnection``): a name that resolved to a public address at save time
@@ -19,7 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import urllib.request
 from functools import lru_cache
+from typing import Any
 
 import urllib3
 from django.conf import settings
@@ -125,7 +133,7 @@ def resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        address = sockaddr[0]
+        address = str(sockaddr[0])  # (an int only for AF_INET6 without IPv6 support)
         problem = refusal(address, host=host)
         if problem:
             raise OutboundRefused(problem)
@@ -205,3 +213,54 @@ def guard(pool_manager: urllib3.PoolManager) -> urllib3.PoolManager:
         "https": GuardedHTTPSConnectionPool,
     }
     return pool_manager
+
+
+_pools: dict[str, urllib3.PoolManager] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(url: str) -> urllib3.PoolManager:
+    """The shared pool for requests to ``url``: one per process and per proxy, thread-safe.
+    Proxies come from the environment as for urllib (``HTTPS_PROXY``, ``NO_PROXY``...);
+    direct connections are guarded (checked after DNS resolution), and through a proxy
+    ``request`` checks the target before sending. No automatic retries or redirects: callers
+    retry as suits them, and a redirect would be a destination nobody checked."""
+    proxy = urllib.request.getproxies().get(url.split(":", 1)[0].lower())
+    if proxy and urllib.request.proxy_bypass(urllib3.util.parse_url(url).host or ""):
+        proxy = None
+    key = proxy or ""
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            options: dict[str, Any] = {
+                "num_pools": 20,
+                "retries": False,
+                "headers": {"User-Agent": "Batchwatch"},
+            }
+            pool = (
+                urllib3.ProxyManager(proxy, **options)
+                if proxy
+                else guard(urllib3.PoolManager(**options))
+            )
+            _pools[key] = pool
+        return pool
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float,
+) -> urllib3.BaseHTTPResponse:
+    """One request to ``url`` through the checks above; the answer whatever its status.
+
+    Raises ``OutboundRefused`` (a sentence) for a forbidden destination, before anything is
+    sent, and ``urllib3.exceptions.HTTPError`` when the destination cannot be reached."""
+    pool = pool_for(url)
+    if isinstance(pool, urllib3.ProxyManager):
+        check_url(url)
+    return pool.request(
+        method, url, body=body, headers=headers, timeout=timeout, redirect=False, retries=False
+    )

@@ -37,8 +37,9 @@ def enqueue(model: type[QueuedBatch], **values) -> None:
     and on PostgreSQL its document sent as a parameter. ``values`` are by attribute name
     (``integration_id``); the other fields take their defaults.
 
-    With the ORM's save and Django's client-side binding (the document escaped into the SQL
-    and parsed back out of it), this cost twice the CPU per webhook (see core.bulk).
+    The ORM's save, with Django's client-side binding, escapes the document into the SQL for
+    PostgreSQL to parse back out: slower per webhook (figures: docs/benchmarks.md, "Alert
+    storm").
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     unknown = set(values) - {f.attname for f in fields}
@@ -61,7 +62,7 @@ def enqueue(model: type[QueuedBatch], **values) -> None:
 
 def pending_arrivals(model: type[QueuedBatch]) -> tuple[datetime, datetime] | None:
     """When the oldest and the newest batch not processed yet arrived; None if none is."""
-    span = model.objects.filter(processed_at=None).aggregate(
+    span = model._default_manager.filter(processed_at=None).aggregate(
         oldest=Min("received_at"), newest=Max("received_at")
     )
     return None if span["oldest"] is None else (span["oldest"], span["newest"])
@@ -128,13 +129,13 @@ def isolate(items: Sequence, process: Callable[[Sequence], None], *, what: str) 
 def mark_processed(
     model: type[QueuedBatch], batches: Sequence, failed: dict[int, str], now: datetime
 ):
-    model.objects.filter(pk__in=[b.pk for b in batches]).update(processed_at=now)
+    model._default_manager.filter(pk__in=[b.pk for b in batches]).update(processed_at=now)
     for pk, error in failed.items():
-        model.objects.filter(pk=pk).update(error=error)
+        model._default_manager.filter(pk=pk).update(error=error)
 
 
 def prune_processed(model: type[QueuedBatch], *, now: datetime, keep: timedelta = KEEP) -> int:
     """Delete batches processed more than ``keep`` ago (at most 5,000 a call)."""
-    old = model.objects.filter(processed_at__lt=now - keep).values_list("pk", flat=True)
-    deleted, _ = model.objects.filter(pk__in=list(old[:5000])).delete()
+    old = model._default_manager.filter(processed_at__lt=now - keep).values_list("pk", flat=True)
+    deleted, _ = model._default_manager.filter(pk__in=list(old[:5000])).delete()
     return deleted

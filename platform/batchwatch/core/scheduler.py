@@ -46,7 +46,7 @@ class EmbeddedScheduler(threading.Thread):
         self,
         *,
         tick_seconds: float = 1.0,
-        clock=None,
+        clock: Callable[[], datetime] | None = None,
         include: Callable[[PeriodicTask], bool] | None = None,
         name: str = "batchwatch-scheduler",
     ) -> None:

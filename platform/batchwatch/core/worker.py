@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -51,6 +52,55 @@ TIMER_ROUNDS = 20
 
 class DatabaseUnavailable(Exception):
     """``--once`` could not reach the database."""
+
+
+# --- what the lanes run: registered by the apps that own the work -----------------------------
+# (core sits below every app: alerts, ingest and notify register their steps in their
+# periodic modules, loaded by their AppConfig.ready(), rather than core importing them.)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One queue of the drain lane: ``drain(now, wait_for_quiet)`` drains a chunk and returns
+    how many items it took; ``order`` puts the queues in a fixed order (lowest first)."""
+
+    name: str
+    drain: Callable[[datetime, bool], int]
+    order: int
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """The outbox lane's steps (notify's services)."""
+
+    batch: int  # rows a claim takes, and a sender's hand-over chunk
+    claim: Callable[..., list]  # claim(now=, size=)
+    deliver_claimed: Callable[..., object]  # deliver_claimed(batch=, now=)
+    deliver_due: Callable[..., object]  # deliver_due(now=): the one-round sweep
+    local_handler: Callable[..., object]  # local_handler(handler=): rows written here, sent here
+
+
+_TIMERS: list[Callable[..., int]] = []
+_DRAINS: dict[str, Drain] = {}
+_OUTBOX: list[Outbox] = []
+
+
+def register_timers(run_due: Callable[..., int]) -> None:
+    """``run_due(now=)`` runs the due timers and returns how many ran."""
+    if run_due not in _TIMERS:
+        _TIMERS.append(run_due)
+
+
+def register_drain(name: str, drain: Callable[[datetime, bool], int], *, order: int) -> None:
+    _DRAINS[name] = Drain(name, drain, order)
+
+
+def register_outbox(outbox: Outbox) -> None:
+    _OUTBOX[:] = [outbox]
+
+
+def _drains() -> list[Drain]:
+    return sorted(_DRAINS.values(), key=lambda d: (d.order, d.name))
 
 
 def in_ticks_lane(task) -> bool:
@@ -101,27 +151,20 @@ class Worker:
     # --- lanes ----------------------------------------------------------------------------
 
     def timers_round(self) -> int:
-        from batchwatch.alerts.services import timers_run_due
-
         ran = 0
-        now = datetime.now(UTC)
-        for _ in range(TIMER_ROUNDS):
-            done = timers_run_due(now=now)
-            if not done:
-                break
-            ran += done
+        for run_due in _TIMERS:
             now = datetime.now(UTC)
+            for _ in range(TIMER_ROUNDS):
+                done = run_due(now=now)
+                if not done:
+                    break
+                ran += done
+                now = datetime.now(UTC)
         return ran
 
     def drain_round(self, wait_for_quiet: bool = False) -> int:
-        from batchwatch.alerts.services import INTAKE_CHUNK, intake_drain, intake_drain_due
-        from batchwatch.ingest.services import RUNS_DRAIN_CHUNK, runs_drain
-
-        # A chunk at a time: a long backlog must not hold up the other queue.
-        drained = 0
-        if not wait_for_quiet or intake_drain_due(now=datetime.now(UTC)):
-            drained += intake_drain(now=datetime.now(UTC), limit=INTAKE_CHUNK)
-        return drained + runs_drain(now=datetime.now(UTC), limit=RUNS_DRAIN_CHUNK)
+        # A chunk of each queue at a time: a long backlog must not hold up the other queues.
+        return sum(queue.drain(datetime.now(UTC), wait_for_quiet) for queue in _drains())
 
     def _drain_lane(self) -> None:
         _lower_thread_priority(self.drain_nice)
@@ -133,24 +176,21 @@ class Worker:
             connections.close_all()
 
     def _outbox_lanes(self) -> list[threading.Thread]:
-        from batchwatch.notify.services import (
-            DELIVERY_BATCH,
-            deliver_claimed,
-            local_delivery_set,
-            notifications_claim,
-        )
-
+        if not _OUTBOX:
+            return []
+        [outbox_steps] = _OUTBOX
+        batch_size = outbox_steps.batch
         count = settings.BATCHWATCH_OUTBOX_CONCURRENCY
         outbox: queue.Queue = queue.Queue()
 
         def hand_over(rows):
-            for i in range(0, len(rows), DELIVERY_BATCH):
-                outbox.put(rows[i : i + DELIVERY_BATCH])
+            for i in range(0, len(rows), batch_size):
+                outbox.put(rows[i : i + batch_size])
 
-        local_delivery_set(hand_over)
+        outbox_steps.local_handler(handler=hand_over)
 
         def claim_due():
-            return notifications_claim(now=datetime.now(UTC), size=DELIVERY_BATCH)
+            return outbox_steps.claim(now=datetime.now(UTC), size=batch_size)
 
         def dispatch():
             try:
@@ -169,7 +209,7 @@ class Worker:
                 connections.close_all()
 
         def send_claimed(batch):
-            deliver_claimed(batch, now=datetime.now(UTC))
+            outbox_steps.deliver_claimed(batch=batch, now=datetime.now(UTC))
 
         def send():
             try:
@@ -198,17 +238,14 @@ class Worker:
 
     def run_once(self) -> None:
         """One round of every lane, in this thread (tests, cron-style use)."""
-        from batchwatch.notify.services import deliver_due
-
         self._survive("drain", self.drain_round, once=True)
         self._survive("timers", self.timers_round, once=True)
-        self._survive("outbox", lambda: deliver_due(now=datetime.now(UTC)), once=True)
+        for outbox_steps in _OUTBOX:
+            self._survive("outbox", _sweep, outbox_steps, once=True)
         self._survive("ticks", self.ticks.tick, once=True)
 
     def run(self) -> None:
         """Run every lane until SIGTERM or Ctrl-C; claimed deliveries are sent before exit."""
-        from batchwatch.notify.services import local_delivery_set
-
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         threads = [
             threading.Thread(target=self._drain_lane, name="drain", daemon=True),
@@ -230,10 +267,15 @@ class Worker:
         except KeyboardInterrupt:
             self.stopping.set()
         finally:
-            local_delivery_set(None)  # what is written from now on waits for a claim
+            for outbox_steps in _OUTBOX:  # what is written from now on waits for a claim
+                outbox_steps.local_handler(handler=None)
         for thread in threads:
             thread.join(timeout=30)
         connections.close_all()
+
+
+def _sweep(outbox_steps: Outbox) -> object:
+    return outbox_steps.deliver_due(now=datetime.now(UTC))
 
 
 def _lower_thread_priority(increment: int) -> None:

@@ -35,7 +35,7 @@ def load(text: str) -> Any:
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    if not isinstance(data, dict):
+    if node is None or not isinstance(data, dict):
         return data
     document = Document(data)
     document.lines = {}

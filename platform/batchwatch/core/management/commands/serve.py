@@ -5,12 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
+import time
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import waitress
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.core.wsgi import get_wsgi_application
+from django.db import connections
 
+from batchwatch.core import startup
 from batchwatch.core.heap import freeze_startup_heap
 from batchwatch.core.scheduler import EmbeddedScheduler
 
@@ -40,10 +47,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, threads, processes, no_scheduler, **options):
-        import waitress
-
-        from batchwatch.wsgi import application
-
+        application = get_wsgi_application()
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535).")
         if processes is None:
@@ -53,7 +57,8 @@ class Command(BaseCommand):
             processes = int(raw)
         if not 1 <= processes <= 64:
             raise CommandError(f"{processes} server processes: choose between 1 and 64.")
-        self._sync_runbooks()
+        # What the apps do as the server starts (runbooks: load runbooks/*.md).
+        startup.run_all(now=datetime.now(UTC), stdout=self.stdout, stderr=self.stderr)
         scheduler = None
         if settings.BATCHWATCH_EMBEDDED and not no_scheduler:
             scheduler = EmbeddedScheduler(tick_seconds=settings.BATCHWATCH_SCHEDULER_TICK_SECONDS)
@@ -77,24 +82,6 @@ class Command(BaseCommand):
                 scheduler.stop()
                 self.stdout.write("Embedded scheduler stopped.")
 
-    def _sync_runbooks(self) -> None:
-        """Runbooks are loaded at start-up, so a deploy brings its runbooks with it."""
-        from datetime import UTC, datetime
-
-        from django.db import DatabaseError
-
-        from batchwatch.runbooks.services import runbooks_sync
-
-        try:
-            report = runbooks_sync(now=datetime.now(UTC))
-        except DatabaseError as exc:  # not migrated yet: serving matters more than runbooks
-            self.stderr.write(f"Runbooks not loaded: {exc}")
-            return
-        for problem in report.problems:
-            self.stderr.write(f"Runbook problem: {problem}")
-        loaded = len(report.created) + len(report.updated) + report.unchanged
-        self.stdout.write(f"Runbooks loaded: {loaded}.")
-
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -105,12 +92,6 @@ def _serve_forked(application, host: str, port: int, threads: int, processes: in
     spreads connections), each with its own threads and database connections. The parent
     keeps the embedded scheduler (so it runs once), restarts a child that dies, and stops
     them all on Ctrl-C or SIGTERM."""
-    import socket
-    import time
-
-    import waitress
-    from django.db import connections
-
     listener = socket.create_server((host, port), backlog=1024)
     connections.close_all()  # children open their own
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from batchwatch.core.heap import freeze_startup_heap
+from batchwatch.core.worker import DatabaseUnavailable, Worker
+
 
 def add_worker_arguments(parser) -> None:
     parser.add_argument(
@@ -24,9 +27,6 @@ def add_worker_arguments(parser) -> None:
 
 
 def run_worker(*, interval: float, once: bool, drain_nice: int | None, stdout) -> None:
-    from batchwatch.core.heap import freeze_startup_heap
-    from batchwatch.core.worker import DatabaseUnavailable, Worker
-
     if drain_nice is None:
         drain_nice = settings.BATCHWATCH_DRAIN_NICE
     if not 0 <= drain_nice <= 19:
