@@ -1,0 +1,95 @@
+"""Admin for API tokens: who has which, when it was used; never the hash or the token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import forms
+from django.contrib import admin, messages
+
+from batchwatch.accounts.models import DEFAULT_LIFETIME, ApiToken
+from batchwatch.accounts.services import create_token, revoke_token
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "expires_at"]
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= datetime.now(UTC):
+            raise forms.ValidationError("An expiry must be in the future (or empty: never).")
+        return value
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "expires_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Revoked, not deleted: the row says who had which token until when.
+        return False
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "name", "expires_at"]
+        return [
+            "user",
+            "name",
+            "prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # A token's owner and expiry are what its holder agreed to: revoke and create anew.
+        return ["user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+    def get_changeform_initial_data(self, request):
+        return {"expires_at": datetime.now(UTC) + DEFAULT_LIFETIME}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, raw = create_token(
+            obj.user, obj.name, obj.expires_at, by=request.user, request=request
+        )
+        obj.pk = token.pk
+        self.message_user(
+            request,
+            f"API token created for {token.user.get_username()}. Copy it now, it is not shown "
+            f"again: {raw}  — send it as 'Authorization: Token <token>'.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            revoke_token(token, request.user, request=request)
+            count += 1
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
