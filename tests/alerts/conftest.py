@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from batchwatch.alerts.intake import TRIGGER, AlertEvent, label_fingerprint
 from batchwatch.alerts.services import alerts_receive, timers_run_due
+from batchwatch.alerts.wire import TRIGGER, AlertEvent, label_fingerprint
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 

@@ -143,3 +143,31 @@ def test_ical_feeds_need_their_token(db, rotation, people):
     response = client.get("/ical/people/carol.ics", {"token": token})
     assert "BEGIN:VEVENT" in response.content.decode()
     assert client.get("/ical/people/carol.ics", {"token": "forged"}).status_code == 404
+
+
+def test_an_unassigned_incident_of_no_team_is_described_as_sent(api_as, admin):
+    # (found by schemathesis: team, assignee and a silence's author are null at times, and
+    # the schema said they never are)
+    from tests.api.openapi import allows, schema_property
+
+    receive([firing({"alertname": "Orphan"})], datetime.now(UTC))
+    body = api_as(admin).get("/api/v1/incidents/").json()["results"][0]
+    assert body["team"] is None
+    assert body["assignee"] is None
+    for name in ("team", "assignee"):
+        assert allows(schema_property("Incident", name), body[name])
+    assert schema_property("Silence", "created_by")["nullable"]
+
+
+def test_a_rotation_schedule_is_described_as_the_plain_list_it_is(api_as, rotation, teammate):
+    # (found by schemathesis: the schema said a page {count, results} with limit, offset,
+    # ordering and search; the answer is a list and takes none of them)
+    from tests.api.openapi import openapi
+
+    url = f"/api/v1/rotations/{rotation.pk}/schedule/"
+    assert isinstance(api_as(teammate).get(url).json(), list)
+    operation = openapi()["paths"]["/api/v1/rotations/{id}/schedule/"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["type"] == (
+        "array"
+    )
+    assert {p["name"] for p in operation["parameters"]} == {"id", "start", "end"}

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from batchwatch.alerts.intake import event_record
 from batchwatch.alerts.models import Alert, AlertIntake, Incident, Integration
 from batchwatch.alerts.services import intake_drain, integration_create
+from batchwatch.alerts.wire import event_record
 from batchwatch.core.models import QuarantinedItem
 from batchwatch.core.quarantine import quarantine_retry
 from tests.alerts.conftest import firing

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batchwatch.alerts.intake import RESOLVE, AlertEvent
 from batchwatch.alerts.models import Incident, Route, Timer
 from batchwatch.alerts.services import alerts_receive
+from batchwatch.alerts.wire import RESOLVE, AlertEvent
 from batchwatch.notify.models import Channel, Notification
 from tests.alerts.conftest import firing
 from tests.alerts.test_reliability import stop, wait_for, worker

@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batchwatch.alerts.intake import RESOLVE, AlertEvent, label_fingerprint
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert
+from batchwatch.alerts.wire import RESOLVE, AlertEvent, label_fingerprint
 from batchwatch.notify.models import Notification
 from tests.alerts.conftest import T0, firing, receive, run_until
 
@@ -162,12 +162,12 @@ def test_a_bulk_flush_costs_one_statement_per_incident(route_tree):
 
 
 def test_a_bulk_flush_that_fails_is_done_one_by_one(route_tree, monkeypatch):
-    from batchwatch.alerts import services
+    from batchwatch.alerts.services import run_timers
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the bulk path")
 
-    monkeypatch.setattr(services, "_flush_many", broken)
+    monkeypatch.setattr(run_timers, "_flush_many", broken)
     receive(storm(3, 2), T0)
     run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
     assert group_notifications().count() == 3

@@ -75,6 +75,25 @@ def test_alertmanager_token_in_the_url_and_gzip(am_token):
 
 
 @pytest.mark.parametrize(
+    "body, encoding, status",
+    [
+        (b"x" * 2000, "", 413),
+        (gzip.compress(b" " * 10_000), "gzip", 413),
+        (b"{}", "br", 415),
+    ],
+)
+def test_alert_bodies_over_the_limit_or_in_an_unknown_encoding_are_refused(
+    am_token, settings, body, encoding, status
+):
+    settings.BATCHWATCH_INGEST_MAX_BODY_BYTES = 1000
+    headers = {"HTTP_CONTENT_ENCODING": encoding} if encoding else {}
+    response = post(f"/api/v1/integrations/alertmanager/{am_token}/", body, **headers)
+    assert response.status_code == status
+    assert response.json()["status"] == "error"
+    assert not Alert.objects.exists()
+
+
+@pytest.mark.parametrize(
     "token, status",
     [(None, 401), ("bwa_wrong", 401)],
 )
@@ -134,7 +153,7 @@ def test_alertmanager_parsing_keeps_long_and_numeric_values_as_before():
     """The fast path (short strings, taken as they are) and the careful one agree."""
     from datetime import UTC, datetime
 
-    from batchwatch.alerts.intake import MAX_VALUE, label_fingerprint, parse_alertmanager
+    from batchwatch.alerts.wire import MAX_VALUE, label_fingerprint, parse_alertmanager
 
     long = "x" * (MAX_VALUE + 10)
     body = {
@@ -164,7 +183,7 @@ def test_alertmanager_parsing_keeps_long_and_numeric_values_as_before():
 
 
 def test_the_label_fingerprint_is_stable_across_releases():
-    from batchwatch.alerts.intake import label_fingerprint
+    from batchwatch.alerts.wire import label_fingerprint
 
     # Stored alerts are found again by it: it must not change.
     assert label_fingerprint({"job": "ledger", "alertname": "Late"}) == "da33ae37fb3d60af"

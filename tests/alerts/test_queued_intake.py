@@ -15,14 +15,15 @@ from django.core.management import call_command
 from django.test import Client
 
 from batchwatch.alerts import services
-from batchwatch.alerts.intake import RESOLVE, AlertEvent, event_from_record, event_record
 from batchwatch.alerts.models import Alert, AlertIntake, Incident, Integration, Route, Timer
 from batchwatch.alerts.services import (
     alerts_accept,
     intake_drain,
     intake_prune,
+    intake_queue,
     integration_create,
 )
+from batchwatch.alerts.wire import RESOLVE, AlertEvent, event_from_record, event_record
 from batchwatch.core import jsontext
 from tests.alerts.conftest import firing
 from tests.ingest.helpers import sample as sample_bytes
@@ -171,7 +172,7 @@ def test_a_batch_that_fails_keeps_its_error_and_holds_up_nothing(db, monkeypatch
             raise RuntimeError("a bug in processing")
         return real(events=events, **kwargs)
 
-    monkeypatch.setattr(services, "alerts_receive", receive)
+    monkeypatch.setattr(intake_queue, "alerts_receive", receive)
     assert intake_drain(now=T0) == 3
     assert sorted(a.labels["job"] for a in Alert.objects.all()) == ["a", "c"]
     failed = AlertIntake.objects.get(error__contains="a bug in processing")
@@ -212,7 +213,7 @@ def test_batches_arriving_together_are_processed_as_one_unless_an_alert_repeats(
         calls.append(sorted(e.labels["job"] for e in events))
         return real(events=events, **kwargs)
 
-    monkeypatch.setattr(services, "alerts_receive", receive)
+    monkeypatch.setattr(intake_queue, "alerts_receive", receive)
     for job, ms in (("a", 0), ("b", 100), ("a", 200), ("c", 300), ("d", 2000)):
         alerts_accept(events=[firing({"alertname": "Down", "job": job})], source="test",
                       now=T0 + timedelta(milliseconds=ms), integration=None)  # fmt: skip
@@ -254,10 +255,12 @@ def test_one_worker_round_without_a_database_fails_with_a_sentence(monkeypatch, 
     from django.core.management.base import CommandError
     from django.db import OperationalError
 
+    from batchwatch.alerts import periodic
+
     def unavailable(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "intake_drain", unavailable)
+    monkeypatch.setattr(periodic, "intake_drain", unavailable)  # as the worker calls it
     with pytest.raises(CommandError, match="The database is unavailable"):
         call_command("alerts", "worker", "--once")
 

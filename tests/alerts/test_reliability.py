@@ -1,7 +1,8 @@
 """Reliability with real processes on PostgreSQL (run in .ci/run's PostgreSQL leg).
 
-* a worker killed mid-escalation (inside a step's transaction) and restarted: the
-  escalation continues, no step skipped, none repeated;
+* a worker killed inside a step's transaction (shown to be there: its connection holds the
+  step's timer and uncommitted pages) and restarted: the escalation continues, no step
+  skipped, none repeated, each page delivered once;
 * two schedulers at once: every step executed exactly once;
 * the Celery path against a real Redis that stops: nothing lost, delivery resumes.
 """
@@ -16,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 
 from batchwatch.alerts.models import Incident, Route, TimelineEntry, Timer
 from batchwatch.alerts.services import alerts_receive
@@ -26,7 +27,8 @@ from batchwatch.oncall.models import EscalationStep
 from batchwatch.oncall.services import policy_save
 from tests.alerts.conftest import firing
 from tests.conftest import require
-from tests.processes import Hook, free_port, redis_server, spawn, stop, wait_for
+from tests.faults.scenario import escalation_to_webhook
+from tests.processes import Hook, database_url, free_port, redis_server, spawn, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -63,30 +65,114 @@ def escalations(incident_id=None):
     return list(query.order_by("at", "id").values_list("incident_id", "data"))
 
 
-def test_a_worker_killed_mid_escalation_continues_without_skips_or_repeats(three_steps):
+DOOMED = "batchwatch-doomed-worker"  # the application_name of the worker a test kills
+
+
+def steps_taken(incident) -> list[int]:
+    return [data["step"] for _, data in escalations(incident.pk)]
+
+
+def page_steps(keys: list[str]) -> list[int]:
+    """The escalation step of each page's Idempotency-Key (page:incident:token:loop:step:...)."""
+    return sorted(int(key.split(":")[4]) for key in keys)
+
+
+def backends() -> list[tuple]:
+    """The doomed worker's connections: pid, state, whether its transaction wrote (has an
+    xid), and seconds since its state last changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, backend_xid IS NOT NULL,"
+            " extract(epoch FROM clock_timestamp() - state_change)"
+            " FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+            [DOOMED],
+        )
+        return cursor.fetchall()
+
+
+def paused_backend() -> int | None:
+    """The pid of the doomed worker's connection that is idle inside a transaction that has
+    written, for longer than any statement of a step takes: the fault pause before commit."""
+    for pid, state, wrote, idle_for in backends():
+        if state == "idle in transaction" and wrote and idle_for > 0.5:
+            return pid
+    return None
+
+
+def relations_written_by(pid: int) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE l.pid = %s AND l.mode = 'RowExclusiveLock' AND c.relkind = 'r'",
+            [pid],
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def row_locked(timer: Timer) -> bool:
+    """Whether another transaction holds ``timer``'s row (a worker that claimed it)."""
+    try:
+        with transaction.atomic():
+            Timer.objects.select_for_update(nowait=True).get(pk=timer.pk)
+    except OperationalError:
+        return True
+    return False
+
+
+def test_a_worker_killed_inside_a_steps_transaction_continues_without_skips_or_repeats():
+    hook = Hook()
+    # Three steps, 2 s apart, each paging a team's webhook channel (the hook).
+    escalation_to_webhook(hook.url, steps=3, wait=2, group_wait=1)
     alerts_receive(
         events=[firing({"alertname": "Down", "job": "j", "severity": "critical"})],
         source="test",
         now=datetime.now(UTC),
     )
     incident = Incident.objects.get()
-    # This worker pauses 3 s inside each step's transaction, before commit: kill it there.
-    doomed = worker(BATCHWATCH_FAULT_PAUSE_BEFORE_COMMIT="3")
+    # This worker pauses 3 s inside each timer's transaction, after its writes, before commit.
+    doomed = worker(
+        BATCHWATCH_FAULT_PAUSE_BEFORE_COMMIT="3",
+        DATABASE_URL=f"{database_url()}?application_name={DOOMED}",
+    )
     try:
-        time.sleep(2.5)  # group_wait passed: it is inside step 1's transaction now
-        assert escalations() == []  # nothing committed yet
+        # Step 1 is taken with the group's first flush; its commit schedules step 2 (due at
+        # once: the flush's pause outlasted the 2 s wait) and its page goes out.
+        wait_for(lambda: steps_taken(incident) == [0], timeout=30, what="step 1 committed")
+        wait_for(lambda: page_steps(hook.keys) == [0], timeout=10, what="step 1's page sent")
+        step_2 = Timer.objects.get(incident=incident, kind=Timer.Kind.ESCALATE, step=1)
+        wait_for(lambda: paused_backend() is not None, timeout=20, what="a paused transaction")
+        # The proof that the kill lands inside step 2's transaction: the worker's connection
+        # sits in a transaction that has written pages and timeline entries and holds step 2's
+        # timer, and none of it is visible here.
+        written = relations_written_by(paused_backend())
+        assert {Notification._meta.db_table, TimelineEntry._meta.db_table} <= written
+        assert row_locked(step_2)
+        step_2.refresh_from_db()
+        assert step_2.state == Timer.State.PENDING
+        assert steps_taken(incident) == [0]
+        assert Notification.objects.filter(purpose="page").count() == 1
     finally:
         stop(doomed, signal.SIGKILL)
+    # PostgreSQL rolls the transaction back once the connection is gone: step 2 is pending
+    # and free again, as if the worker had never claimed it, and its page was never written.
+    wait_for(lambda: not backends(), timeout=10, what="the killed worker's connections closed")
+    assert not row_locked(step_2)
+    step_2.refresh_from_db()
+    assert step_2.state == Timer.State.PENDING
+    assert Notification.objects.filter(purpose="page").count() == 1
     survivor = worker()
     try:
-        wait_for(lambda: len(escalations()) == 3, what="three steps")
-        time.sleep(3)  # a repeated step would show up by now
+        wait_for(lambda: len(steps_taken(incident)) == 3, what="three steps")
+        wait_for(lambda: len(hook.keys) >= 3, what="three pages delivered")
+        time.sleep(3)  # a repeated step, or a page sent twice, would show up by now
     finally:
         stop(survivor)
-    steps = [data["step"] for _, data in escalations(incident.pk)]
-    assert steps == [0, 1, 2]
-    pages = list(Notification.objects.filter(purpose="page").values_list("address", flat=True))
-    assert sorted(pages) == ["s1@example.com", "s2@example.com", "s3@example.com"]
+        hook.close()
+    assert steps_taken(incident) == [0, 1, 2]
+    assert Notification.objects.filter(purpose="page", state="delivered").count() == 3
+    # Each step's page reached the receiver exactly once.
+    assert len(hook.arrived) == 3 and len(set(hook.arrived)) == 3, hook.arrived
+    assert page_steps(hook.arrived) == [0, 1, 2]
     assert not Timer.objects.filter(state=Timer.State.PENDING, kind=Timer.Kind.ESCALATE).exists()
 
 
@@ -180,9 +266,9 @@ def test_celery_delivery_survives_redis_stopping(db, settings, tmp_path):
 def test_two_drainers_process_each_queued_batch_once_in_order(db):
     """Queued intake with two workers draining at once: every batch processed exactly once,
     and in arrival order (the last word on each alert, a resolve, wins)."""
-    from batchwatch.alerts.intake import RESOLVE, AlertEvent
     from batchwatch.alerts.models import Alert, AlertIntake
     from batchwatch.alerts.services import alerts_accept
+    from batchwatch.alerts.wire import RESOLVE, AlertEvent
 
     now = datetime.now(UTC)
     labels = [{"alertname": "Down", "job": f"j{i}"} for i in range(10)]

@@ -62,7 +62,15 @@ def test_silences_are_validated(db, matchers, message):
 
 
 def test_a_silence_created_after_grouping_holds_the_notifications(route_tree):
-    receive([firing({"alertname": "X", "job": "ledger_close"})], T0)
+    receive(
+        [
+            firing({"alertname": "X", "job": "ledger_close"}),
+            firing({"alertname": "Y", "job": "ledger_close"}),  # a group the silence misses
+        ],
+        T0,
+    )
+    held, control = Incident.objects.order_by("title")
+    assert "X" in held.title and "Y" in control.title
     services.silence_create(
         matchers=['alertname="X"'],
         starts_at=T0,
@@ -71,7 +79,29 @@ def test_a_silence_created_after_grouping_holds_the_notifications(route_tree):
         now=T0 + timedelta(seconds=10),
     )
     run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
-    assert not Notification.objects.exists()
+    # Both groups' flushes ran at group_wait (30 s): the silenced one sent nothing, paged
+    # nobody and looks again after group_interval; the other notified and paged.
+    held.refresh_from_db()
+    assert held.last_flush_at == T0 + timedelta(seconds=30)
+    assert held.last_notified_at is None and held.escalation_step < 0
+    assert not held.notifications.exists()
+    assert not held.timeline.filter(kind__in=["group_firing", "escalated"]).exists()
+    assert held.timers.get(kind="flush", state="pending").due_at == T0 + timedelta(
+        minutes=5, seconds=30
+    )
+    control.refresh_from_db()
+    assert control.last_notified_at == T0 + timedelta(seconds=30)
+    assert set(control.notifications.values_list("purpose", flat=True)) == {"group", "page"}
+    assert control.timeline.filter(kind="escalated").exists()
+    # Once the silence ends, the next flush notifies the group it held.
+    run_until(
+        T0 + timedelta(hours=1, minutes=5),
+        T0 + timedelta(minutes=5, seconds=30),
+        step=timedelta(minutes=1),
+    )
+    held.refresh_from_db()
+    assert held.last_notified_at is not None and held.last_notified_at >= T0 + timedelta(hours=1)
+    assert held.notifications.filter(purpose="page").exists()
 
 
 def test_a_recurring_maintenance_window_scheduled_ahead(route_tree):

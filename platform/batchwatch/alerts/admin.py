@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Q
 
+from batchwatch.alerts import services
 from batchwatch.alerts.models import (
     Alert,
     AlertIntake,
@@ -18,11 +19,14 @@ from batchwatch.alerts.models import (
     TimelineEntry,
     Timer,
 )
+from batchwatch.alerts.selectors import overdue_timers
 from batchwatch.alerts.services import (
     integration_create,
     integration_tokens_forget,
     integrations_revoke,
 )
+from batchwatch.audit.models import AuditEvent
+from batchwatch.core.links import absolute_url
 
 
 @admin.register(Integration)
@@ -60,9 +64,9 @@ class IntegrationAdmin(admin.ModelAdmin):
         )
         obj.pk = integration.pk
         where = {
-            "alertmanager": f"{settings.BATCHWATCH_BASE_URL}/api/v1/integrations/alertmanager/",
-            "webhook": f"{settings.BATCHWATCH_BASE_URL}/api/v1/integrations/webhook/",
-            "pagerduty": f"{settings.BATCHWATCH_BASE_URL}/v2/enqueue (as routing_key)",
+            "alertmanager": absolute_url("intake-am"),
+            "webhook": absolute_url("intake-webhook"),
+            "pagerduty": absolute_url("intake-pagerduty") + " (as routing_key)",
         }[obj.kind]
         self.message_user(
             request,
@@ -109,14 +113,45 @@ class SilenceAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
 
     def save_model(self, request, obj, form, change):
+        now = datetime.now(UTC)
         obj.created_by = obj.created_by or request.user
-        obj.created_at = obj.created_at or datetime.now(UTC)
+        obj.created_at = obj.created_at or now
+        was_in_force = change and Silence.objects.filter(pk=obj.pk, ends_at__gt=now).exists()
         super().save_model(request, obj, form, change)
+        # Admin's change view runs in a transaction: the event commits with the row.
+        if not change:
+            action = AuditEvent.Action.SILENCE_CREATED
+        elif was_in_force and obj.ends_at <= now:
+            action = AuditEvent.Action.SILENCE_EXPIRED
+        else:
+            return
+        services.silence_record_event(action, silence=obj, actor=request.user, request=request)
 
 
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Saved and deleted through the services, so that each change is in the audit log."""
+
     list_display = ["name", "matchers", "starts_at", "duration", "recurrence", "timezone", "until"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: getattr(obj, name) for name in services.MAINTENANCE_FIELDS}
+        if change:
+            stored = MaintenanceWindow.objects.get(pk=obj.pk)
+            services.maintenance_window_update(
+                window=stored, changes=fields, actor=request.user, request=request
+            )
+        else:
+            obj.pk = services.maintenance_window_create(
+                fields=fields, created_by=request.user, request=request
+            ).pk
+
+    def delete_model(self, request, obj):
+        services.maintenance_window_delete(window=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for window in queryset:
+            services.maintenance_window_delete(window=window, actor=request.user, request=request)
 
 
 @admin.register(Alert)
@@ -139,7 +174,7 @@ class TimelineInline(admin.TabularInline):
     model = TimelineEntry
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "kind", "actor", "actor_label", "message"]
+    readonly_fields = ("at", "kind", "actor", "actor_label", "message")
     fields = readonly_fields
 
 
@@ -168,8 +203,6 @@ class OverdueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            from batchwatch.alerts.selectors import overdue_timers
-
             return queryset.filter(Q(pk__in=overdue_timers(datetime.now(UTC)).values("pk")))
         return queryset
 

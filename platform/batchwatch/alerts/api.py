@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
+from croniter import croniter
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from batchwatch.alerts import selectors, services
+from batchwatch.alerts.matchers import parse_matchers
 from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import (
     can_act_on_incident,
@@ -21,9 +24,22 @@ from batchwatch.alerts.permissions import (
 )
 from batchwatch.core.api import DURATION_BOUNDS
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from rest_framework.request import Request
+
+    from batchwatch.catalog.models import Team
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _signed_in(request: Request) -> User:
+    """The user of a request to a view that requires one (``IsAuthenticated``)."""
+    # The stubs type request.user as User | AnonymousUser: they cannot know the permission
+    # class has turned anonymous requests away.
+    return cast("User", request.user)
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -56,8 +72,13 @@ class TimelineSerializer(serializers.Serializer):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null: an incident of no team (staff's), one nobody is assigned
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    assignee: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     alert_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -97,7 +118,11 @@ class IncidentDetailSerializer(IncidentSerializer):
         ]
 
     def get_timeline(self, incident) -> list[dict]:
-        return TimelineSerializer(selectors.incident_timeline(incident), many=True).data
+        # many=True makes a ListSerializer, whose data is a list (ReturnList); the stubs type
+        # the call as the serializer itself, whose data is a dict.
+        return cast(
+            "list[dict]", TimelineSerializer(selectors.incident_timeline(incident), many=True).data
+        )
 
 
 class SnoozeInput(serializers.Serializer):
@@ -188,7 +213,10 @@ TEAM_HELP = (
 
 
 class SilenceSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null: made by config as code, or its author's account was deleted
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     state = serializers.SerializerMethodField()
     team = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=100, help_text=TEAM_HELP
@@ -241,6 +269,7 @@ class SilenceViewSet(
             comment=data.validated_data["comment"],
             created_by=request.user,
             now=_now(),
+            request=request,
         )
         return Response(SilenceSerializer(silence).data, status=status.HTTP_201_CREATED)
 
@@ -251,7 +280,7 @@ class SilenceViewSet(
                 "Only members of the silence's team (or an admin) may expire it; "
                 "a global silence is an admin's."
             )
-        services.silence_expire(silence=silence, now=_now())
+        services.silence_expire(silence=silence, now=_now(), actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -279,8 +308,6 @@ class MaintenanceSerializer(serializers.ModelSerializer):
         extra_kwargs = {"duration": DURATION_BOUNDS}
 
     def validate_matchers(self, value):
-        from batchwatch.alerts.matchers import parse_matchers
-
         try:
             if not parse_matchers(value):
                 raise ValueError("at least one matcher")
@@ -289,13 +316,30 @@ class MaintenanceSerializer(serializers.ModelSerializer):
         return value
 
     def validate_recurrence(self, value):
-        from croniter import croniter
-
         if value and not croniter.is_valid(value):
             raise serializers.ValidationError(f"{value!r} is not a cron expression")
         return value
 
 
+@extend_schema_view(
+    create=extend_schema(
+        examples=[
+            OpenApiExample(
+                "Every Sunday 02:00-04:00 in New York",
+                request_only=True,
+                value={
+                    "name": "Ledger database maintenance",
+                    "matchers": ["job=~ledger_.*"],
+                    "team": "ledger",
+                    "starts_at": "2026-11-29T07:00:00Z",
+                    "duration": "02:00:00",
+                    "recurrence": "0 2 * * 0",
+                    "timezone": "America/New_York",
+                },
+            )
+        ]
+    )
+)
 class MaintenanceViewSet(viewsets.ModelViewSet):
     """Maintenance windows scheduled ahead (one-off or recurring by cron in a zone)."""
 
@@ -332,7 +376,23 @@ class MaintenanceViewSet(viewsets.ModelViewSet):
         }
 
     def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user, **self._confined(serializer))
+        confined = self._confined(serializer)  # (takes the write-only team out)
+        fields = {**serializer.validated_data, **confined}
+        serializer.instance = services.maintenance_window_create(
+            fields=fields, created_by=_signed_in(self.request), request=self.request
+        )
 
     def perform_update(self, serializer):
-        serializer.save(**self._confined(serializer))
+        confined = self._confined(serializer)
+        changes = {**serializer.validated_data, **confined}
+        serializer.instance = services.maintenance_window_update(
+            window=serializer.instance,
+            changes=changes,
+            actor=_signed_in(self.request),
+            request=self.request,
+        )
+
+    def perform_destroy(self, instance):
+        services.maintenance_window_delete(
+            window=instance, actor=_signed_in(self.request), request=self.request
+        )

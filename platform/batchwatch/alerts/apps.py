@@ -9,4 +9,4 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts and incidents"
 
     def ready(self) -> None:
-        from batchwatch.alerts import periodic  # noqa: F401 - registers timers and intake
+        from batchwatch.alerts import metrics, periodic  # noqa: F401 - timers, intake, /metrics

@@ -90,10 +90,10 @@ def load_config(now: datetime) -> AlertingConfig:
     names = dict(TimeInterval.objects.values_list("id", "name"))
     mute: dict[int, list[str]] = {}
     active: dict[int, list[str]] = {}
-    for link in Route.mute_time_intervals.through.objects.all():
-        mute.setdefault(link.route_id, []).append(names[link.timeinterval_id])
-    for link in Route.active_time_intervals.through.objects.all():
-        active.setdefault(link.route_id, []).append(names[link.timeinterval_id])
+    for muting in Route.mute_time_intervals.through.objects.all():
+        mute.setdefault(muting.route_id, []).append(names[muting.timeinterval_id])
+    for activating in Route.active_time_intervals.through.objects.all():
+        active.setdefault(activating.route_id, []).append(names[activating.timeinterval_id])
     for route in routes:
         route.channel_ids = sorted(channels.get(route.pk, []))
         route.mute_names = mute.get(route.pk, [])

@@ -22,8 +22,9 @@ from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, transaction
 
-from batchwatch.alerts.intake import AlertEvent, event_from_record, event_record
 from batchwatch.alerts.models import AlertIntake, Integration
+from batchwatch.alerts.services.receive import alerts_receive
+from batchwatch.alerts.wire import AlertEvent, event_from_record, event_record
 from batchwatch.core.quarantine import quarantine_add, register_retry
 
 logger = logging.getLogger("batchwatch.alerts")
@@ -94,8 +95,8 @@ def batch_salvage(
 
 def retry(payload: object, received_at: datetime, now: datetime) -> None:
     """The retry handler of ``alert_intake`` items: process the alert again, as of now."""
-    from batchwatch.alerts.services import alerts_receive  # services imports this module
-
+    if not isinstance(payload, dict):
+        raise ValueError("the quarantined item holds no alert intake")
     integration = None
     if payload.get("integration_id") is not None:
         integration = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from batchwatch.alerts.models import Alert, Incident, IncidentAlert
 from batchwatch.catalog.models import Job, JobDependency
 from batchwatch.runs.models import Run, RunState
 
@@ -44,7 +45,7 @@ def jobs_for_labels(label_sets: list[dict[str, str]]) -> dict[str, Job]:
 class Blocking:
     reason: str
     upstream: Job
-    incident: object | None  # alerts.Incident
+    incident: Incident | None
 
 
 class UpstreamState:
@@ -76,8 +77,6 @@ class UpstreamState:
         ancestors = self._ancestors(alert.job_id)
         if not ancestors:
             return None
-        from batchwatch.alerts.models import Alert, Incident, IncidentAlert
-
         member = (
             IncidentAlert.objects.filter(
                 alert__job_id__in=ancestors,
@@ -89,8 +88,8 @@ class UpstreamState:
             .order_by("-incident__created_at")
             .first()
         )
-        if member is not None:
-            upstream = member.alert.job
+        # The filter on alert__job_id means a member's alert always has its job.
+        if member is not None and (upstream := member.alert.job) is not None:
             what = member.alert.labels.get("kind") or member.alert.labels.get("alertname", "alert")
             return Blocking(f"upstream {upstream.key} is {what}", upstream, member.incident)
         bad = (

@@ -20,7 +20,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    pattern: re.Pattern | None = None
+    pattern: re.Pattern[str] | None = None
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -28,6 +28,8 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
+        # parse_matcher compiles the pattern of every =~ and !~ matcher it builds.
+        assert self.pattern is not None, f"{self} has no compiled pattern"
         hit = self.pattern.fullmatch(actual) is not None
         return hit if self.op == "=~" else not hit
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -116,6 +116,11 @@ class Route(models.Model):
     mute_time_intervals = models.ManyToManyField(TimeInterval, blank=True, related_name="+")
     active_time_intervals = models.ManyToManyField(TimeInterval, blank=True, related_name="+")
 
+    # Not fields: load_config sets them from the link tables, in bulk, for build_tree.
+    channel_ids: list[int]
+    mute_names: list[str]
+    active_names: list[str]
+
     class Meta:
         ordering = ["parent_id", "position", "id"]
 
@@ -154,7 +159,7 @@ class Silence(models.Model):
     def __str__(self) -> str:
         return f"silence {self.pk}: {', '.join(self.matchers)}"
 
-    def state_at(self, now) -> str:
+    def state_at(self, now: datetime) -> str:
         if now < self.starts_at:
             return "pending"
         return "active" if now < self.ends_at else "expired"
@@ -259,7 +264,7 @@ class AlertIntake(QueuedBatch):
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    # The parsed events in our own stored form (``intake.event_record``), not a wire format.
+    # The parsed events in our own stored form (``wire.event_record``), not a wire format.
     events = QueuedJSONField()
 
     class Meta(QueuedBatch.Meta):
@@ -328,7 +333,9 @@ class Incident(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    alerts = models.ManyToManyField(Alert, through="IncidentAlert", related_name="incidents")
+    alerts: models.ManyToManyField[Alert, IncidentAlert] = models.ManyToManyField(
+        Alert, through="IncidentAlert", related_name="incidents"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -362,9 +369,25 @@ class IncidentAlert(models.Model):
 
 
 class TimelineEntry(models.Model):
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        ALERTS_GROUPED = "alerts_grouped", "Alerts grouped"
+        ALERT_ATTACHED = "alert_attached", "Downstream alert attached"
+        MUTED = "muted", "Notifications held (route muted)"
+        GROUP_FIRING = "group_firing", "Group notification (firing)"
+        GROUP_RESOLVED = "group_resolved", "Group notification (resolved)"
+        NO_ESCALATION = "no_escalation", "No escalation policy"
+        ESCALATED = "escalated", "Escalated"
+        ESCALATE_REQUESTED = "escalate_requested", "Escalation requested"
+        RETRIGGERED = "retriggered", "Retriggered"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        SNOOZED = "snoozed", "Snoozed"
+        REASSIGNED = "reassigned", "Reassigned"
+        RESOLVED = "resolved", "Resolved"
+
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField()
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

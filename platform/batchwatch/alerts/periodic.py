@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from batchwatch.alerts.from_signals import signal_alerts_recover, signals_route
 from batchwatch.alerts.services import (
+    INTAKE_CHUNK,
     alerts_reconsider,
     intake_drain,
+    intake_drain_due,
     intake_prune,
     timers_run_due,
 )
-from batchwatch.alerts.signals import signal_alerts_recover, signals_route
+from batchwatch.core import worker
 from batchwatch.core.periodic import periodic
 
 
@@ -38,3 +41,18 @@ def route_signals(now: datetime) -> None:
 @periodic(every=timedelta(seconds=15), name="alerts.reconsider")
 def reconsider(now: datetime) -> None:
     alerts_reconsider(now=now)
+
+
+# --- the worker's lanes (manage.py worker) --------------------------------------------------
+
+
+def _drain_intake_chunk(now: datetime, wait_for_quiet: bool) -> int:
+    # While a storm lasts the queued alerts wait (intake_drain_due): answering senders and
+    # sending due pages come first.
+    if wait_for_quiet and not intake_drain_due(now=now):
+        return 0
+    return intake_drain(now=now, limit=INTAKE_CHUNK)
+
+
+worker.register_timers(timers_run_due)
+worker.register_drain("alerts.intake", _drain_intake_chunk, order=0)

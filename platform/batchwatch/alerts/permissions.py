@@ -20,6 +20,7 @@ from batchwatch.alerts.matchers import matches_empty, parse_matchers
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.catalog.permissions import is_admin
+from batchwatch.oncall.selectors import oncall_for_teams
 
 TEAM_LABEL = "team"
 
@@ -33,8 +34,6 @@ def can_act_on_incident(user, incident: Incident, now: datetime) -> bool:
         return False  # nobody's incident: a member of any team must not close it
     if Membership.objects.filter(team_id=incident.team_id, user=user).exists():
         return True
-    from batchwatch.oncall.selectors import oncall_for_teams
-
     on_call = oncall_for_teams([incident.team_id], now).get(incident.team_id, [])
     return any(person is not None and person.pk == user.pk for _, person in on_call)
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
-from batchwatch.alerts.models import Incident, TimelineEntry, Timer
+from batchwatch.alerts.config import load_config
+from batchwatch.alerts.models import Alert, Incident, TimelineEntry, Timer
+from batchwatch.alerts.services.suppression import Inhibitor, SuppressionKind, SuppressionReason
 from batchwatch.notify.models import Notification
 
 
@@ -43,7 +45,9 @@ def incident_timeline(incident: Incident) -> list[TimelineItem]:
     return sorted(items, key=lambda item: item.at)
 
 
-def incidents_query(*, state: str | None = None, team_slug: str | None = None):
+def incidents_query(
+    *, state: str | None = None, team_slug: str | None = None
+) -> QuerySet[Incident]:
     """Incidents newest first, with their team, assignee and alert count (one query).
 
     ``state``: one of the states, or "open" for triggered and acknowledged.
@@ -60,7 +64,7 @@ def incidents_query(*, state: str | None = None, team_slug: str | None = None):
     return query.order_by("-created_at", "-id")
 
 
-def overdue_timers(now: datetime):
+def overdue_timers(now: datetime) -> QuerySet[Timer]:
     """Pending timers later than the allowed slack: the auditor's view (admin, /metrics)."""
     slack = timedelta(seconds=settings.BATCHWATCH_TIMER_OVERDUE_SECONDS)
     return Timer.objects.filter(state=Timer.State.PENDING, due_at__lt=now - slack)
@@ -75,19 +79,13 @@ def open_incident_counts() -> dict[tuple[str, str], int]:
     return {(row["team__slug"] or "", row["state"]): row["n"] for row in rows}
 
 
-INHIBITED = "inhibited by rule "
-
-
 def inhibited_count(incident: Incident, *, now: datetime) -> int:
     """Firing alerts muted by an inhibition rule whose source is one of this incident's
     alerts (with equal values of the rule's ``equal`` labels): what it is hiding."""
-    from batchwatch.alerts.config import load_config
-    from batchwatch.alerts.matchers import matches_all
-    from batchwatch.alerts.models import Alert
-
     targets = list(
         Alert.objects.filter(
-            status=Alert.Status.FIRING, suppressed_reason__startswith=INHIBITED
+            status=Alert.Status.FIRING,
+            suppressed_reason__startswith=SuppressionReason.prefix(SuppressionKind.INHIBITED),
         ).only("labels", "suppressed_reason")
     )
     if not targets:
@@ -99,16 +97,12 @@ def inhibited_count(incident: Incident, *, now: datetime) -> int:
             status=Alert.Status.FIRING,
         ).only("labels")
     )
-    rules = {rule.name: rule for rule in load_config(now).inhibit_rules}
+    inhibitor = Inhibitor(load_config(now).inhibit_rules, sources=sources)
+    rules = {rule.name: rule for rule in inhibitor.rules}
     count = 0
     for target in targets:
-        rule = rules.get(target.suppressed_reason[len(INHIBITED) :].strip("'"))
-        if rule is None or not matches_all(rule.target, target.labels):
-            continue
-        if any(
-            matches_all(rule.source, source.labels)
-            and all(source.labels.get(n, "") == target.labels.get(n, "") for n in rule.equal)
-            for source in sources
-        ):
+        reason = SuppressionReason.parse(target.suppressed_reason)
+        rule = rules.get(reason.detail) if reason is not None else None
+        if rule is not None and inhibitor.inhibits(rule, target):
             count += 1
     return count

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import Min
 
 from batchwatch.alerts import services
-from batchwatch.alerts.intake import RESOLVE, TRIGGER, AlertEvent, label_fingerprint
 from batchwatch.alerts.loading import ConfigError, config_apply, parse_duration, parse_instant
 from batchwatch.alerts.models import Alert, Incident, TimelineEntry, Timer
+from batchwatch.alerts.wire import RESOLVE, TRIGGER, AlertEvent, label_fingerprint
 from batchwatch.notify.models import Notification
 
 SOURCE = "simulation"

@@ -54,7 +54,7 @@ def _in(value: int, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(start <= value <= end for start, end in ranges)
 
 
-def _range(raw: object, names: list[str] | None, what: str, low: int, high: int):
+def _range(raw: object, names: list[str] | None, what: str, low: int, high: int) -> tuple[int, int]:
     text = str(raw).strip().lower()
     parts = text.split(":") if ":" in text and not text.startswith("-") else [text]
     if text.startswith("-") and ":" in text[1:]:
@@ -84,7 +84,7 @@ def parse_interval(raw: dict) -> IntervalSpec:
     unknown = set(raw) - {"times", "weekdays", "days_of_month", "months", "years", "location"}
     if unknown:
         raise ValueError(f"unknown time interval field(s): {', '.join(sorted(unknown))}")
-    times = []
+    times: list[tuple[int, int]] = []
     for item in raw.get("times") or []:
         bounds = []
         for key in ("start_time", "end_time"):
@@ -94,7 +94,7 @@ def parse_interval(raw: dict) -> IntervalSpec:
             bounds.append(int(match[1]) * 60 + int(match[2]))
         if bounds[1] <= bounds[0]:
             raise ValueError(f"times: {item!r} must end after it starts")
-        times.append(tuple(bounds))
+        times.append((bounds[0], bounds[1]))
     try:
         zone = ZoneInfo(raw.get("location") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):

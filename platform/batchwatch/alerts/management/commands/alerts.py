@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from batchwatch.alerts.loading import ConfigError, config_apply, load_document
+from batchwatch.alerts.simulate import simulate
+from batchwatch.audit.services import cli_actor_name
 from batchwatch.core.management.commands.worker import add_worker_arguments, run_worker
 
 
@@ -53,12 +56,15 @@ class Command(BaseCommand):
         )
 
     def _load(self, path: str, check_only: bool):
-        from django.db import transaction
-
         data = _read(path)
         try:
             with transaction.atomic():
-                counts = config_apply(data, now=datetime.now(UTC))
+                counts = config_apply(
+                    data,
+                    now=datetime.now(UTC),
+                    loaded_from=str(Path(path).resolve()),
+                    actor_name=cli_actor_name(),
+                )
                 if check_only:
                     transaction.set_rollback(True)
         except ConfigError as exc:
@@ -72,8 +78,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{path} {verb}: {summary}."))
 
     def _simulate(self, path: str):
-        from batchwatch.alerts.simulate import simulate
-
         data = _read(path)
         try:
             report = simulate(data)

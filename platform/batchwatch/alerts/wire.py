@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 from django.utils.dateparse import parse_datetime
@@ -220,6 +220,7 @@ def _time(
         return known
     if value.startswith(ZERO_TIME_PREFIX):
         return None
+    parsed: datetime | None
     try:  # RFC 3339 as senders write it (Python 3.11 reads 'Z' and nanoseconds)...
         parsed = datetime.fromisoformat(value)
     except ValueError:  # ... and Django's more lenient reading for the rest
@@ -329,10 +330,12 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
     if not isinstance(data, dict):
         raise IntakeError("Event object is invalid", ["the body must be a JSON object"])
     errors: list[str] = []
-    routing_key = data.get("routing_key")
-    if not isinstance(routing_key, str) or not routing_key:
+    raw_routing_key = data.get("routing_key")
+    routing_key = raw_routing_key if isinstance(raw_routing_key, str) else ""
+    if not routing_key:
         errors.append("'routing_key' is missing or blank")
-    action = data.get("event_action")
+    raw_action = data.get("event_action")
+    action = raw_action if isinstance(raw_action, str) else ""
     if action not in (TRIGGER, ACKNOWLEDGE, RESOLVE):
         errors.append("'event_action' must be 'trigger', 'acknowledge' or 'resolve'")
     dedup_key = data.get("dedup_key")
@@ -346,40 +349,7 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
     starts_at = None
     custom: dict[str, str] = {}
     if action == TRIGGER:
-        payload = data.get("payload")
-        if not isinstance(payload, dict):
-            errors.append("'payload' is missing or not an object")
-            payload = {}
-        summary = payload.get("summary")
-        if not isinstance(summary, str) or not summary.strip():
-            errors.append("'payload.summary' is missing or blank")
-            summary = ""
-        elif len(summary) > 1024:
-            errors.append("'payload.summary' is longer than 1024 characters")
-        if not isinstance(payload.get("source"), str) or not payload["source"].strip():
-            errors.append("'payload.source' is missing or blank")
-        severity = payload.get("severity")
-        if severity not in PD_SEVERITIES:
-            errors.append("'payload.severity' must be one of " + ", ".join(PD_SEVERITIES))
-            severity = ""
-        starts_at = _time(payload.get("timestamp"), "payload.timestamp", errors)
-        for name in ("source", "component", "group", "class"):
-            if value := _string(payload.get(name), "'payload", errors, MAX_VALUE, f"{name}'"):
-                labels[name] = value
-        details = payload.get("custom_details")
-        if details is not None and not isinstance(details, dict):
-            details = {"custom_details": details}  # PagerDuty takes any JSON value here
-        if details:
-            custom = {
-                str(k)[:200]: (v if isinstance(v, str) else json.dumps(v))[:MAX_VALUE]
-                for k, v in details.items()
-            }
-            # Details named like routing labels route like labels (team, job, ...).
-            for name in ("team", "job", "alertname", "service", "env"):
-                if name in custom:
-                    labels[name] = custom[name]
-        labels["severity"] = severity or ""
-        labels.setdefault("alertname", (summary or "")[:200])
+        summary, severity, starts_at, custom = _pd_trigger_payload(data, labels, errors)
     links = _pd_links(data.get("links"), errors)
     for name in ("client", "client_url"):
         _string(data.get(name), f"'{name}'", errors, 2000)
@@ -400,6 +370,51 @@ def parse_pagerduty(body: bytes, *, now: datetime) -> PagerDutyEvent:
         links=links,
     )
     return PagerDutyEvent(routing_key=routing_key, event=event, dedup_key=dedup_key)
+
+
+def _pd_trigger_payload(
+    data: dict, labels: dict[str, str], errors: list[str]
+) -> tuple[str, str, datetime | None, dict[str, str]]:
+    """A trigger's ``payload``: summary, severity, time and custom details (into ``labels``)."""
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or not an object")
+        payload = {}
+    raw_summary = payload.get("summary")
+    summary = raw_summary if isinstance(raw_summary, str) else ""
+    if not summary.strip():
+        errors.append("'payload.summary' is missing or blank")
+        summary = ""
+    elif len(summary) > 1024:
+        errors.append("'payload.summary' is longer than 1024 characters")
+    if not isinstance(payload.get("source"), str) or not payload["source"].strip():
+        errors.append("'payload.source' is missing or blank")
+    raw_severity = payload.get("severity")
+    severity = ""
+    if isinstance(raw_severity, str) and raw_severity in PD_SEVERITIES:
+        severity = raw_severity
+    else:
+        errors.append("'payload.severity' must be one of " + ", ".join(PD_SEVERITIES))
+    starts_at = _time(payload.get("timestamp"), "payload.timestamp", errors)
+    for name in ("source", "component", "group", "class"):
+        if value := _string(payload.get(name), "'payload", errors, MAX_VALUE, f"{name}'"):
+            labels[name] = value
+    custom: dict[str, str] = {}
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict):
+        details = {"custom_details": details}  # PagerDuty takes any JSON value here
+    if details:
+        custom = {
+            str(k)[:200]: (v if isinstance(v, str) else json.dumps(v))[:MAX_VALUE]
+            for k, v in details.items()
+        }
+        # Details named like routing labels route like labels (team, job, ...).
+        for name in ("team", "job", "alertname", "service", "env"):
+            if name in custom:
+                labels[name] = custom[name]
+    labels["severity"] = severity
+    labels.setdefault("alertname", summary[:200])
+    return summary, severity, starts_at, custom
 
 
 def _pd_links(value: object, errors: list[str]) -> tuple[dict, ...]:
@@ -470,7 +485,3 @@ def parse_webhook(body: bytes, *, now: datetime) -> list[AlertEvent]:
     if errors:
         raise IntakeError("the alert payload is invalid", errors)
     return events
-
-
-def absurd_time(value: datetime | None, now: datetime) -> bool:
-    return value is not None and abs(value - now) > timedelta(days=366 * 5)

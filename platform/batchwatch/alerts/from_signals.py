@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Max
 
-from batchwatch.alerts.intake import RESOLVE, TRIGGER, AlertEvent
 from batchwatch.alerts.models import Alert
 from batchwatch.alerts.services import SIGNALS_SOURCE, alerts_receive
+from batchwatch.alerts.wire import RESOLVE, TRIGGER, AlertEvent
 from batchwatch.runs.models import Run, RunState, Signal
 
-ALERTNAMES = {
+ALERTNAMES: dict[str, str] = {
     Signal.Kind.MISSED: "BatchJobMissed",
     Signal.Kind.LATE_START: "BatchJobLateStart",
     Signal.Kind.OVERRAN: "BatchJobOverran",
@@ -31,7 +31,7 @@ ALERTNAMES = {
 # Signals older than this when first seen (a backlog after downtime, demo history) are
 # recorded as routed without paging anyone about the past.
 MAX_AGE = timedelta(hours=1)
-RECOVER_ON_SUCCESS = {
+RECOVER_ON_SUCCESS: set[str] = {
     Signal.Kind.FAILED,
     Signal.Kind.MISSED,
     Signal.Kind.OVERRAN,
@@ -39,6 +39,16 @@ RECOVER_ON_SUCCESS = {
     Signal.Kind.RETRIED,
     Signal.Kind.TOO_FAST,
 }
+
+
+def _with_attempts(signal: Signal) -> tuple[str, str]:
+    """The signal's summary with what became of each try of its run ("failed on try 1 of 2
+    (OOM), then succeeded"), and that sentence; the summary alone for a run of one try."""
+    run = signal.run
+    story = run.attempts_story if run is not None else ""
+    if not story or story in signal.summary:
+        return signal.summary, story
+    return f"{signal.summary} — {story}"[:500], story
 
 
 def _event(signal: Signal) -> AlertEvent:
@@ -53,12 +63,15 @@ def _event(signal: Signal) -> AlertEvent:
     if signal.resolved:
         action = RESOLVE
     annotations = {f"{name}_url": url for name, url in (signal.links or {}).items() if url}
+    summary, story = _with_attempts(signal)
+    if story:
+        annotations["attempts"] = story
     return AlertEvent(
         action=action,
         labels=labels,
         fingerprint=fingerprint,
-        annotations={"summary": signal.summary, **annotations},
-        summary=signal.summary,
+        annotations={"summary": summary, **annotations},
+        summary=summary,
         severity=signal.severity,
         starts_at=signal.created_at,
     )
@@ -73,6 +86,12 @@ def signals_route(*, now: datetime, limit: int = 2000) -> int:
         signals = list(query.select_related("job")[:limit])
         if not signals:
             return 0
+        # Their runs in one more query (what became of each try goes into the alert): joined
+        # above, the nullable side of the join could not be locked FOR UPDATE.
+        runs = Run.objects.in_bulk({s.run_id for s in signals if s.run_id})
+        for signal in signals:
+            if signal.run_id:
+                signal.run = runs.get(signal.run_id)
         Signal.objects.filter(pk__in=[s.pk for s in signals]).update(routed_at=now)
         fresh = [s for s in signals if now - s.created_at <= MAX_AGE]
         pairs = [(_event(s), s) for s in fresh]
@@ -104,15 +123,30 @@ def signal_alerts_recover(*, now: datetime) -> int:
     recovered = []
     for alert in firing:
         signal = alert.signal
+        if signal is None:  # (the query's signal__isnull=False leaves none)
+            continue
         run = signal.run
-        success = last_success.get(alert.job_id)
+        success = last_success.get(alert.job_id) if alert.job_id is not None else None
         if (
             signal.resolved
             or (signal.kind == Signal.Kind.LATE_START and run and run.started_at)
             or (signal.kind == Signal.Kind.OVERRAN and run and run.ended_at)
             or (signal.kind in RECOVER_ON_SUCCESS and success and success > alert.starts_at)
         ):
-            recovered.append(AlertEvent(action=RESOLVE, labels={}, fingerprint=alert.fingerprint))
+            # The run's tries as they ended ("failed on try 1 of 2, then succeeded") replace
+            # what the alert said while it fired.
+            summary, story = _with_attempts(signal)
+            recovered.append(
+                AlertEvent(
+                    action=RESOLVE,
+                    labels={},
+                    fingerprint=alert.fingerprint,
+                    annotations={**alert.annotations, "summary": summary, "attempts": story}
+                    if story
+                    else {},
+                    summary=summary if story else "",
+                )
+            )
     if recovered:
         alerts_receive(events=recovered, source=SIGNALS_SOURCE, now=now)
     return len(recovered)

@@ -1,0 +1,75 @@
+"""Integrations: the senders of alerts and their tokens."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from batchwatch.alerts.models import Integration, generate_token, hash_token
+from batchwatch.catalog.models import Team
+
+
+def integration_create(
+    *, name: str, kind: str, team: Team | None = None, labels: dict[str, str] | None = None
+) -> tuple[Integration, str]:
+    """A new integration and its token, returned once (only its hash is stored)."""
+    if kind not in Integration.Kind.values:
+        raise ValidationError({"kind": f"unknown integration kind {kind!r}"})
+    raw = generate_token()
+    integration = Integration.objects.create(
+        name=name,
+        kind=kind,
+        team=team,
+        labels=labels or {},
+        token_hash=hash_token(raw),
+        token_prefix=raw[:10],
+    )
+    return integration, raw
+
+
+# Known tokens are remembered per process for a few seconds: a storm sends hundreds of
+# requests a second with the same token. Revoking through the service (admin does) forgets
+# them here at once; other processes stop accepting the token within TOKEN_CACHE_SECONDS.
+TOKEN_CACHE_SECONDS = 5.0
+
+
+_TOKEN_CACHE_MAX = 1000
+
+
+_token_cache: dict[tuple[str, str], tuple[float, Integration]] = {}
+
+
+def integration_for_token(raw: str, *, kind: str) -> Integration | None:
+    if not raw:
+        return None
+    key = (hash_token(raw), kind)
+    hit = _token_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    integration = (
+        Integration.objects.filter(token_hash=key[0], kind=kind, revoked_at=None)
+        .select_related("team")
+        .order_by()
+        .first()
+    )
+    if integration is not None:  # unknown tokens are not remembered: new ones work at once
+        if len(_token_cache) >= _TOKEN_CACHE_MAX:
+            _token_cache.clear()
+        _token_cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, integration)
+    return integration
+
+
+def integrations_revoke(integrations: QuerySet[Integration], *, now: datetime) -> int:
+    """Revoke integrations (a queryset); their tokens stop working now in this process and
+    within ``TOKEN_CACHE_SECONDS`` in the others."""
+    count = integrations.filter(revoked_at__isnull=True).update(revoked_at=now)
+    integration_tokens_forget()
+    return count
+
+
+def integration_tokens_forget() -> None:
+    """Forget the tokens this process remembers (after an integration is changed)."""
+    _token_cache.clear()
