@@ -36,6 +36,8 @@ def routes() -> dict[str, object]:
     return {
         "/jobs/overview": overview,
         f"/jobs/{FAILED_JID}/checkpoints": {"counts": {"completed": 40, "failed": 3}},
+        f"/jobs/{FAILED_JID}/checkpoints/config": {"mode": "exactly_once", "interval": 60000},
+        f"/jobs/{FAILED_JID}/metrics?get=numRestarts": [{"id": "numRestarts", "value": "4"}],
         f"/jobs/{FAILED_JID}/exceptions": {
             "root-exception": TRACE,
             "exceptionHistory": {"entries": [{"stacktrace": TRACE}] * 4},

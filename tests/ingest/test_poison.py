@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from batchwatch.core import queues
 from batchwatch.core.models import QuarantinedItem
 from batchwatch.core.quarantine import quarantine_retry
-from batchwatch.ingest import services
+from batchwatch.ingest import pipeline
 from batchwatch.ingest.models import RunReportBatch
 from batchwatch.ingest.services import runs_drain
 from batchwatch.runs.models import Run, Span
@@ -564,7 +564,7 @@ def test_an_unavailable_database_leaves_the_batch_queued(queued, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("the database system is shutting down")
 
-    monkeypatch.setattr(services, "runs_record", unavailable)
+    monkeypatch.setattr(pipeline, "runs_record", unavailable)
     with pytest.raises(OperationalError):
         runs_drain(now=NOW)
     assert RunReportBatch.objects.get().processed_at is None
@@ -577,14 +577,14 @@ def test_an_unavailable_database_leaves_the_batch_queued(queued, monkeypatch):
 @pytest.mark.django_db
 def test_a_quarantined_observation_is_recorded_by_a_retry(queued, monkeypatch):
     queues.enqueue(RunReportBatch, received_at=NOW, observations=[record("good"), record("buggy")])
-    real = services.runs_record
+    real = pipeline.runs_record
 
     def runs_record(observations, **kwargs):
         if any(o.job_name == "buggy" for o in observations):
             raise RuntimeError("a bug in convergence")
         return real(observations, **kwargs)
 
-    monkeypatch.setattr(services, "runs_record", runs_record)
+    monkeypatch.setattr(pipeline, "runs_record", runs_record)
     assert runs_drain(now=NOW) == 1
     [item] = QuarantinedItem.objects.all()
     assert (item.kind, item.reason) == ("run_observation", "processing_error")

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from batchwatch.core.models import QuarantinedItem
-from batchwatch.ingest import services
+from batchwatch.ingest import pipeline
 from batchwatch.ingest.models import RunReportBatch
 from batchwatch.ingest.services import run_reports_prune, runs_drain
 from batchwatch.runs.models import Run, Span
@@ -86,14 +86,14 @@ def test_a_batch_that_fails_keeps_its_error_and_holds_up_nothing(queued, monkeyp
     quarantined, its three task runs and the other request's four runs are recorded."""
     post(sample(AIRFLOW_OK))
     post(sample(AIRFLOW_FAIL))
-    real = services.runs_record
+    real = pipeline.runs_record
 
     def record(observations, **kwargs):
         if any(o.job_name.endswith("_fail") for o in observations):
             raise RuntimeError("a bug in convergence")
         return real(observations, **kwargs)
 
-    monkeypatch.setattr(services, "runs_record", record)
+    monkeypatch.setattr(pipeline, "runs_record", record)
     assert runs_drain(now=T0) == 2
     assert Run.objects.filter(job__key__contains="telemetry_probe").count() == 7
     assert not Run.objects.filter(job__key__endswith="telemetry_probe_fail").exists()

@@ -120,10 +120,24 @@ def _failure(span: SpanRecord, default: str = "failed") -> str:
     return span.status_message or default
 
 
+def _told(span: SpanRecord) -> bool:
+    """Whether a failed span says why (an exception event or a status message): otherwise
+    the reason an adapter writes is a placeholder that any specific reason beats."""
+    if span.status_message:
+        return True
+    return any(
+        e.get("attributes", {}).get("exception.type")
+        or e.get("attributes", {}).get("exception.message")
+        for e in span.events
+    )
+
+
 def _base(
     span: SpanRecord, *, engine: str, job_name: str, external_id: str, **kw
 ) -> RunObservation:
     """An observation with the span's own facts as defaults; ``kw`` overrides them."""
+    if kw.get("failure_reason") and "failure_generic" not in kw:
+        kw["failure_generic"] = not _told(span)
     facts = {
         "started_at": span.start,
         "ended_at": span.end,
@@ -184,12 +198,17 @@ def airflow(span: SpanRecord) -> RunObservation | None:
                 attributes={"run_type": a.get("airflow.dag_run.run_type", "")},
             )
         if "airflow.task_id" in a:
-            return _airflow_task(
+            observation = _airflow_task(
                 span, dag_id, str(a["airflow.task_id"]), run_id,
                 state=a.get("airflow.task_instance.state"),
                 try_number=a.get("airflow.task_instance.try_number"),
                 map_index=a.get("airflow.task_instance.map_index"),
             )  # fmt: skip
+            # The API server's task_run.<task> span is the task run; the worker's
+            # worker.<task> (and any detail span with these attributes) lies below it.
+            if not span.name.startswith("task_run."):
+                observation.root_rank = 1
+            return observation
     # Airflow 3.0/3.1: root span <dag_id> with airflow.dag_run.* attributes.
     if "airflow.dag_run.dag_id" in a and "airflow.dag_run.run_id" in a:
         return _airflow_dag_run(span, prefix="airflow.dag_run.", logical_date="logical_date")
@@ -384,6 +403,7 @@ def generic(span: SpanRecord) -> RunObservation | None:
         failure_reason=str(a.get("batch.run.failure_reason") or _failure(span))
         if state == "failed"
         else "",
+        failure_generic=not a.get("batch.run.failure_reason") and not _told(span),
     )
 
 

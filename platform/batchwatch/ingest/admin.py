@@ -3,7 +3,11 @@ from datetime import UTC, datetime
 from django.contrib import admin, messages
 
 from batchwatch.ingest.models import EventLogImport, IngestKey, RunReportBatch
-from batchwatch.ingest.services import ingest_key_create
+from batchwatch.ingest.services import (
+    ingest_key_create,
+    ingest_key_record_revoked,
+    ingest_keys_revoke,
+)
 
 
 @admin.register(IngestKey)
@@ -33,9 +37,14 @@ class IngestKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
+            was_active = IngestKey.objects.filter(pk=obj.pk, revoked_at__isnull=True).exists()
             super().save_model(request, obj, form, change)
+            if was_active and obj.revoked_at is not None:  # revoked in the form
+                ingest_key_record_revoked(key=obj, actor=request.user, request=request)
             return
-        key, raw = ingest_key_create(name=obj.name, team=obj.team, created_by=request.user)
+        key, raw = ingest_key_create(
+            name=obj.name, team=obj.team, created_by=request.user, request=request
+        )
         obj.pk = key.pk
         self.message_user(
             request,
@@ -46,7 +55,9 @@ class IngestKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+        count = ingest_keys_revoke(
+            keys=queryset, now=datetime.now(UTC), actor=request.user, request=request
+        )
         self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
 
 

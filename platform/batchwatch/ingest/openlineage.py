@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from batchwatch.catalog.models import Job
 from batchwatch.ingest.adapters import ENGINES, parse_time
 from batchwatch.ingest.errors import IngestError
 from batchwatch.runs.models import RunSource
@@ -120,7 +121,7 @@ def parse_run_event(event: Any, *, now: datetime) -> tuple[RunObservation, Linea
     facets = _object(run, "facets", "run")
     job_facets = _object(job, "facets", "job")
     state = EVENT_STATES[event_type]
-    failure = ""
+    failure, generic = "", False
     if state == "failed":
         message = _object(facets, "errorMessage", "run.facets").get("message")
         failure = (
@@ -128,6 +129,7 @@ def parse_run_event(event: Any, *, now: datetime) -> tuple[RunObservation, Linea
             if message
             else ("aborted" if event_type == "ABORT" else "failed")
         )
+        generic = not message
     nominal = _object(facets, "nominalTime", "run.facets").get("nominalStartTime")
     parent = _object(facets, "parent", "run.facets")
     parent_ref, parent_job_key = "", None
@@ -156,9 +158,13 @@ def parse_run_event(event: Any, *, now: datetime) -> tuple[RunObservation, Linea
         started_at=event_time if event_type == "START" else None,
         ended_at=event_time if state in ("succeeded", "failed") else None,
         failure_reason=failure,
+        failure_generic=generic,
         parent_ref=parent_ref,
         attributes={"producer": clean_text(str(event.get("producer", "")))[:300]},
     )
+    identity = _identity(engine, facets)
+    if identity is not None:
+        parent_job_key = _adopt_identity(observation, identity, run_id=run_id) or parent_job_key
     problem = observation_problem(observation)
     if problem is not None:
         raise IngestError(400, f"{problem.message[:1].upper()}{problem.message[1:]}.")
@@ -176,7 +182,138 @@ def parse_run_event(event: Any, *, now: datetime) -> tuple[RunObservation, Linea
 
 def _parent_job_key(namespace: str, name: str) -> str | None:
     """The parent's job key when we can tell its engine (Airflow DAGs and tasks say so)."""
-    from batchwatch.catalog.models import Job
-
     match = Job.objects.filter(namespace=namespace, name=name).values_list("key", flat=True).first()
     return match
+
+
+# --- One run whatever reports it -----------------------------------------------------------
+# An engine's OpenLineage integration names a run by a UUID of its own, while its traces, event
+# logs and REST API name it by the engine's identity. The facets carry that identity, so an
+# event of a known integration is filed under it: the run its other reports speak of.
+
+
+def _facet_text(value: Any, where: str, *, max_length: int = 250) -> str | None:
+    if value is None or value == "" or isinstance(value, dict | list | bool):
+        return None
+    return _string(str(value), where, max_length=max_length)
+
+
+def _airflow_identity(facets: dict) -> dict | None:
+    """The Airflow provider's ``airflow`` facet (task runs: ``dag``, ``dagRun``, ``task``,
+    ``taskInstance``) or ``airflowDagRun`` facet (DAG runs): dag_id, run_id, and for a task
+    its task_id, map_index and try number."""
+    task_facet = _object(facets, "airflow", "run.facets")
+    dag_facet = task_facet or _object(facets, "airflowDagRun", "run.facets")
+    if not dag_facet:
+        return None
+    where = "run.facets.airflow" if task_facet else "run.facets.airflowDagRun"
+    dag_run = _object(dag_facet, "dagRun", where)
+    dag = _object(dag_facet, "dag", where)
+    dag_id = _facet_text(dag_run.get("dag_id") or dag.get("dag_id"), f"{where}.dag.dag_id")
+    run_id = _facet_text(dag_run.get("run_id"), f"{where}.dagRun.run_id")
+    if not dag_id or not run_id:
+        return None
+    identity = {"engine": "airflow", "dag_id": dag_id, "run_id": run_id}
+    if task_facet:
+        task = _object(task_facet, "task", where)
+        instance = _object(task_facet, "taskInstance", where)
+        task_id = _facet_text(
+            task.get("task_id") or instance.get("task_id"), f"{where}.task.task_id"
+        )
+        if not task_id:
+            return None
+        identity["task_id"] = task_id
+        identity["map_index"] = _whole(instance.get("map_index"))
+        identity["try_number"] = _whole(instance.get("try_number"))
+    return identity
+
+
+def _spark_identity(facets: dict) -> dict | None:
+    """openlineage-spark's ``spark_applicationDetails`` facet (the application's events):
+    its application id and name; ``spark.batchwatch.job`` / ``.namespace`` from the
+    ``spark_properties`` facet when they were captured, as the event log reads them."""
+    details = _object(facets, "spark_applicationDetails", "run.facets")
+    where = "run.facets.spark_applicationDetails"
+    app_id = _facet_text(details.get("applicationId"), f"{where}.applicationId")
+    if not app_id:
+        return None
+    properties = _object(
+        _object(facets, "spark_properties", "run.facets"), "properties", "spark_properties"
+    )
+    name = properties.get("spark.batchwatch.job") or details.get("appName") or app_id
+    return {
+        "engine": "spark",
+        "app_id": app_id,
+        "name": _facet_text(name, f"{where}.appName", max_length=300) or app_id,
+        "namespace": _facet_text(
+            properties.get("spark.batchwatch.namespace"), "spark.batchwatch.namespace"
+        ),
+    }
+
+
+def _flink_identity(facets: dict) -> dict | None:
+    """openlineage-flink's ``flink_job`` facet (FlinkJobDetailsFacet): the Flink job id, the
+    run id Flink's REST API, its archives and its status logs use."""
+    where = "run.facets.flink_job"
+    job_id = _facet_text(_object(facets, "flink_job", "run.facets").get("jobId"), f"{where}.jobId")
+    return {"engine": "flink", "job_id": job_id} if job_id else None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+IDENTITIES = {"airflow": _airflow_identity, "spark": _spark_identity, "flink": _flink_identity}
+
+
+def _identity(engine: str | None, facets: dict) -> dict | None:
+    """The engine's identity of the run, from the facets of its integration (of the engine
+    the event names, or of any when it names none)."""
+    for name, find in IDENTITIES.items():
+        if engine in (name, None):
+            identity = find(facets)
+            if identity is not None:
+                return identity
+    return None
+
+
+def _adopt_identity(observation: RunObservation, identity: dict, *, run_id: str) -> str | None:
+    """File ``observation`` under the engine's identity (the job and run id its traces or
+    event log use); keep the event's own reference so runs that name it as their OpenLineage
+    parent still find it. Returns the parent's job key when the identity gives one."""
+    observation.lineage_ref = f"ol:{observation.namespace}/{observation.job_name}#{run_id}"
+    if identity["engine"] == "spark":
+        observation.engine = "spark"
+        observation.engine_known = True
+        observation.namespace = _WHITESPACE.sub("_", identity["namespace"] or observation.namespace)
+        observation.job_name = _WHITESPACE.sub("_", identity["name"])[:300]
+        observation.external_id = identity["app_id"]
+        return None
+    if identity["engine"] == "flink":
+        # The job keeps the event's namespace and name (as the REST poll and the status logs
+        # name it: the Flink job name, blanks as underscores); the run is the Flink job id.
+        observation.engine = "flink"
+        observation.engine_known = True
+        observation.job_name = _WHITESPACE.sub("_", observation.job_name)[:300]
+        observation.external_id = identity["job_id"]
+        return None
+    # Named as the OTLP adapter names them (ingest.adapters.airflow).
+    dag_id, run = _WHITESPACE.sub("_", identity["dag_id"])[:200], identity["run_id"]
+    observation.engine = "airflow"
+    observation.engine_known = True
+    if "task_id" not in identity:
+        observation.job_name = dag_id
+        observation.external_id = run
+        return None
+    index = identity["map_index"]
+    observation.job_name = f"{dag_id}.{_WHITESPACE.sub('_', identity['task_id'])}"[:200]
+    observation.external_id = (run if index is None or index < 0 else f"{run}[{index}]")[:255]
+    observation.attempt = identity["try_number"] or observation.attempt
+    # As Airflow's traces name a task run's parent: its DAG run.
+    observation.parent_ref = f"airflow:{observation.namespace}/{dag_id}#{run}"[:600]
+    return f"airflow:{observation.namespace}/{dag_id}"

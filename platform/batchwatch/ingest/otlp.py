@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from batchwatch.ingest.errors import IngestError
@@ -36,7 +37,11 @@ OLDEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 MAX_ATTRIBUTES = 128
 MAX_STRING = 4096
-MAX_EVENTS = 8
+MAX_EVENTS = 32
+MAX_EVENT_BYTES = 32 * 1024  # a span's kept events' attributes, JSON
+# A span's attribute counting its events that were not kept (over the bounds, or dropped by
+# the sender): said on the span, and in the answer's partial_success.
+EVENTS_NOT_KEPT = "batchwatch.events_not_kept"
 
 ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 
@@ -129,6 +134,93 @@ def parse_logs(body: bytes, content_type: str) -> logs_service_pb2.ExportLogsSer
     return _parse(logs_service_pb2.ExportLogsServiceRequest, body, content_type)
 
 
+def parse_metrics(
+    body: bytes, content_type: str
+) -> metrics_service_pb2.ExportMetricsServiceRequest:
+    return _parse(metrics_service_pb2.ExportMetricsServiceRequest, body, content_type)
+
+
+def metric_counts(request: metrics_service_pb2.ExportMetricsServiceRequest) -> tuple[int, int]:
+    """How many metrics and data points an export holds."""
+    metrics = points = 0
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                metrics += 1
+                kind = metric.WhichOneof("data")
+                if kind is not None:
+                    points += len(getattr(metric, kind).data_points)
+    return metrics, points
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One number of a metrics export: a gauge's or a sum's data point, with its metric's
+    name, its own attributes and its resource's. Histograms and summaries are not facts of
+    a run (they are counted, not decoded)."""
+
+    metric: str
+    value: int | float
+    at: datetime | None  # None when the point carries no time
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    monotonic: bool = False  # a monotonic sum (a counter)
+
+    @property
+    def short_name(self) -> str:
+        """The metric's name without its reporter's scope (``flink.jobmanager.job.
+        numRestarts`` → ``numRestarts``)."""
+        return self.metric.rsplit(".", 1)[-1]
+
+
+@dataclass
+class MetricExport:
+    """A metrics export as numbers: its gauge and sum points, and how many metrics and data
+    points (of any kind) it held."""
+
+    points: list[MetricPoint]
+    metrics: int
+    data_points: int
+
+
+def metric_points(request: metrics_service_pb2.ExportMetricsServiceRequest) -> MetricExport:
+    """The gauge and sum data points of an export, as :class:`MetricPoint`s. A point
+    without a finite number (an exemplar-only point, NaN) is counted and left out."""
+    points: list[MetricPoint] = []
+    metrics = total = 0
+    for resource_metrics in request.resource_metrics:
+        resource = attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                metrics += 1
+                kind = metric.WhichOneof("data")
+                if kind is None:
+                    continue
+                data = getattr(metric, kind)
+                total += len(data.data_points)
+                if kind not in ("gauge", "sum"):
+                    continue
+                monotonic = kind == "sum" and data.is_monotonic
+                name = text(metric.name, 512)
+                for point in data.data_points:
+                    number = point.WhichOneof("value")
+                    value = point.as_int if number == "as_int" else point.as_double
+                    if number is None or not math.isfinite(value):
+                        continue
+                    nanos = point.time_unix_nano
+                    points.append(
+                        MetricPoint(
+                            metric=name,
+                            value=value,
+                            at=nanos_to_datetime(nanos) if nanos else None,
+                            attributes=attributes(point.attributes),
+                            resource=resource,
+                            monotonic=monotonic,
+                        )
+                    )
+    return MetricExport(points=points, metrics=metrics, data_points=total)
+
+
 def text(value: str, limit: int = MAX_STRING) -> str:
     """A decoded string as we store it: at most ``limit`` characters, without NUL (text
     columns and jsonb cannot hold one). Protobuf has checked it is valid UTF-8."""
@@ -190,6 +282,10 @@ class DecodedSpans:
     spans: list[SpanRecord]
     rejected: int
     first_rejection: str
+    events_not_kept: int = 0
+    # The SDK's default service.name ('unknown_service:python') on a resource that names no
+    # namespace otherwise: the runs take their engine's name as namespace, and we say so.
+    unknown_service: str = ""
 
 
 def spans_from_request(
@@ -199,11 +295,19 @@ def spans_from_request(
     spans: list[SpanRecord] = []
     rejected = 0
     first_rejection = ""
+    events_not_kept = 0
+    unknown_service = ""
     newest_ns = int((now + FUTURE_SLACK - EPOCH).total_seconds() * 1e9)
     oldest_ns = int((OLDEST_ACCEPTED - EPOCH).total_seconds() * 1e9)
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         service = str(resource.get("service.name", ""))[:200]
+        if (
+            service.startswith("unknown_service")
+            and not resource.get("batchwatch.namespace")
+            and not resource.get("service.namespace")
+        ):
+            unknown_service = unknown_service or service
         for scope_spans in resource_spans.scope_spans:
             scope = text(scope_spans.scope.name)[:300]
             for span in scope_spans.spans:
@@ -218,6 +322,12 @@ def spans_from_request(
                     name = text(name)[:300]
                 if message and (len(message) > MAX_STRING or "\x00" in message):
                     message = text(message)
+                span_attributes = attributes(span.attributes)
+                events, not_kept = _events(span) if span.events else ([], 0)
+                if not_kept or span.dropped_events_count:
+                    not_kept = not_kept or span.dropped_events_count
+                    span_attributes[EVENTS_NOT_KEPT] = not_kept
+                    events_not_kept += not_kept
                 # (positional, in SpanRecord's field order: this runs for every span)
                 spans.append(
                     SpanRecord(
@@ -231,13 +341,19 @@ def spans_from_request(
                         status.code,
                         message,
                         service,
-                        attributes(span.attributes),
-                        _events(span) if span.events else [],
+                        span_attributes,
+                        events,
                         resource,
                         scope,
                     )
                 )
-    return DecodedSpans(spans=spans, rejected=rejected, first_rejection=first_rejection)
+    return DecodedSpans(
+        spans=spans,
+        rejected=rejected,
+        first_rejection=first_rejection,
+        events_not_kept=events_not_kept,
+        unknown_service=unknown_service,
+    )
 
 
 def _span_problem(span, oldest_ns: int, newest_ns: int) -> str:
@@ -259,33 +375,76 @@ def _span_problem(span, oldest_ns: int, newest_ns: int) -> str:
     return ""
 
 
-def _events(span) -> list[dict[str, Any]]:
-    # Exceptions are what a trace view needs; other events are counted, not kept.
-    kept = []
-    for event in span.events:
-        if event.name == "exception" and len(kept) < MAX_EVENTS:
-            kept.append(
-                {
-                    "name": text(event.name)[:300],
-                    "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
-                    "attributes": attributes(event.attributes),
-                }
-            )
-    return kept
+def _events(span) -> tuple[list[dict[str, Any]], int]:
+    """The span's events as stored (name, time, attributes), at most ``MAX_EVENTS`` of them
+    and ``MAX_EVENT_BYTES`` of attributes in all (exceptions first: a trace view needs them
+    most); returns them and how many were not kept (the sender's own count of dropped events
+    included)."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    ordered = sorted(span.events, key=lambda e: e.name != "exception")  # (stable)
+    for event in ordered:
+        if len(kept) >= MAX_EVENTS:
+            break
+        attrs = attributes(event.attributes)
+        cost = len(event.name) + len(json.dumps(attrs, default=str))
+        if size + cost > MAX_EVENT_BYTES and kept:
+            continue
+        size += cost
+        kept.append(
+            {
+                "name": text(event.name)[:300],
+                "time": nanos_to_datetime(event.time_unix_nano).isoformat(),
+                "attributes": attrs,
+            }
+        )
+    kept.sort(key=lambda e: e["time"])
+    return kept, len(span.events) - len(kept) + span.dropped_events_count
+
+
+def unknown_service_note(service: str) -> str:
+    return (
+        f"service.name is {service!r} (none was set): the runs of these spans are recorded "
+        "under their engine's name as namespace (e.g. 'airflow'); set OTEL_SERVICE_NAME, or "
+        "batchwatch.namespace, to name it"
+    )
+
+
+def events_not_kept_note(count: int) -> str:
+    return (
+        f"{count} span event(s) not stored (beyond {MAX_EVENTS} a span or "
+        f"{MAX_EVENT_BYTES // 1024} KiB of event attributes, or dropped by the sender); "
+        f"each span counts its own in the attribute {EVENTS_NOT_KEPT}"
+    )
 
 
 def traces_response(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
+    """The answer to an export; ``message`` without ``rejected`` is a warning (OTLP: a
+    partial_success with 0 rejected and a message), e.g. span events not kept."""
     response = trace_service_pb2.ExportTraceServiceResponse()
     if rejected:
         response.partial_success.rejected_spans = rejected
+    if rejected or message:
         response.partial_success.error_message = message
     return _encode(response, content_type)
 
 
 def logs_response(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
+    """The answer to a logs export; ``message`` without ``rejected`` is a warning."""
     response = logs_service_pb2.ExportLogsServiceResponse()
     if rejected:
         response.partial_success.rejected_log_records = rejected
+    if rejected or message:
+        response.partial_success.error_message = message
+    return _encode(response, content_type)
+
+
+def metrics_response(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
+    """The answer to a metrics export; ``message`` without ``rejected`` is a warning."""
+    response = metrics_service_pb2.ExportMetricsServiceResponse()
+    if rejected:
+        response.partial_success.rejected_data_points = rejected
+    if rejected or message:
         response.partial_success.error_message = message
     return _encode(response, content_type)
 

@@ -8,10 +8,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from batchwatch.core import worker
 from batchwatch.core.periodic import periodic
 from batchwatch.ingest.auth import ANONYMOUS
 from batchwatch.ingest.flinkrest import FlinkUnreachable, poll
-from batchwatch.ingest.services import ingest_run_events, run_reports_prune, runs_drain
+from batchwatch.ingest.services import (
+    RUNS_DRAIN_CHUNK,
+    ingest_run_events,
+    run_reports_prune,
+    runs_drain,
+)
 
 logger = logging.getLogger("batchwatch.ingest")
 
@@ -35,3 +41,10 @@ def drain_run_reports(now: datetime) -> None:
 @periodic(every=timedelta(minutes=10), name="ingest.runs_prune")
 def prune_run_reports(now: datetime) -> None:
     run_reports_prune(now=now)
+
+
+def _drain_runs_chunk(now: datetime, wait_for_quiet: bool) -> int:
+    return runs_drain(now=now, limit=RUNS_DRAIN_CHUNK)
+
+
+worker.register_drain("ingest.runs", _drain_runs_chunk, order=1)  # (the worker's drain lane)

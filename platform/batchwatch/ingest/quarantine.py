@@ -25,7 +25,9 @@ from datetime import UTC, datetime
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from batchwatch.core import jsontext
 from batchwatch.core.quarantine import quarantine_add, register_retry
+from batchwatch.ingest.pipeline import jobs_register, runs_ingest
 from batchwatch.runs.observations import (
     Invalid,
     RunObservation,
@@ -134,27 +136,18 @@ def quarantine_batch(batch_pk: int, received_at: datetime, raw: str, error: str,
 
 def retry_observation(payload: object, received_at: datetime, now: datetime) -> None:
     """Record a quarantined observation again, as of its arrival (the retry handler)."""
-    from batchwatch.runs.services import jobs_for_observations, runs_record
-    from batchwatch.slo.services import slo_evaluate_after_runs
-
     if not isinstance(payload, dict) or "observation" not in payload:
         raise Invalid("undecodable", "the quarantined item holds no observation")
     observation = read_observation(payload["observation"])
-    refused: list[str] = []
-    jobs = jobs_for_observations(
-        [observation], seen_at=received_at, on_invalid=lambda key, why: refused.append(why)
-    )
+    jobs, refused = jobs_register([observation], seen_at=received_at)
     if refused:
-        raise Invalid("invalid_job", refused[0])
-    runs = runs_record([observation], seen_at=received_at, jobs=jobs)
-    slo_evaluate_after_runs(runs, now=received_at)
+        raise Invalid("invalid_job", next(iter(refused.values())))
+    runs_ingest([observation], seen_at=received_at, jobs=jobs)
 
 
 def retry_batch(payload: object, received_at: datetime, now: datetime) -> None:
     """A quarantined unreadable batch: its text is read again and each observation recorded
     (one that fails fails the retry: the item stays quarantined with the new error)."""
-    from batchwatch.core import jsontext
-
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
         raise Invalid("undecodable", "the quarantined item holds no batch text")
     records = jsontext.loads(payload["text"])

@@ -1,31 +1,55 @@
-"""Ingest use cases: decoded telemetry in, runs, spans and lineage out, in one transaction."""
+"""Ingest use cases: decoded telemetry in, runs, spans and lineage out, in one transaction.
+
+Each records through ``ingest.pipeline`` (register jobs, record runs, then spans, lineage and
+the ``after_runs_recorded`` hooks); the queued drain is in ``ingest.drain``.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 
-from batchwatch.catalog.services import lineage_record
+from batchwatch.audit.models import AuditEvent
+from batchwatch.audit.services import record_event
+from batchwatch.catalog.models import Job
+from batchwatch.catalog.services import job_facts_record
 from batchwatch.core import queues
-from batchwatch.ingest import quarantine as ingest_quarantine
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
+from batchwatch.ingest.drain import (  # noqa: F401 - the drain's names, where callers find them
+    RUNS_DRAIN_CHUNK,
+    RUNS_DRAIN_LOCK,
+    run_reports_prune,
+    runs_drain,
+)
+from batchwatch.ingest.models import (
+    EventLogImport,
+    IngestKey,
+    RunReportBatch,
+    generate_key,
+    hash_key,
+)
+from batchwatch.ingest.pipeline import jobs_register, runs_ingest
+from batchwatch.ingest.sparklog import EventLogError, read_event_log
 from batchwatch.runs.observations import (
     LineageObservation,
     RunObservation,
     SpanRecord,
-    clean_text,
     observation_problem,
     observation_record,
 )
-from batchwatch.runs.services import jobs_for_observations, runs_record, spans_store
-from batchwatch.runs.tenancy import outside_team
-from batchwatch.slo.services import slo_evaluate_after_runs
+from batchwatch.runs.services import spans_store
+from batchwatch.runs.tenancy import (
+    NOT_OWNED,
+    outside_team,
+    outside_team_before_registration,
+    spans_outside_team,
+)
 
 logger = logging.getLogger("batchwatch.ingest")
 
@@ -101,31 +125,28 @@ def ingest_spans(
             span_of[id(observation)] = span
     if settings.BATCHWATCH_INGEST_RUNS != "queued" and observations:
         # (the edge checked what the catalog checks: this refuses only what it missed)
-        refused: dict[str, str] = {}
-        jobs = jobs_for_observations(
-            observations, seen_at=now, on_invalid=lambda key, why: refused.setdefault(key, why)
-        )
+        jobs, refused = jobs_register(observations, seen_at=now)
         if refused:
             dropped = {id(span_of[id(o)]) for o in observations if o.job_key in refused}
             observations = [o for o in observations if o.job_key not in refused]
             kept = [s for s in kept if id(s) not in dropped]
             rejected += len(dropped)
             message = message or next(iter(refused.values()))
-        # A key bound to a team: its spans about another team's jobs are refused per item.
         foreign = outside_team(observations, jobs)
-        if foreign:
-            dropped = {id(span_of[key]) for key in foreign}
-            observations = [o for o in observations if id(o) not in foreign]
-            kept = [s for s in kept if id(s) not in dropped]
-            rejected += len(dropped)
-            message = message or next(iter(foreign.values()))
     else:
         jobs = {}
+        foreign = outside_team_before_registration(observations)
+    if principal.team_id is not None and kept:
+        # A key bound to a team: runs of another team's jobs are refused per item, and so are
+        # their spans and any span that would hang below another team's run.
+        observations, kept, count, first = _confine_to_team(
+            observations, kept, span_of=span_of, foreign=foreign, team_id=principal.team_id
+        )
+        rejected += count
+        message = message or first
     stored = bound_spark_tasks(kept)
     if settings.BATCHWATCH_INGEST_RUNS == "queued":
         # The spans, and what they say about runs for the drain, in one transaction.
-        from batchwatch.ingest.models import RunReportBatch
-
         with transaction.atomic():
             spans_store(stored)
             if observations:
@@ -137,170 +158,32 @@ def ingest_spans(
         runs = len({(o.job_key, o.external_id) for o in observations})
         return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=runs)
 
-    def with_runs(runs):
-        spans_store(stored)
-        slo_evaluate_after_runs(runs, now=now)
-
-    runs = runs_record(observations, seen_at=now, jobs=jobs, then=with_runs)
+    runs = runs_ingest(observations, seen_at=now, jobs=jobs, spans=stored)
     return IngestResult(accepted=len(kept), rejected=rejected, message=message, runs=len(runs))
 
 
-# PostgreSQL advisory lock of the ingest drain: one drainer at a time keeps arrival order.
-RUNS_DRAIN_LOCK = 0x6277_0002
-RUNS_DRAIN_CHUNK = 20
-
-
-def runs_drain(*, now: datetime, limit: int = 200) -> int:
-    """Converge queued run reports (queued mode) in arrival order; returns how many batches.
-
-    A chunk of batches is one ``runs_record`` call (its observations in order: the same
-    convergence as inline, as of the latest arrival among them); new jobs are registered
-    before, in their own short transaction, as inline. Every step is isolated: a stored
-    observation that cannot be read or stored, a job the catalog refuses, and an observation
-    whose convergence fails (found by halving the chunk until only the one at fault fails)
-    are quarantined (``core.quarantine``, kind ``run_observation``) and their batches marked
-    processed; the others are recorded. Nothing a batch holds makes this raise: only an
-    unavailable database does (OperationalError, InterfaceError), which leaves the chunk
-    queued.
-    """
-    from batchwatch.ingest.models import RunReportBatch
-
-    drained = 0
-    while drained < limit:
-        chunk, unreadable = _drain_chunk(RunReportBatch, min(RUNS_DRAIN_CHUNK, limit - drained))
-        if not chunk and not unreadable:
-            return drained
-        entries, aside = [], []
-        for batch in chunk:
-            ok, bad = ingest_quarantine.batch_observations(batch)
-            entries += ok
-            aside += bad
-        jobs, refused = _drain_jobs(entries)
-        aside += [
-            ingest_quarantine.SetAside(e, *refused[e.observation.job_key])
-            for e in entries
-            if e.observation.job_key in refused
-        ]
-        entries = [e for e in entries if e.observation.job_key not in refused]
-        # What a key bound to a team said about another team's job is set aside, not recorded.
-        foreign = outside_team([e.observation for e in entries], jobs)
-        aside += [
-            ingest_quarantine.SetAside(e, "not_owned", foreign[id(e.observation)])
-            for e in entries
-            if id(e.observation) in foreign
-        ]
-        entries = [e for e in entries if id(e.observation) not in foreign]
-
-        def converge(group, jobs=jobs):
-            seen_at = max(e.batch.received_at for e in group)
-            runs = runs_record(ingest_quarantine.fresh(group), seen_at=seen_at, jobs=jobs)
-            slo_evaluate_after_runs(runs, now=seen_at)
-
-        with transaction.atomic():
-            if not queues.drain_lock(RUNS_DRAIN_LOCK):
-                return drained  # another process is draining
-            # What another drainer converged since this one read the chunk is not done twice.
-            pks = [b.pk for b in chunk] + [pk for pk, *_ in unreadable]
-            still = set(
-                RunReportBatch.objects.filter(pk__in=pks, processed_at=None).values_list(
-                    "pk", flat=True
-                )
-            )
-            entries = [e for e in entries if e.batch.pk in still]
-            failed = queues.isolate(entries, converge, what="ingest.run_reports")
-            aside = [a for a in aside if a.entry.batch.pk in still] + [
-                ingest_quarantine.SetAside(e, "processing_error", error) for e, error in failed
-            ]
-            ingest_quarantine.quarantine_observations(aside, now=now)
-            errors: dict[int, list[str]] = {}
-            for item in aside:
-                errors.setdefault(item.entry.batch.pk, []).append(item.detail)
-            for pk, received_at, raw, error in unreadable:
-                if pk in still:
-                    ingest_quarantine.quarantine_batch(pk, received_at, raw, error, now=now)
-                    errors[pk] = [error]
-            queues.mark_processed(
-                RunReportBatch,
-                [SimpleNamespace(pk=pk) for pk in still],
-                {
-                    pk: clean_text(
-                        f"{len(details)} observation(s) quarantined; first: {details[0]}"
-                    )
-                    for pk, details in errors.items()
-                },
-                now,
-            )
-        drained += len(chunk) + len(unreadable)
-    return drained
-
-
-def _drain_chunk(model, size: int):
-    """The next queued batches, oldest first, and the rows among them that cannot be read
-    (their pk, arrival and raw text, and why): a row the JSON decoder refuses is never
-    allowed to hold up the ones behind it."""
-    from django.db.models import TextField
-    from django.db.models.functions import Cast
-
-    pending = model.objects.filter(processed_at=None).order_by("id")
-    try:
-        return list(pending[:size]), []
-    except (OperationalError, InterfaceError):
-        raise
-    except Exception:  # a row that cannot be decoded: read them one at a time
-        logger.exception("ingest.run_reports_unreadable")
-    chunk, unreadable = [], []
-    for pk, received_at, raw in pending.values_list(
-        "pk", "received_at", Cast("observations", TextField())
-    )[:size]:
-        try:
-            chunk.append(model.objects.get(pk=pk))
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:
-            unreadable.append((pk, received_at, raw or "", f"{type(exc).__name__}: {exc}"))
-    return chunk, unreadable
-
-
-def _drain_jobs(entries) -> tuple[dict, dict[str, tuple[str, str]]]:
-    """The jobs of the entries, registering new ones (each attempt its own short
-    transaction); returns the jobs by key and the refused keys with a reason code and a
-    sentence. A registration that fails for another reason is retried per observation."""
-    refused: dict[str, tuple[str, str]] = {}
-
-    def note(key: str, why: str, code: str = "invalid_job") -> None:
-        refused.setdefault(key, (code, why))
-
-    def register(group) -> dict:
-        observations = [e.observation for e in group]
-        seen_at = max(e.batch.received_at for e in group)
-        with transaction.atomic():
-            return jobs_for_observations(observations, seen_at=seen_at, on_invalid=note)
-
-    if not entries:
-        return {}, refused
-    try:
-        return register(entries), refused
-    except (OperationalError, InterfaceError):
-        raise
-    except Exception:
-        logger.exception("ingest.run_reports_registration_failed")
-    jobs: dict = {}
-    for entry in entries:
-        try:
-            jobs.update(register([entry]))
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            note(entry.observation.job_key, error, "registration_error")
-    return jobs, refused
-
-
-def run_reports_prune(*, now: datetime) -> int:
-    """Forget processed run reports after a day."""
-    from batchwatch.ingest.models import RunReportBatch
-
-    return queues.prune_processed(RunReportBatch, now=now)
+def _confine_to_team(observations, kept, *, span_of, foreign, team_id):
+    """The observations and spans a key of ``team_id`` may record (``runs.tenancy``), how
+    many spans were refused, and the first sentence (a refused run's, when there is one)."""
+    refused_roots: dict[tuple[str, str], str] = {}
+    owned: list[tuple[str, str]] = []
+    for obs in observations:
+        span = span_of[id(obs)]
+        roots = [(span.trace_id, span.span_id)]
+        if obs.trace_id and obs.root_span_id:
+            roots.append((obs.trace_id, obs.root_span_id))
+        if id(obs) in foreign:
+            for root in roots:
+                refused_roots.setdefault(root, foreign[id(obs)])
+        else:
+            owned += roots
+    out = spans_outside_team(kept, team_id=team_id, refused=refused_roots, owned=owned)
+    observations = [
+        o for o in observations if id(o) not in foreign and id(span_of[id(o)]) not in out
+    ]
+    kept = [s for s in kept if id(s) not in out]
+    first = next(iter(foreign.values()), "") or next(iter(out.values()), "")
+    return observations, kept, len(out), first
 
 
 def ingest_run_events(
@@ -330,10 +213,7 @@ def ingest_run_events(
             continue
         observation.owner_team_id = principal.team_id
         valid.append(observation)
-    refused: dict[str, str] = {}
-    jobs = jobs_for_observations(
-        valid, seen_at=now, on_invalid=lambda key, why: refused.setdefault(key, why)
-    )
+    jobs, refused = jobs_register(valid, seen_at=now)
     observations = [o for o in valid if o.job_key not in refused]
     foreign = outside_team(observations, jobs)
     if foreign:
@@ -347,11 +227,21 @@ def ingest_run_events(
         observations = [o for o in observations if id(o) not in foreign]
         lineage = [item for item in lineage if item.job_key not in foreign_keys]
 
-    def with_runs(runs):
-        lineage_record(lineage, seen_at=now)
-        slo_evaluate_after_runs(runs, now=now)
+    return len(runs_ingest(observations, seen_at=now, jobs=jobs, lineage=lineage))
 
-    return len(runs_record(observations, seen_at=now, jobs=jobs, then=with_runs))
+
+def ingest_job_facts(facts: dict[int, dict[str, Any]], *, principal: IngestPrincipal) -> list[str]:
+    """Record facts of jobs themselves (``Job.facts``: a consumer group's lag); returns the
+    sentences refusing those about jobs the key's team does not own (nothing of theirs is
+    recorded)."""
+    refused: list[str] = []
+    if principal.team_id is not None and facts:
+        owners = Job.objects.filter(pk__in=facts).values_list("pk", "key", "owner_team_id")
+        foreign = {pk: key for pk, key, team in owners if team != principal.team_id}
+        refused = [NOT_OWNED.format(key=key) for key in sorted(foreign.values())]
+        facts = {pk: f for pk, f in facts.items() if pk not in foreign}
+    job_facts_record(facts=facts)
+    return refused
 
 
 @dataclass
@@ -370,9 +260,6 @@ def spark_eventlog_import(
     Unchanged logs (same size and mtime as last time) are skipped unless ``force``; changed
     ones are read again and converge onto the same run and spans (stable ids).
     """
-    from batchwatch.ingest.models import EventLogImport
-    from batchwatch.ingest.sparklog import EventLogError, read_event_log
-
     key = str(log.path.resolve())
     size, mtime = log.size, log.mtime
     previous = EventLogImport.objects.filter(path=key).first()
@@ -395,9 +282,7 @@ def spark_eventlog_import(
         )
         return EventLogResult(key, "failed", str(exc))
     with transaction.atomic():
-        [run] = runs_record([imported.observation], seen_at=now)
-        spans_store(imported.spans)
-        slo_evaluate_after_runs([run], now=now)
+        [run] = runs_ingest([imported.observation], seen_at=now, spans=imported.spans, growing=True)
         EventLogImport.objects.update_or_create(
             path=key,
             defaults={
@@ -416,12 +301,45 @@ def spark_eventlog_import(
     )
 
 
-def ingest_key_create(*, name: str, team=None, created_by=None):
-    """A new ingest key; returns ``(key, raw)``. Only the hash is stored: show ``raw`` once."""
-    from batchwatch.ingest.models import IngestKey, generate_key, hash_key
-
+@transaction.atomic
+def ingest_key_create(*, name: str, team=None, created_by=None, request=None):
+    """A new ingest key; returns ``(key, raw)``. Only the hash is stored: show ``raw`` once.
+    The audit log gets its prefix, never the key."""
     raw = generate_key()
     key = IngestKey.objects.create(
         name=name, team=team, created_by=created_by, key_hash=hash_key(raw), key_prefix=raw[:8]
     )
+    record_event(
+        AuditEvent.Action.INGEST_KEY_CREATED,
+        actor=created_by,
+        team=team,
+        target=key,
+        detail={"name": name, "prefix": key.key_prefix},
+        request=request,
+    )
     return key, raw
+
+
+@transaction.atomic
+def ingest_keys_revoke(*, keys, now: datetime, actor=None, request=None) -> int:
+    """Revoke the keys of ``keys`` (a queryset) not revoked yet, one audit event each; returns
+    how many."""
+    revoked = list(keys.filter(revoked_at__isnull=True).select_for_update())
+    for key in revoked:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        ingest_key_record_revoked(key=key, actor=actor, request=request)
+    return len(revoked)
+
+
+def ingest_key_record_revoked(*, key, actor=None, request=None) -> None:
+    """The audit event of a revoked key (here, or in admin's form, which sets ``revoked_at``
+    itself); call in the transaction that saved it."""
+    record_event(
+        AuditEvent.Action.INGEST_KEY_REVOKED,
+        actor=actor,
+        team=key.team,
+        target=key,
+        detail={"name": key.name, "prefix": key.key_prefix},
+        request=request,
+    )

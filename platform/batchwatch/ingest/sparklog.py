@@ -13,18 +13,18 @@ shuffle) and spans for its failed tasks and its slowest few, so one run stays bo
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import re
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import cramjam
-
+from batchwatch.ingest.sparkfiles import (  # noqa: F401 - the importer's interface
+    EventLog,
+    EventLogError,
+    event_lines,
+    find_logs,
+)
 from batchwatch.runs.models import RunSource
 from batchwatch.runs.observations import (
     RunObservation,
@@ -38,229 +38,6 @@ _WHITESPACE = re.compile(r"\s+")
 
 SLOWEST_TASKS_KEPT = 5
 FAILED_TASKS_KEPT = 20
-LZ4_MAGIC = b"LZ4Block"
-SNAPPY_MAGIC = b"\x82SNAPPY\x00"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# Files a history directory holds beside logs: checksums, notes, the scripts that made them.
-NOT_LOGS = (".crc", ".py", ".md", ".txt", ".sh")
-ROLLING_DIR = re.compile(r"^eventlog_v2_(?P<app>.+)$")
-ROLLING_FILE = re.compile(
-    r"^events_(?P<index>\d+)_(?P<app>.+?)(\.(?P<codec>zstd|zst|lz4|snappy|lzf))?$"
-)
-
-
-class EventLogError(Exception):
-    """A log we cannot read, with a sentence for the operator."""
-
-
-# --- Decompression ------------------------------------------------------------------------------
-def _codec_of(path: Path, head: bytes) -> str:
-    name = path.name.removesuffix(".inprogress")
-    for suffix, codec in (
-        (".zstd", "zstd"),
-        (".zst", "zstd"),
-        (".lz4", "lz4"),
-        (".snappy", "snappy"),
-        (".lzf", "lzf"),
-    ):
-        if name.endswith(suffix):
-            return codec
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd"
-    if head.startswith(LZ4_MAGIC):
-        return "lz4"
-    if head.startswith(SNAPPY_MAGIC):
-        return "snappy"
-    return "plain"
-
-
-def _lz4_blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """lz4-java's LZ4BlockOutputStream: magic, token, compressed and raw lengths, checksum."""
-    while True:
-        header = stream.read(21)
-        if len(header) < 21:
-            return  # end of file (an in-progress log may stop mid-block)
-        if header[:8] != LZ4_MAGIC:
-            raise EventLogError("not an lz4-java block stream (bad block magic)")
-        method = header[8] & 0xF0
-        compressed_len, raw_len, _checksum = struct.unpack("<iii", header[9:21])
-        if raw_len == 0:
-            return  # the end-of-stream block
-        payload = stream.read(compressed_len)
-        if len(payload) < compressed_len:
-            return
-        if method == 0x10:  # stored raw
-            yield payload
-        else:
-            yield bytes(cramjam.lz4.decompress_block(payload, output_len=raw_len))
-
-
-def _snappy_blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """xerial snappy-java's SnappyOutputStream: a header, then (big-endian length, block)s."""
-    head = stream.read(16)
-    if not head.startswith(SNAPPY_MAGIC):
-        raise EventLogError("not a snappy-java stream (missing \\x82SNAPPY header)")
-    while True:
-        size_bytes = stream.read(4)
-        if len(size_bytes) < 4:
-            return
-        (size,) = struct.unpack(">i", size_bytes)
-        block = stream.read(size)
-        if len(block) < size:
-            return
-        yield bytes(cramjam.snappy.decompress_raw(block))
-
-
-def _zstd_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    import zstandard
-
-    reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    while True:
-        try:
-            chunk = reader.read(1 << 20)
-        except zstandard.ZstdError as exc:
-            if "incomplete" in str(exc).lower() or "truncated" in str(exc).lower():
-                return  # an in-progress log ends mid-frame
-            raise EventLogError(f"corrupt zstd data: {exc}") from None
-        if not chunk:
-            return
-        yield chunk
-
-
-def _plain_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(1 << 20):
-        yield chunk
-
-
-def decompressed_chunks(path: Path, *, progress=None) -> Iterator[bytes]:
-    with path.open("rb") as raw:
-        head = raw.read(16)
-        raw.seek(0)
-        stream: BinaryIO = _CountingReader(raw, progress) if progress else raw
-        codec = _codec_of(path, head)
-        if codec == "lzf":
-            raise EventLogError(f"{path.name}: the lzf codec is not supported; use zstd or lz4")
-        reader = {
-            "zstd": _zstd_chunks,
-            "lz4": _lz4_blocks,
-            "snappy": _snappy_blocks,
-            "plain": _plain_chunks,
-        }[codec]
-        try:
-            yield from reader(stream)
-        except (cramjam.DecompressionError, struct.error) as exc:
-            raise EventLogError(f"{path.name}: corrupt {codec} data: {exc}") from None
-
-
-class _CountingReader(io.RawIOBase):
-    """Reports bytes read from disk to a progress callback (for the CLI's progress bar)."""
-
-    def __init__(self, raw: BinaryIO, progress) -> None:
-        self._raw, self._progress = raw, progress
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._progress(len(data))
-        return data
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def event_lines(paths: list[Path], *, progress=None) -> Iterator[dict[str, Any]]:
-    """Parsed events from the files of one log in order; bad lines are skipped."""
-    for path in paths:
-        pending = b""
-        for chunk in decompressed_chunks(path, progress=progress):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                event = _parse_line(line)
-                if event is not None:
-                    yield event
-        event = _parse_line(pending)  # the last line, if the file did not end with \n
-        if event is not None:
-            yield event
-
-
-def _parse_line(line: bytes) -> dict[str, Any] | None:
-    line = line.strip()
-    if not line:
-        return None
-    try:
-        event = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None  # a truncated last line of an in-progress log, or garbage: skip
-    return event if isinstance(event, dict) and "Event" in event else None
-
-
-# --- Finding logs --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EventLog:
-    """One application's log: a single file, or the ordered files of a rolling directory."""
-
-    path: Path  # the file, or the eventlog_v2_ directory
-    files: tuple[Path, ...]
-    in_progress: bool
-
-    @property
-    def size(self) -> int:
-        return sum(f.stat().st_size for f in self.files)
-
-    @property
-    def mtime(self) -> float:
-        return max(f.stat().st_mtime for f in self.files)
-
-
-def find_logs(path: Path) -> list[EventLog]:
-    """The logs at ``path``: a log file, a rolling directory, or a directory holding them at
-    any depth (history directories are often split by cluster or date)."""
-    if not path.exists():
-        raise EventLogError(f"{path} does not exist")
-    if path.is_file():
-        return [EventLog(path=path, files=(path,), in_progress=path.name.endswith(".inprogress"))]
-    if ROLLING_DIR.match(path.name):
-        return [_rolling(path)]
-    logs = []
-    for child in sorted(path.iterdir()):
-        if child.name.startswith("."):
-            continue
-        if child.is_dir() and ROLLING_DIR.match(child.name):
-            logs.append(_rolling(child))
-        elif child.is_dir():
-            logs += find_logs(child)
-        elif (
-            child.is_file()
-            and not child.name.startswith("appstatus_")
-            and not child.name.endswith(NOT_LOGS)
-        ):
-            logs.append(
-                EventLog(path=child, files=(child,), in_progress=child.name.endswith(".inprogress"))
-            )
-    return logs
-
-
-def _rolling(directory: Path) -> EventLog:
-    parts = []
-    for child in directory.iterdir():
-        match = ROLLING_FILE.match(child.name)
-        if match:
-            parts.append((int(match["index"]), child))
-    if not parts:
-        raise EventLogError(f"{directory} has no events_<N>_<appId> files")
-    in_progress = any(
-        c.name.endswith(".inprogress")
-        for c in directory.iterdir()
-        if c.name.startswith("appstatus_")
-    )
-    return EventLog(
-        path=directory, files=tuple(p for _, p in sorted(parts)), in_progress=in_progress
-    )
 
 
 # --- Interpretation ------------------------------------------------------------------------------
@@ -295,6 +72,7 @@ class _Stage:
     shuffle_read_bytes: int = 0
     shuffle_write_bytes: int = 0
     max_task_ms: int = 0
+    task_time_ms: int = 0  # the tasks' wall times (launch to finish), summed
     kept: list[dict] = field(default_factory=list)  # the slowest and the failed tasks
 
 
@@ -416,6 +194,7 @@ def _task_end(app: ParsedApplication, event: dict) -> None:
         (metrics.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written") or 0
     )
     stage.max_task_ms = max(stage.max_task_ms, took)
+    stage.task_time_ms += took
     task = {
         "task_id": info.get("Task ID"),
         "index": info.get("Index"),
@@ -481,26 +260,7 @@ def application_records(
     failed_jobs = [j for j in app.jobs.values() if j.succeeded is False]
     finished = app.ended is not None and not in_progress
     state = ("failed" if failed_jobs else "succeeded") if finished else "running"
-    reason = ""
-    if failed_jobs:
-        first = min(failed_jobs, key=lambda j: j.job_id)
-        failed_stage = next(
-            (s for s in app.stages.values() if s.job_id == first.job_id and s.failure), None
-        )
-        failed_task = next(
-            (
-                t
-                for s in app.stages.values()
-                if s.job_id == first.job_id
-                for t in s.kept
-                if t["failed"] and t["reason"] and t["reason"] != "TaskKilled"
-            ),
-            None,
-        )
-        detail = (failed_task or {}).get("reason") or (
-            failed_stage.failure if failed_stage else first.failure
-        )
-        reason = f"job {first.job_id} failed: {headline(detail)}"
+    reason = _failure_reason(app, failed_jobs)
     namespace = app.properties.get("spark.batchwatch.namespace", namespace)
     labels = {
         k.removeprefix("spark.batchwatch.label."): v
@@ -529,8 +289,72 @@ def application_records(
             "stages": len(app.stages),
         },
     )
+    spans = _application_spans(app, app_id, trace_id=trace_id, app_span=app_span, error=reason)
+    return ImportedApplication(observation=observation, spans=spans, events=app.events)
+
+
+def _failure_reason(app: ParsedApplication, failed_jobs: list[_Job]) -> str:
+    """Why the first failed job failed: its first failed task's reason (a killed task is a
+    consequence, not a cause), else its failed stage's, else the job's own; "" if none failed."""
+    if not failed_jobs:
+        return ""
+    first = min(failed_jobs, key=lambda j: j.job_id)
+    failed_stage = next(
+        (s for s in app.stages.values() if s.job_id == first.job_id and s.failure), None
+    )
+    failed_task = next(
+        (
+            t
+            for s in app.stages.values()
+            if s.job_id == first.job_id
+            for t in s.kept
+            if t["failed"] and t["reason"] and t["reason"] != "TaskKilled"
+        ),
+        None,
+    )
+    detail = (failed_task or {}).get("reason") or (
+        failed_stage.failure if failed_stage else first.failure
+    )
+    return f"job {first.job_id} failed: {headline(detail)}"
+
+
+def _application_spans(
+    app: ParsedApplication, app_id: str, *, trace_id: str, app_span: str, error: str
+) -> list[SpanRecord]:
+    """The application span, a span per job, and each job's stages (and kept tasks) under it;
+    stages of no known job hang under the application."""
     spans: list[SpanRecord] = []
-    service = clean_text(f"spark:{app.app_name}")[:200]
+    span = _span_writer(spans, trace_id=trace_id, service=clean_text(f"spark:{app.app_name}")[:200])
+    span(
+        app_span,
+        "",
+        "spark.application",
+        app.started,
+        app.ended or _latest(app),
+        error=error,
+        attributes={"spark.app.id": app_id, "spark.app.name": app.app_name},
+    )
+    for job in app.jobs.values():
+        job_span = _stable_id("job", app_id, job.job_id, length=16)
+        span(
+            job_span,
+            app_span,
+            "spark.job",
+            job.submitted,
+            job.completed,
+            error=job.failure,
+            attributes={"spark.job.id": job.job_id},
+        )
+        for stage in (s for s in app.stages.values() if s.job_id == job.job_id):
+            _stage_spans(span, app_id, job_span, stage)
+    for stage in (s for s in app.stages.values() if s.job_id is None):
+        _stage_spans(span, app_id, app_span, stage)
+    return spans
+
+
+def _span_writer(spans: list[SpanRecord], *, trace_id: str, service: str):
+    """A function that appends one span of this trace to ``spans``; a span with no start
+    time is left out, one with no end ends where it starts."""
 
     def span(span_id, parent, name, start, end, *, error="", attributes=None):
         if start is None:
@@ -555,31 +379,7 @@ def application_records(
             )
         )
 
-    span(
-        app_span,
-        "",
-        "spark.application",
-        app.started,
-        app.ended or _latest(app),
-        error=reason,
-        attributes={"spark.app.id": app_id, "spark.app.name": app.app_name},
-    )
-    for job in app.jobs.values():
-        job_span = _stable_id("job", app_id, job.job_id, length=16)
-        span(
-            job_span,
-            app_span,
-            "spark.job",
-            job.submitted,
-            job.completed,
-            error=job.failure,
-            attributes={"spark.job.id": job.job_id},
-        )
-        for stage in (s for s in app.stages.values() if s.job_id == job.job_id):
-            _stage_spans(span, app_id, job_span, stage)
-    for stage in (s for s in app.stages.values() if s.job_id is None):
-        _stage_spans(span, app_id, app_span, stage)
-    return ImportedApplication(observation=observation, spans=spans, events=app.events)
+    return span
 
 
 def _stage_spans(span, app_id: str, parent: str, stage: _Stage) -> None:
@@ -606,10 +406,9 @@ def _stage_spans(span, app_id: str, parent: str, stage: _Stage) -> None:
             "shuffle_read_bytes": stage.shuffle_read_bytes,
             "shuffle_write_bytes": stage.shuffle_write_bytes,
             "max_task_ms": stage.max_task_ms,
-            # The longest task against the average: a data-skew signal.
-            "skew_ratio": round(stage.max_task_ms / (stage.run_time_ms / stage.tasks), 2)
-            if stage.tasks and stage.run_time_ms
-            else None,
+            # The longest task against the mean task, both wall times (launch to finish): a
+            # data-skew signal; 1.0 when all tasks took as long (a one-task stage).
+            "skew_ratio": skew_ratio(stage.max_task_ms, stage.task_time_ms, stage.tasks),
         },
     )
     for task in stage.kept:
@@ -624,6 +423,13 @@ def _stage_spans(span, app_id: str, parent: str, stage: _Stage) -> None:
                 k: task[k] for k in ("task_id", "index", "attempt", "executor", "host", "took_ms")
             },
         )
+
+
+def skew_ratio(longest_ms: int, total_ms: int, tasks: int) -> float | None:
+    """Longest task / mean task of a stage; None without tasks or time."""
+    if not tasks or not total_ms:
+        return None
+    return round(longest_ms / (total_ms / tasks), 2)
 
 
 def _latest(app: ParsedApplication) -> datetime | None:

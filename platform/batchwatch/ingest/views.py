@@ -2,7 +2,8 @@
 
 Status codes follow the OTLP/HTTP specification: 200 (with partial_success when some spans
 were refused), 400 undecodable, 401 bad key, 413 too large, 415 unsupported type or encoding,
-503 with Retry-After when the database is unavailable or we are saturated (clients retry).
+429 with Retry-After after too many wrong keys from one address, 503 with Retry-After when the
+database is unavailable or we are saturated (clients retry both).
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ from batchwatch.ingest.body import read_body
 from batchwatch.ingest.errors import IngestError
 from batchwatch.ingest.flink import observations_from_logs
 from batchwatch.ingest.openlineage import parse_run_event
-from batchwatch.ingest.services import ingest_run_events, ingest_spans
+from batchwatch.ingest.otlpmetrics import read_metrics
+from batchwatch.ingest.services import ingest_job_facts, ingest_run_events, ingest_spans
 from batchwatch.ingest.stats import INGEST_STATS
 
 logger = logging.getLogger("batchwatch.ingest")
 
 # Bounds how many ingest requests write at once; the rest are told to retry, not queued.
 _slots = threading.BoundedSemaphore(settings.BATCHWATCH_INGEST_MAX_CONCURRENCY)
-GRPC_CODES = {400: 3, 401: 16, 413: 3, 415: 3, 503: 14}  # INVALID_ARGUMENT, UNAUTHENTICATED...
+# INVALID_ARGUMENT, UNAUTHENTICATED, ..., RESOURCE_EXHAUSTED (too many wrong keys), UNAVAILABLE
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 3, 415: 3, 429: 8, 503: 14}
 
 
 class _Saturated(Exception):
@@ -120,8 +123,14 @@ def otlp_traces(request):
         rejected = decoded.rejected + result.rejected
         message = decoded.first_rejection or result.message
         INGEST_STATS.count_spans(result.accepted)
-        if rejected:
-            message = f"{rejected} span(s) rejected; first: {message}"
+        message = f"{rejected} span(s) rejected; first: {message}" if rejected else ""
+        notes = [message] if message else []
+        # Warnings (0 rejected and a message, in OTLP's terms), so the sender knows.
+        if decoded.events_not_kept:
+            notes.append(otlp.events_not_kept_note(decoded.events_not_kept))
+        if decoded.unknown_service and result.runs:
+            notes.append(otlp.unknown_service_note(decoded.unknown_service))
+        message = "; ".join(notes)
         return HttpResponse(
             otlp.traces_response(reply_type, rejected=rejected, message=message),
             content_type=reply_type,
@@ -136,7 +145,7 @@ def otlp_logs(request):
     """OTLP logs: we keep Flink's job status events, and accept (and drop) the rest."""
 
     def handle(body, content_type, reply_type, principal, now):
-        observations, rejected, message = observations_from_logs(
+        observations, rejected, message, warning = observations_from_logs(
             otlp.parse_logs(body, content_type)
         )
         refused: list[str] = []  # records about another team's jobs (a key bound to a team)
@@ -145,14 +154,61 @@ def otlp_logs(request):
         )
         rejected += len(refused)
         message = message or (refused[0] if refused else "")
-        if rejected:
-            message = f"{rejected} log record(s) rejected; first: {message}"
+        message = f"{rejected} log record(s) rejected; first: {message}" if rejected else ""
+        if warning:  # (0 rejected and a message: a warning, in OTLP's terms)
+            message = f"{message}; {warning}" if message else warning
         return HttpResponse(
             otlp.logs_response(reply_type, rejected=rejected, message=message),
             content_type=reply_type,
         )
 
     return _otlp_endpoint(request, handle)
+
+
+@csrf_exempt
+@require_POST
+def otlp_metrics(request):
+    """OTLP metrics (what flink-metrics-otel and collectors send beside traces and logs):
+    the metrics of known engines become run facts (ingest/otlpmetrics.py); the rest is
+    accepted, so senders do not retry, and counted in partial_success's rejected data points
+    with a sentence that says what is recorded."""
+
+    def handle(body, content_type, reply_type, principal, now):
+        reading = read_metrics(otlp.parse_metrics(body, content_type), now=now)
+        refused: list[str] = []  # lag or counters of another team's jobs (a team-bound key)
+        if reading.observations:
+            ingest_run_events(
+                reading.observations, lineage=[], principal=principal, now=now, refused_out=refused
+            )
+        refused += ingest_job_facts(reading.job_facts, principal=principal)
+        refused = list(dict.fromkeys(refused))  # (a job's lag refused as run and job fact)
+        # Rejected: what was not recorded, so partial_success tells the sender the truth.
+        rejected = reading.ignored + len(refused)
+        message = reading.message()
+        if refused:
+            message = "; ".join(filter(None, [message, f"refused: {refused[0]}"]))
+        return HttpResponse(
+            otlp.metrics_response(reply_type, rejected=rejected, message=message),
+            content_type=reply_type,
+        )
+
+    return _otlp_endpoint(request, handle)
+
+
+def otlp_not_found(path: str) -> HttpResponse:
+    """404 with an OTLP Status (JSON), not an HTML page, so an exporter pointed at a wrong
+    URL logs a sentence that says what to send where."""
+    message = (
+        f"{path} is not an OTLP endpoint of Batchwatch; send traces to /v1/traces, logs "
+        "to /v1/logs and metrics to /v1/metrics (the exporter's endpoint must be the full URL)."
+    )
+    return _otlp_error(otlp.JSON, 404, message)
+
+
+@csrf_exempt
+def otlp_unknown(request, rest: str = ""):
+    """Any other path under /v1/ (a wrong path elsewhere: ingest/middleware.py)."""
+    return otlp_not_found(f"/v1/{rest}")
 
 
 def _json_error(status: int, message: str, retry_after: int | None = None) -> JsonResponse:

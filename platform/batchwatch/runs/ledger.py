@@ -22,14 +22,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Value
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from batchwatch.catalog.links import job_dashboard_url
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import schedule_occurrences
+from batchwatch.core.links import absolute_url
 from batchwatch.runs.models import (
     Run,
     RunSource,
@@ -129,7 +130,7 @@ def ledger_sweep(now: datetime) -> SweepResult:
         "job__owner_team"
     )
     late = _judge_all(
-        waiting.filter(late_start=False, scheduled_at__lte=now - F("job__start_grace")),
+        waiting.filter(late_start=False, scheduled_at__lte=_before(now, "job__start_grace")),
         {"late_start": True},
         Signal.Kind.LATE_START,
         Signal.Severity.WARNING,
@@ -140,7 +141,7 @@ def ledger_sweep(now: datetime) -> SweepResult:
         ),
     )
     missed = _judge_all(
-        waiting.filter(scheduled_at__lte=now - F("job__miss_grace")),
+        waiting.filter(scheduled_at__lte=_before(now, "job__miss_grace")),
         {"state": RunState.MISSED, "late_start": True},
         Signal.Kind.MISSED,
         Signal.Severity.CRITICAL,
@@ -153,7 +154,7 @@ def ledger_sweep(now: datetime) -> SweepResult:
             overran=False,
             started_at__isnull=False,
             job__max_runtime__isnull=False,
-            started_at__lte=now - F("job__max_runtime"),
+            started_at__lte=_before(now, "job__max_runtime"),
         ).select_related("job__owner_team"),
         {"overran": True},
         Signal.Kind.OVERRAN,
@@ -204,7 +205,9 @@ def judge_runs(runs: list[Run], *, now: datetime) -> None:
                 severity=Signal.Severity.INFO,
                 now=now,
                 key_suffix=f"attempt{run.attempt}",
-                summary=f"{job.key}: run is on attempt {run.attempt}",
+                summary=f"{job.key}: {run.attempts_story or f'run is on attempt {run.attempt}'}"[
+                    :500
+                ],
             )
         if run.state == RunState.SUCCEEDED and run.duration_seconds is not None:
             took = timedelta(seconds=run.duration_seconds)
@@ -252,8 +255,9 @@ def signal_build(
     ``run`` may be None for a job-level signal (an SLO). The dedup key makes the same fact
     (this judgement of this run) a single signal however often it is judged.
     """
-    job = job or run.job
-    base = settings.BATCHWATCH_BASE_URL
+    if job is None:
+        assert run is not None, "a signal is about a run or a job"
+        job = run.job
     labels = {
         "team": job.owner_team.slug if job.owner_team else "",
         "job": job.key,
@@ -264,12 +268,13 @@ def signal_build(
         **(extra_labels or {}),
     }
     links = {
-        "run": f"{base}/runs/{run.pk}/" if run else "",
-        "job": f"{base}/jobs/{job.pk}/",
-        "trace": f"{base}/api/v1/traces/{run.trace_id}/" if run and run.trace_id else "",
+        "run": absolute_url("web:run", run.pk) if run else "",
+        "job": absolute_url("web:job", job.pk),
+        "trace": absolute_url("trace", run.trace_id) if run and run.trace_id else "",
         # Resolved when opened: the most specific runbook at that time, with this run's values.
-        "runbook": f"{base}/runbooks/for/?kind={kind}&"
-        + (f"run={run.pk}" if run else f"job={job.pk}"),
+        "runbook": absolute_url(
+            "web:runbook-for", query={"kind": kind, **({"run": run.pk} if run else {"job": job.pk})}
+        ),
         "dashboard": job_dashboard_url(job),
     }
     subject = f"run{run.pk}" if run else f"job{job.pk}"
@@ -372,10 +377,12 @@ def match_expected(
                 continue
         elif started_at is not None:
             grace = jobs_by_id[job_id].miss_grace
+            # (open expectations: every option has its expected_at)
             near = [
                 r
                 for r in options
-                if r.expected_at - timedelta(minutes=15) <= started_at <= r.expected_at + grace
+                if r.expected_at is not None
+                and r.expected_at - timedelta(minutes=15) <= started_at <= r.expected_at + grace
             ]
             choice = min(near, key=lambda r: abs(started_at - r.expected_at), default=None)
         if choice is not None:
@@ -401,8 +408,15 @@ def evaluate(now: datetime) -> dict[str, int]:
     return result
 
 
+def _before(now: datetime, interval_field: str) -> CombinedExpression:
+    """``now`` minus a job's interval column, computed by the database (``now - F(...)``,
+    spelled so that the type checker sees an expression, not a datetime)."""
+    return CombinedExpression(Value(now), "-", F(interval_field))
+
+
 def _local(run: Run) -> str:
     zone = ZoneInfo(run.job.schedule_timezone or "UTC")
+    assert run.scheduled_at is not None  # (judged runs are scheduled ones)
     return run.scheduled_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 

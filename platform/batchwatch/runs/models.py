@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import models
 
 from batchwatch.catalog.models import Job
 from batchwatch.core.fields import BulkJSONField
+from batchwatch.runs.convergence import attempts_of, attempts_story, sources_of
+from batchwatch.runs.states import RunState
 
-
-class RunState(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    MISSED = "missed", "Missed"
+__all__ = ["RunState"]  # (defined in runs.states, which convergence reads without the ORM)
 
 
 TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
@@ -24,13 +21,14 @@ TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSE
 EXPECTED_PREFIX = "expected:"
 
 
-def expected_external_id(scheduled_at) -> str:
+def expected_external_id(scheduled_at: datetime) -> str:
     return f"{EXPECTED_PREFIX}{scheduled_at.astimezone(UTC).isoformat()}"
 
 
 class RunSource(models.TextChoices):
     OTLP = "otlp", "OTLP traces"
     OTLP_LOGS = "otlp_logs", "OTLP logs"
+    OTLP_METRICS = "otlp_metrics", "OTLP metrics"
     OPENLINEAGE = "openlineage", "OpenLineage"
     SPARK_EVENTLOG = "spark_eventlog", "Spark event log"
     FLINK_REST = "flink_rest", "Flink REST API"
@@ -64,6 +62,10 @@ class Run(models.Model):
     # How a report names the parent before the parent is known: "<job key>#<external id>" or
     # "span:<trace id>/<span id>". Kept so the link is made whichever arrives first.
     parent_ref = models.CharField(max_length=600, blank=True, db_index=True)
+    # How an OpenLineage integration names the run ("ol:<namespace>/<name>#<runId>") when its
+    # events are filed under the engine's identity (external_id): runs that name it as their
+    # OpenLineage parent find it by this.
+    lineage_ref = models.CharField(max_length=600, blank=True, db_index=True)
     source = models.CharField(max_length=16, choices=RunSource.choices)
     # The scheduled occurrence this run stands for (the ledger wrote it, or an engine's run
     # claimed it); unique per job, so an occurrence is never expected twice.
@@ -73,6 +75,10 @@ class Run(models.Model):
     overran = models.BooleanField(default=False)
     too_fast = models.BooleanField(default=False)
     attributes = BulkJSONField(default=dict, blank=True)
+    # What later reports are judged against: the standing of the report that gave the state
+    # and the rank of each value held (root span, failure reason, attributes), and the
+    # sources that reported the run. Written only by runs/convergence.py.
+    convergence = BulkJSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Every write path sets it (bulk updates too): SLO passes re-evaluate jobs whose runs
     # changed since their last check.
@@ -110,6 +116,27 @@ class Run(models.Model):
         return self.attempt > 1
 
     @property
+    def attempt_facts(self) -> list[dict[str, Any]]:
+        """Each try's state, times and failure reason (runs.convergence.attempts_of)."""
+        return attempts_of(self)
+
+    @property
+    def attempts_story(self) -> str:
+        """What became of each try ("failed on try 1 of 2 (OOM), then succeeded"); empty for
+        a run of one try (runs.convergence.attempts_story)."""
+        return attempts_story(self.attempt_facts)
+
+    @property
+    def sources(self) -> list[str]:
+        """Every source that reported the run, richest first (runs.convergence.sources_of)."""
+        return sources_of(self)
+
+    @property
+    def source_labels(self) -> list[str]:
+        labels = dict(RunSource.choices)
+        return [labels.get(source, source) for source in self.sources]
+
+    @property
     def is_expected_only(self) -> bool:
         """An occurrence the schedule expects and no engine has reported yet."""
         return self.external_id.startswith(EXPECTED_PREFIX)
@@ -130,6 +157,8 @@ class Span(models.Model):
     service_name = models.CharField(max_length=200, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     events = models.JSONField(default=list, blank=True)
+    # Where it ran: the resource attributes kept for triage (runs.observations.kept_resource).
+    resource = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from batchwatch.catalog.models import Engine
+from batchwatch.catalog.validators import LABEL_KEY_RE
+
 
 @dataclass(slots=True)
 class RunObservation:
@@ -25,9 +28,20 @@ class RunObservation:
     ended_at: datetime | None = None
     attempt: int | None = None
     failure_reason: str = ""
+    # True when the reason is our placeholder for a report that says only "it failed" (a
+    # Flink status event, a span with status ERROR and no message): a specific reason from
+    # another report beats it, whatever the order (runs/convergence.py).
+    failure_generic: bool = False
     trace_id: str = ""
     root_span_id: str = ""
+    # 0 when root_span_id is the span that represents the run itself by the engine's
+    # convention (Airflow's task_run.<task>); 1 for another span that also reports the run
+    # (Airflow's worker.<task>): it is the run's root only until the run's own span arrives.
+    root_rank: int = 0
     parent_ref: str = ""
+    # How an OpenLineage event named the run ('ol:<namespace>/<name>#<runId>') when it is
+    # filed under the engine's identity instead: runs that name it as their parent find it.
+    lineage_ref: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     owner_team_id: int | None = None  # the ingest key's team, for jobs it registers
@@ -106,6 +120,32 @@ class LineageObservation:
     inputs: list[tuple[str, str]]
     outputs: list[tuple[str, str]]
     parent_job_key: str | None = None
+
+
+# The resource attributes a span keeps for triage (where it ran, which deployment); the rest
+# (SDK versions, process command lines) are left out. Documented in docs/telemetry.md.
+RESOURCE_KEYS = frozenset(
+    {
+        "service.name", "service.namespace", "service.version", "service.instance.id",
+        "deployment.environment", "deployment.environment.name", "host.name", "host.id",
+        "host.arch", "os.type", "container.name", "container.id", "container.image.name",
+        "container.image.tag", "process.pid", "telemetry.sdk.language",
+    }
+)  # fmt: skip
+RESOURCE_PREFIXES = ("batchwatch.", "k8s.", "cloud.", "faas.", "aws.", "gcp.", "azure.")
+MAX_RESOURCE_KEYS = 64
+
+
+def kept_resource(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource attributes a stored span keeps (``RESOURCE_KEYS``, ``RESOURCE_PREFIXES``;
+    at most ``MAX_RESOURCE_KEYS``, in key order)."""
+    kept = {}
+    for key in sorted(resource):
+        if key in RESOURCE_KEYS or key.startswith(RESOURCE_PREFIXES):
+            kept[key] = resource[key]
+            if len(kept) >= MAX_RESOURCE_KEYS:
+                break
+    return kept
 
 
 def span_ref(trace_id: str, span_id: str) -> str:
@@ -262,11 +302,7 @@ def observation_problem(obs: RunObservation) -> Invalid | None:
 
 @lru_cache(maxsize=1)
 def _catalog_rules():
-    """The catalog's engines and label-key pattern (imported late: the catalog's models
-    import this module's neighbours)."""
-    from batchwatch.catalog.models import Engine
-    from batchwatch.catalog.validators import LABEL_KEY_RE
-
+    """The catalog's engines and label-key pattern."""
     return frozenset(Engine.values), LABEL_KEY_RE
 
 
@@ -295,9 +331,14 @@ def observation_check(obs: RunObservation) -> None:
     ):
         raise Invalid("invalid_value", f"attempt {_short(obs.attempt)} is not 0 to {MAX_ATTEMPT}")
     _check_text(obs.failure_reason, "failure reason")
+    if not isinstance(obs.failure_generic, bool):
+        raise Invalid("invalid_value", "failure_generic must be true or false")
+    if not isinstance(obs.root_rank, int) or not 0 <= obs.root_rank <= 9:
+        raise Invalid("invalid_value", "root_rank must be an integer from 0 to 9")
     _check_text(obs.trace_id, "trace id", 32)
     _check_text(obs.root_span_id, "root span id", 16)
     _check_text(obs.parent_ref, "parent reference", 600)
+    _check_text(obs.lineage_ref, "OpenLineage reference", 600)
     if not isinstance(obs.labels, dict):
         raise Invalid("invalid_label", "labels must be an object")
     for key, value in obs.labels.items():

@@ -12,20 +12,23 @@ import json
 from django.db import IntegrityError, connection, transaction
 
 from batchwatch.runs.models import Run, Span
-from batchwatch.runs.observations import SpanRecord
+from batchwatch.runs.observations import SpanRecord, kept_resource
 
-# One encoder for every row: json.dumps(..., default=str) builds a new one per call, which
-# for a request's thousand documents costs a third of the encoding.
+# One encoder for every row: json.dumps(..., default=str) builds a new one per call, a cost
+# that adds up over a request's thousand documents (docs/benchmarks.md, "Ingest").
 _json = json.JSONEncoder(default=str).encode
 
 # Span attributes, 512 small objects a request: JSONEncoder.encode builds a new C encoder
-# for each call, half the cost of encoding them. This one is built once; it skips the
-# circular-reference check, as these are decoded telemetry: trees by construction.
+# for each call, much of the cost of encoding them (docs/benchmarks.md, "Ingest"). This one
+# is built once; it skips the circular-reference check, as these are decoded telemetry: trees
+# by construction.
+# (Reached through getattr: typeshed does not declare the C accelerator.)
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _tree_encoder = (
-    json.encoder.c_make_encoder(
+    _make_encoder(
         None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
     )
-    if json.encoder.c_make_encoder is not None
+    if _make_encoder is not None
     else None
 )
 
@@ -47,13 +50,14 @@ TYPES = {
     "started_at": "timestamptz", "ended_at": "timestamptz",
     "duration_seconds": "double precision", "attempt": "integer", "failure_reason": "text",
     "root_span_id": "varchar(16)", "parent_run_id": "bigint", "parent_ref": "varchar(600)",
-    "expected_at": "timestamptz", "late_start": "boolean", "overran": "boolean",
-    "too_fast": "boolean", "created_at": "timestamptz", "updated_at": "timestamptz",
+    "expected_at": "timestamptz", "lineage_ref": "varchar(600)", "late_start": "boolean",
+    "overran": "boolean", "too_fast": "boolean", "created_at": "timestamptz",
+    "updated_at": "timestamptz", "convergence": "jsonb", "resource": "jsonb",
 }  # fmt: skip
 
 COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time",
-    "status_code", "status_message", "service_name", "attributes", "events",
+    "status_code", "status_message", "service_name", "attributes", "events", "resource",
 )  # fmt: skip
 
 
@@ -85,6 +89,7 @@ def copy_spans(records: list[SpanRecord]) -> int:
             s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start, s.end,
             s.status_code, s.status_message, s.service_name,
             _json_tree(s.attributes), _json(s.events) if s.events else "[]",
+            _json_tree(kept_resource(s.resource)) if s.resource else "{}",
         )
         for s in records
     ]  # fmt: skip
@@ -117,7 +122,7 @@ def copy_spans(records: list[SpanRecord]) -> int:
 RUN_COLUMNS = (
     "external_id", "source", "state", "scheduled_at", "started_at", "ended_at",
     "duration_seconds", "attempt", "failure_reason", "trace_id", "root_span_id", "parent_ref",
-    "attributes", "updated_at", "parent_run_id",
+    "lineage_ref", "attributes", "convergence", "updated_at", "parent_run_id",
 )  # fmt: skip
 
 
@@ -128,7 +133,8 @@ def copy_run_updates(runs: list[Run]) -> int:
         (
             r.pk, r.external_id, r.source, r.state, r.scheduled_at, r.started_at, r.ended_at,
             r.duration_seconds, r.attempt, r.failure_reason, r.trace_id, r.root_span_id,
-            r.parent_ref, _json(r.attributes or {}), r.updated_at, r.parent_run_id,
+            r.parent_ref, r.lineage_ref, _json(r.attributes or {}), _json(r.convergence or {}),
+            r.updated_at, r.parent_run_id,
         )
         for r in runs
     )  # fmt: skip
@@ -145,8 +151,8 @@ def copy_run_updates(runs: list[Run]) -> int:
 NEW_RUN_COLUMNS = (
     "job_id", "external_id", "state", "scheduled_at", "started_at", "ended_at",
     "duration_seconds", "attempt", "failure_reason", "trace_id", "root_span_id",
-    "parent_run_id", "parent_ref", "source", "expected_at", "late_start", "overran",
-    "too_fast", "attributes", "created_at", "updated_at",
+    "parent_run_id", "parent_ref", "lineage_ref", "source", "expected_at", "late_start", "overran",
+    "too_fast", "attributes", "convergence", "created_at", "updated_at",
 )  # fmt: skip
 
 
@@ -158,8 +164,9 @@ def copy_run_inserts(runs: list[Run]) -> None:
         (
             r.job_id, r.external_id, r.state, r.scheduled_at, r.started_at, r.ended_at,
             r.duration_seconds, r.attempt, r.failure_reason, r.trace_id, r.root_span_id,
-            r.parent_run_id, r.parent_ref, r.source, r.expected_at, r.late_start, r.overran,
-            r.too_fast, _json(r.attributes or {}), r.created_at, r.updated_at,
+            r.parent_run_id, r.parent_ref, r.lineage_ref, r.source, r.expected_at, r.late_start,
+            r.overran, r.too_fast, _json(r.attributes or {}), _json(r.convergence or {}),
+            r.created_at, r.updated_at,
         )
         for r in runs
     )  # fmt: skip

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
+from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import by_owner_team
 from batchwatch.runs.models import Run, RunState, Signal, Span
 
@@ -100,6 +103,61 @@ def run_span_tree(run: Run) -> SpanTree:
     return span_tree(trace_spans(run.trace_id), root_span_id=run.root_span_id)
 
 
+@dataclass
+class AttemptView:
+    """One try of a run: its facts (runs.convergence.attempts_of) and its own spans."""
+
+    facts: dict[str, Any]
+    tree: SpanTree
+
+    @property
+    def attempt(self) -> int:
+        attempt: int = self.facts["attempt"]
+        return attempt
+
+    @property
+    def started_at(self) -> datetime | None:
+        value = self.facts.get("started_at")
+        return datetime.fromisoformat(value) if value else None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        value = self.facts.get("ended_at")
+        return datetime.fromisoformat(value) if value else None
+
+
+def run_attempts(run: Run, *, run_tree: SpanTree | None = None) -> list[AttemptView]:
+    """Each try of the run, oldest first, with the spans below the try's own span (earlier
+    tries' spans are not in the run's waterfall, which starts at the latest try's span).
+    The spans of every try's trace are read in one query; ``run_tree`` (the run's own) is
+    reused for the try it shows."""
+    attempts = run.attempt_facts
+    empty = SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
+    wanted = {
+        a["trace_id"]
+        for a in attempts
+        if a["trace_id"]
+        and a["root_span_id"]
+        and not (run_tree is not None and a["root_span_id"] == run.root_span_id)
+    }
+    by_trace: dict[str, list[Span]] = {}
+    if wanted:
+        spans = Span.objects.filter(trace_id__in=wanted).order_by("start_time")
+        for span in spans[: MAX_TRACE_SPANS * len(wanted)]:
+            by_trace.setdefault(span.trace_id, []).append(span)
+    views = []
+    for facts in attempts:
+        root = facts["root_span_id"]
+        if run_tree is not None and root and root == run.root_span_id:
+            tree = run_tree
+        elif root and any(s.span_id == root for s in by_trace.get(facts["trace_id"], ())):
+            tree = span_tree(by_trace[facts["trace_id"]], root_span_id=root)
+        else:
+            tree = empty
+        views.append(AttemptView(facts=facts, tree=tree))
+    return views
+
+
 def run_detail(*, run_id: int) -> Run:
     return Run.objects.select_related("job__owner_team", "parent_run__job").get(pk=run_id)
 
@@ -114,11 +172,6 @@ def runs_of_trace(trace_id: str) -> QuerySet[Run]:
 
 def latest_run_by_job(job_ids: list[int]) -> dict[int, Run]:
     """Each job's most recent run, in one query (a subquery picks the id per job)."""
-    from django.db.models import OuterRef, Subquery
-    from django.db.models.functions import Coalesce
-
-    from batchwatch.catalog.models import Job
-
     latest = (
         Run.objects.filter(job=OuterRef("pk"))
         .exclude(state=RunState.SCHEDULED)  # an expected run is not a run that happened
@@ -145,14 +198,14 @@ class DurationBar:
 
 def duration_chart(runs: list[Run], *, width: int = 600, height: int = 80) -> list[DurationBar]:
     """Bars for an inline SVG chart of run durations, oldest on the left."""
-    timed = [r for r in reversed(runs) if r.duration_seconds is not None]
+    timed = [(r, seconds) for r in reversed(runs) if (seconds := r.duration_seconds) is not None]
     if not timed:
         return []
-    longest = max(r.duration_seconds for r in timed) or 1
+    longest = max(seconds for _, seconds in timed) or 1
     step = width / len(timed)
     bars = []
-    for i, run in enumerate(timed):
-        bar_height = max(2.0, run.duration_seconds / longest * height)
+    for i, (run, seconds) in enumerate(timed):
+        bar_height = max(2.0, seconds / longest * height)
         bars.append(
             DurationBar(
                 run=run,
@@ -167,8 +220,6 @@ def duration_chart(runs: list[Run], *, width: int = 600, height: int = 80) -> li
 
 def job_runs_recent(job_id: int, *, now: datetime, limit: int = 50) -> list[Run]:
     """The job's latest occurrences and runs (due ones, and the next expected), newest first."""
-    from django.db.models.functions import Coalesce
-
     return list(
         Run.objects.filter(job_id=job_id)
         .exclude(state=RunState.SCHEDULED, scheduled_at__gt=now + timedelta(hours=24))

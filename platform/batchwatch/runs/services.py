@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
@@ -13,13 +14,15 @@ from django.utils import timezone
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.models import job_key as make_job_key
 from batchwatch.catalog.services import ObservedJob, jobs_register_observed
+from batchwatch.runs import convergence
+from batchwatch.runs.ledger import expected_window, judge_runs, match_expected
 from batchwatch.runs.models import Run, RunState, Span
-from batchwatch.runs.observations import RunObservation, SpanRecord, span_ref
+from batchwatch.runs.observations import RunObservation, SpanRecord, kept_resource, span_ref
+from batchwatch.runs.pgcopy import copy_run_inserts, copy_run_updates, copy_spans
 from batchwatch.runs.tenancy import registrable
 
 logger = logging.getLogger("batchwatch.runs")
 
-FINISHED = {RunState.SUCCEEDED, RunState.FAILED}
 RUN_FIELDS = [
     "external_id",
     "source",
@@ -33,72 +36,39 @@ RUN_FIELDS = [
     "trace_id",
     "root_span_id",
     "parent_ref",
+    "lineage_ref",
     "attributes",
+    "convergence",
     "updated_at",
 ]
 
 
-def merge_observation(target: RunObservation, later: RunObservation) -> RunObservation:
-    """Fold two observations of the same run (within one request) into one."""
-    run = Run(state=target.state or RunState.RUNNING)
-    _apply(run, target)
-    _apply(run, later)
-    target.state = run.state
-    target.scheduled_at, target.started_at, target.ended_at = (
-        run.scheduled_at,
-        run.started_at,
-        run.ended_at,
-    )
-    target.attempt = run.attempt
-    target.failure_reason = run.failure_reason
-    target.trace_id, target.root_span_id = run.trace_id, run.root_span_id
-    target.parent_ref = run.parent_ref
-    target.attributes = run.attributes
-    target.labels = {**target.labels, **later.labels}
-    return target
-
-
 def _apply(run: Run, obs: RunObservation) -> None:
-    """Converge ``run`` with what ``obs`` says, whatever order reports arrive in.
+    """Converge ``run`` with what ``obs`` says: the rules live in runs/convergence.py."""
+    convergence.apply(run, obs)
 
-    * A newer attempt (a retry) takes over the state; within one attempt a finished state is
-      never undone by a late 'running' report, and of two finished reports the later end wins.
-    * Start is the earliest seen, end the latest; the scheduled (logical) time the first given.
-    """
-    attempt = obs.attempt or 1
-    newer_attempt = attempt > (run.attempt or 1)
-    later_finish = (
-        obs.state in FINISHED
-        and obs.ended_at is not None
-        and (run.ended_at is None or obs.ended_at >= run.ended_at)
+
+def _summary(observations: list[RunObservation]) -> RunObservation:
+    """One observation standing for a run's observations in a batch, for what is decided
+    before the run is read (its job, the expected occurrence it may fulfil, the references
+    other runs may name it by): the earliest times, every root and trace."""
+    first = observations[0]
+    if len(observations) == 1:
+        return first
+    summary = RunObservation(
+        engine=first.engine,
+        namespace=first.namespace,
+        job_name=first.job_name,
+        external_id=first.external_id,
+        source=first.source,
+        labels={k: v for o in observations for k, v in o.labels.items()},
+        owner_team_id=first.owner_team_id,
+        engine_known=first.engine_known,
     )
-    if obs.state and (newer_attempt or run.state not in FINISHED or later_finish):
-        run.state = obs.state
-    if newer_attempt:
-        run.attempt = attempt
-    if obs.started_at and (run.started_at is None or obs.started_at < run.started_at):
-        run.started_at = obs.started_at
-    if (
-        obs.ended_at
-        and obs.state in FINISHED
-        and (run.ended_at is None or obs.ended_at > run.ended_at)
-    ):
-        run.ended_at = obs.ended_at
-    if run.state not in FINISHED:
-        run.ended_at = None
-    run.scheduled_at = run.scheduled_at or obs.scheduled_at
-    if run.state == RunState.FAILED:
-        run.failure_reason = obs.failure_reason or run.failure_reason
-    elif run.state == RunState.SUCCEEDED:
-        run.failure_reason = ""
-    run.trace_id = run.trace_id or obs.trace_id
-    run.root_span_id = run.root_span_id or obs.root_span_id
-    run.parent_ref = run.parent_ref or obs.parent_ref
-    if obs.attributes:
-        run.attributes = {**(run.attributes or {}), **obs.attributes}
-    run.duration_seconds = (
-        (run.ended_at - run.started_at).total_seconds() if run.started_at and run.ended_at else None
-    )
+    for field in ("scheduled_at", "started_at"):
+        times = [getattr(o, field) for o in observations if getattr(o, field)]
+        setattr(summary, field, min(times, default=None))
+    return summary
 
 
 def _adopt_known_engines(observations: Iterable[RunObservation]) -> None:
@@ -205,12 +175,13 @@ def runs_record(
         return []
     if jobs is None:
         _adopt_known_engines(observations)
-    folded: dict[tuple[str, str], RunObservation] = {}
+    # Each run's observations, applied one by one (the rules are order-free, so a batch's
+    # order does not matter either).
+    folded: dict[tuple[str, str], list[RunObservation]] = {}
     for obs in observations:
-        key = (obs.job_key, obs.external_id)
-        folded[key] = merge_observation(folded[key], obs) if key in folded else obs
+        folded.setdefault((obs.job_key, obs.external_id), []).append(obs)
     if jobs is None:
-        jobs = _jobs_for(folded.values(), seen_at=seen_at)
+        jobs = _jobs_for((_summary(group) for group in folded.values()), seen_at=seen_at)
     # Another request may create one of these runs between our read and our insert; a second
     # pass then sees its row and updates it instead. Inside a caller's transaction that needs
     # a savepoint (two more round trips); on our own, the retry is a new transaction.
@@ -232,7 +203,13 @@ def runs_record(
     return runs
 
 
-def _record(folded, jobs: dict[str, Job], *, seen_at: datetime, then) -> list[Run]:
+def _record(
+    folded: dict[tuple[str, str], list[RunObservation]],
+    jobs: dict[str, Job],
+    *,
+    seen_at: datetime,
+    then: Callable[[list[Run]], object] | None,
+) -> list[Run]:
     runs = _judged(_upsert(folded, jobs), seen_at=seen_at)
     if then is not None:
         then(runs)
@@ -240,39 +217,41 @@ def _record(folded, jobs: dict[str, Job], *, seen_at: datetime, then) -> list[Ru
 
 
 def _judged(runs: list[Run], *, seen_at: datetime) -> list[Run]:
-    from batchwatch.runs.ledger import judge_runs
-
     judge_runs(runs, now=seen_at)
     return runs
 
 
-def _snapshot(run: Run) -> tuple:
+def _snapshot(run: Run) -> tuple[Any, ...]:
     return tuple(getattr(run, field) for field in RUN_FIELDS if field != "updated_at")
 
 
-def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job]) -> list[Run]:
-    from batchwatch.runs.ledger import expected_window, match_expected
-
+def _upsert(folded: dict[tuple[str, str], list[RunObservation]], jobs: dict[str, Job]) -> list[Run]:
     jobs_by_id = {j.pk: j for j in jobs.values()}
+    summaries = {key: _summary(group) for key, group in folded.items()}
     # One locked read for what the observations may update (their runs, by external id),
     # what new runs may fulfil (the ledger's expected occurrences near their times) and runs
     # stored earlier that wait for one of these as their parent.
     window = expected_window(
-        [(key, jobs[key[0]].pk, o.scheduled_at, o.started_at) for key, o in folded.items()],
+        [(key, jobs[key[0]].pk, o.scheduled_at, o.started_at) for key, o in summaries.items()],
         jobs_by_id=jobs_by_id,
     )
     wanted = Q(job_id__in={j.pk for j in jobs.values()}, external_id__in={e for _, e in folded})
     if window is not None:
         job_ids, earliest, latest = window
         wanted |= Q(job_id__in=job_ids, expected_at__gte=earliest, expected_at__lte=latest)
-    refs = {ref for key, obs in folded.items() for ref in _refs_observed(jobs[key[0]], obs)}
+    refs = {
+        ref
+        for key, group in folded.items()
+        for obs in group
+        for ref in _refs_observed(jobs[key[0]], obs)
+    }
     wanted |= Q(parent_ref__in=refs, parent_run__isnull=True)
     rows = list(Run.objects.select_for_update().filter(wanted).order_by())
     waiting = [r for r in rows if r.parent_run_id is None and r.parent_ref in refs]
     existing = {(r.job_id, r.external_id): r for r in rows}
     new_keys = [
         (key, jobs[key[0]].pk, obs.scheduled_at, obs.started_at)
-        for key, obs in folded.items()
+        for key, obs in summaries.items()
         if (jobs[key[0]].pk, key[1]) not in existing
     ]
     known = (
@@ -282,7 +261,8 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
     )
     matched, claims = match_expected(new_keys, jobs_by_id=jobs_by_id, known=known)
     created, changed, runs = [], [], []
-    for (job_key, external_id), obs in folded.items():
+    for (job_key, external_id), group in folded.items():
+        obs = group[0]
         job = jobs[job_key]
         run = existing.get((job.pk, external_id))
         expected = matched.get((job_key, external_id))
@@ -293,18 +273,23 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
             run.external_id, run.source = external_id, obs.source
             if run.state in (RunState.SCHEDULED, RunState.MISSED):
                 run.state = obs.state or RunState.RUNNING
-            _apply(run, obs)
+                run.convergence = convergence.fresh()
+            for each in group:
+                _apply(run, each)
             changed.append(run)
         elif run is None:
             run = Run(job=job, external_id=external_id, source=obs.source, attempt=obs.attempt or 1)
             run.state = obs.state or RunState.RUNNING
             run.expected_at = claims.get((job_key, external_id))
-            _apply(run, obs)
+            run.convergence = convergence.fresh()
+            for each in group:
+                _apply(run, each)
             created.append(run)
         else:
             run.job = job  # (read without it: linking parents reads run.job for every run)
             before = _snapshot(run)
-            _apply(run, obs)
+            for each in group:
+                _apply(run, each)
             if _snapshot(run) != before:
                 changed.append(run)
         runs.append(run)
@@ -315,15 +300,19 @@ def _upsert(folded: dict[tuple[str, str], RunObservation], jobs: dict[str, Job])
 def _refs_observed(job: Job, obs: RunObservation) -> list[str]:
     """The references by which other runs may name the run ``obs`` reports as their parent
     (a superset of :func:`_refs_of` for the run once written)."""
-    return _refs(job, obs.external_id, obs.trace_id, obs.root_span_id)
+    return _refs(job, obs.external_id, obs.trace_id, obs.root_span_id, obs.lineage_ref)
 
 
 def _refs_of(run: Run) -> list[str]:
-    return _refs(run.job, run.external_id, run.trace_id, run.root_span_id)
+    return _refs(run.job, run.external_id, run.trace_id, run.root_span_id, run.lineage_ref)
 
 
-def _refs(job: Job, external_id: str, trace_id: str, root_span_id: str) -> list[str]:
+def _refs(
+    job: Job, external_id: str, trace_id: str, root_span_id: str, lineage_ref: str
+) -> list[str]:
     refs = [f"{job.key}#{external_id}", f"ol:{job.namespace}/{job.name}#{external_id}"]
+    if lineage_ref:
+        refs.append(lineage_ref)  # (an OpenLineage runId filed under the engine's identity)
     if trace_id and root_span_id:
         refs.append(span_ref(trace_id, root_span_id))
     return refs
@@ -389,8 +378,6 @@ BULK_UPDATE_FROM = 4
 
 def _insert_new(runs: list[Run]) -> None:
     if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
-        from batchwatch.runs.pgcopy import copy_run_inserts
-
         _prepare_for_copy(runs)
         copy_run_inserts(runs)
         return
@@ -399,8 +386,6 @@ def _insert_new(runs: list[Run]) -> None:
 
 def _save_changed(runs: list[Run]) -> None:
     if connection.vendor == "postgresql" and len(runs) >= BULK_UPDATE_FROM:
-        from batchwatch.runs.pgcopy import copy_run_updates
-
         _prepare_for_copy(runs)
         copy_run_updates(runs)
         return
@@ -433,6 +418,7 @@ def _resolve_refs(refs: set[str]) -> dict[str, Run]:
             path, _, external_id = ref.removeprefix("ol:").rpartition("#")
             namespace, _, name = path.partition("/")
             ol_q |= Q(job__namespace=namespace, job__name=name, external_id=external_id)
+            ol_q |= Q(lineage_ref=ref)
         else:
             job_key, _, external_id = ref.rpartition("#")
             key_q |= Q(job__key=job_key, external_id=external_id)
@@ -445,14 +431,19 @@ def _resolve_refs(refs: set[str]) -> dict[str, Run]:
     return found
 
 
-def spans_store(records: list[SpanRecord]) -> int:
+def spans_store(records: list[SpanRecord], *, growing: bool = False) -> int:
     """Store spans, skipping any already stored (exporters retry). Returns how many were new
-    on PostgreSQL (COPY fast path), how many were offered elsewhere."""
+    on PostgreSQL (COPY fast path), how many were offered elsewhere.
+
+    ``growing``: the spans are read again from a source that grows (a Spark event log read
+    while the application ran, then when it ended): a version of a stored span that ends
+    later replaces it (``convergence.span_newer``), whatever order the reads came in.
+    """
     if not records:
         return 0
+    if growing:
+        _spans_refresh(records)
     if connection.vendor == "postgresql":
-        from batchwatch.runs.pgcopy import copy_spans
-
         return copy_spans(records)
     rows = [
         Span(
@@ -468,8 +459,42 @@ def spans_store(records: list[SpanRecord]) -> int:
             service_name=r.service_name,
             attributes=r.attributes,
             events=r.events,
+            resource=kept_resource(r.resource) if r.resource else {},
         )
         for r in records
     ]
     Span.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     return len(rows)
+
+
+_SPAN_CONTENT = (
+    "parent_span_id", "name", "kind", "start_time", "end_time", "status_code",
+    "status_message", "service_name", "attributes", "events", "resource",
+)  # fmt: skip
+
+
+def _span_row(r: SpanRecord) -> Span:
+    return Span(
+        trace_id=r.trace_id, span_id=r.span_id, parent_span_id=r.parent_span_id, name=r.name,
+        kind=r.kind, start_time=r.start, end_time=r.end, status_code=r.status_code,
+        status_message=r.status_message, service_name=r.service_name, attributes=r.attributes,
+        events=r.events, resource=kept_resource(r.resource) if r.resource else {},
+    )  # fmt: skip
+
+
+def _spans_refresh(records: list[SpanRecord]) -> None:
+    """Replace stored spans by the newer versions among ``records`` (one read, one bulk
+    update); the spans not stored yet are left to the insert."""
+    offered = {(r.trace_id, r.span_id): r for r in records}
+    q = Q()
+    for trace_id in {r.trace_id for r in records}:
+        q |= Q(trace_id=trace_id, span_id__in=[s for t, s in offered if t == trace_id])
+    changed = []
+    for stored in Span.objects.filter(q):
+        fresh = _span_row(offered[(stored.trace_id, stored.span_id)])
+        if convergence.span_newer(fresh, stored):
+            for name in _SPAN_CONTENT:
+                setattr(stored, name, getattr(fresh, name))
+            changed.append(stored)
+    if changed:
+        Span.objects.bulk_update(changed, _SPAN_CONTENT, batch_size=200)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from batchwatch.ingest.auth import ANONYMOUS
-from batchwatch.ingest.flinkrest import FlinkUnreachable, poll
+from batchwatch.ingest.flinkrest import FlinkUnreachable, check_url, poll
 from batchwatch.ingest.services import ingest_run_events
 
 
@@ -28,6 +28,10 @@ class Command(BaseCommand):
     def handle(self, *args, url, namespace, interval, timeout, **options):
         if not url.startswith(("http://", "https://")):
             raise CommandError(f"--url {url!r} must be an http(s) URL.", returncode=2)
+        try:
+            check_url(url)
+        except FlinkUnreachable as exc:
+            raise CommandError(f"--url {exc}.", returncode=2) from None
         if interval is not None and interval <= 0:
             raise CommandError("--interval must be a positive number of seconds.", returncode=2)
         while True:
