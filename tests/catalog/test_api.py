@@ -266,3 +266,15 @@ def test_openapi_schema_and_docs(api_as, client, teammate):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_a_created_or_changed_team_reports_its_job_count(api_as, admin, ledger_job):
+    # (found by schemathesis: a new team's job_count was null, the schema says an integer)
+    from tests.api.openapi import allows, schema_property
+
+    created = api_as(admin).post(TEAMS, {"slug": "ops", "name": "Ops"}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["job_count"] == 0
+    changed = api_as(admin).patch(f"{TEAMS}ledger/", {"name": "Ledger!"}, format="json")
+    assert changed.json()["job_count"] == 1
+    assert allows(schema_property("Team", "job_count"), changed.json()["job_count"])

@@ -105,8 +105,56 @@ def test_a_failing_evaluation_costs_the_run_nothing(nightly, monkeypatch, caplog
         SLOState.objects.create(slo=SLO.objects.get(), job=nightly)  # a write, rolled back
         raise ZeroDivisionError("a bug in an evaluation")
 
-    monkeypatch.setattr(services, "_evaluate_after_runs", broken)
+    monkeypatch.setattr(services, "_evaluate_states", broken)
     report(nightly, 0, minutes=120)
     assert Run.objects.get(job=nightly).state == "succeeded"  # recorded all the same
     assert not SLOState.objects.exists()  # the evaluation's own writes are undone
     assert "slo.evaluate_after_runs_failed" in caplog.text
+
+
+def test_an_inactive_job_counts_only_for_an_slo_on_that_job(nightly, team_a):
+    """As in the tick: an SLO over a team or labels covers active jobs only."""
+    deadline = deadline_slo(nightly)
+    make_slo("ledger-team", SLO.Kind.SUCCESS_RATIO, "90", team=team_a)
+    run_day(nightly, 0, minutes=120)
+    nightly.is_active = False
+    nightly.save()
+    runs = list(Run.objects.select_related("job"))
+    assert slo_evaluate_after_runs(runs, now=FIRST + timedelta(hours=3)) == 1
+    assert list(SLOState.objects.values_list("slo_id", flat=True)) == [deadline.pk]
+
+
+def test_slos_hook_into_ingest_through_the_registry_not_an_import():
+    """Ingest (below slo in the layers) calls ``after_runs_recorded``; slo registers its
+    evaluation there when the app is ready, and no ingest module imports slo."""
+    import ast
+    from pathlib import Path
+
+    import batchwatch.ingest
+    from batchwatch.core.hooks import after_runs_recorded
+
+    assert slo_evaluate_after_runs in after_runs_recorded.functions
+    imported = set()
+    for path in Path(batchwatch.ingest.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add((path.name, node.module))
+            elif isinstance(node, ast.Import):
+                imported.update((path.name, alias.name) for alias in node.names)
+    assert not {(f, m) for f, m in imported if m.startswith("batchwatch.slo")}
+
+
+def test_a_registered_hook_gets_the_runs_ingest_recorded(nightly):
+    from batchwatch.core.hooks import after_runs_recorded
+
+    seen = []
+
+    def spy(runs, *, now):
+        seen.append(([r.external_id for r in runs], now))
+
+    after_runs_recorded.register(spy)
+    try:
+        now = report(nightly, 0, minutes=30)
+    finally:
+        after_runs_recorded.unregister(spy)
+    assert seen == [(["scheduled__0"], now)]

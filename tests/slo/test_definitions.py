@@ -167,3 +167,19 @@ def test_admin_refuses_an_objective_of_100(client, admin, job):
     assert response.status_code == 200
     assert b"strictly between 0 and 100" in response.content
     assert not SLO.objects.exists()
+
+
+def test_a_deadline_time_is_described_as_the_wall_clock_time_it_is(api_as, admin, db):
+    # (found by schemathesis: "06:00:00" is sent, and OpenAPI's format: time (RFC 3339)
+    # requires a UTC offset; a deadline is a wall-clock time in deadline_timezone)
+    from batchwatch.catalog.services import job_create
+    from tests.api.openapi import allows, schema_property
+
+    job_create(engine="airflow", namespace="prod", name="ledger_close")
+    created = api_as(admin).post("/api/v1/slos/", payload(), format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["deadline_time"] == "06:00:00"
+    prop = schema_property("SLO", "deadline_time")
+    assert "format" not in prop
+    assert allows(prop, "06:00:00")
+    assert not allows(prop, "06:00:00+01:00")

@@ -10,8 +10,14 @@ from batchwatch.runs.models import Signal
 from batchwatch.runs.observations import RunObservation
 from batchwatch.runs.services import runs_record
 from batchwatch.slo.models import SLO, SLOState
-from batchwatch.slo.services import evaluate_all, slo_evaluate_job
+from batchwatch.slo.services import evaluate_all, slo_evaluate
 from tests.slo.conftest import FIRST, deadline_slo, make_slo, run_day, run_started
+
+
+def evaluated(slo, job, *, now):
+    """The state the periodic evaluation leaves for ``slo`` and ``job`` as of ``now``."""
+    slo_evaluate(now)
+    return SLOState.objects.get(slo=slo, job=job)
 
 
 @pytest.mark.django_db
@@ -23,7 +29,7 @@ class TestDeadline:
             # 02:00 start; 240 min ends 06:00 exactly (in time); 300 min misses 06:00.
             run_day(nightly, day, minutes=300 if day in late_days else 120)
         now = FIRST + timedelta(days=28)
-        state = slo_evaluate_job(slo, nightly, now=now)
+        state = evaluated(slo, nightly, now=now)
         assert (state.total, state.good) == (28, 25)
         assert state.budget_total == pytest.approx(2.8)
         assert state.budget_remaining_ratio == pytest.approx(1 - 3 / 2.8)
@@ -39,11 +45,11 @@ class TestDeadline:
         slo.save()
         for day in range(28):
             run_day(nightly, day, minutes=300 if day in {5, 12} else 120)
-        state = slo_evaluate_job(slo, nightly, now=FIRST + timedelta(days=28))
+        state = evaluated(slo, nightly, now=FIRST + timedelta(days=28))
         assert state.status == SLOState.Status.WARNING  # 2 of 2.8 used: 29% left, under 50%
         for day in range(28, 40):
             run_day(nightly, day, minutes=120)
-        state = slo_evaluate_job(slo, nightly, now=FIRST + timedelta(days=40))
+        state = evaluated(slo, nightly, now=FIRST + timedelta(days=40))
         assert (state.total, state.good, state.status) == (28, 27, SLOState.Status.OK)
 
     def test_a_missed_run_is_a_bad_run_once_its_deadline_passed(self, nightly):
@@ -119,8 +125,8 @@ class TestOtherKinds:
                 state="failed" if day == 7 else "succeeded",
             )
         now = FIRST + timedelta(days=11)
-        r = slo_evaluate_job(ratio, nightly, now=now)
-        d = slo_evaluate_job(duration, nightly, now=now)
+        r = evaluated(ratio, nightly, now=now)
+        d = evaluated(duration, nightly, now=now)
         assert (r.good, r.total, r.status) == (9, 10, SLOState.Status.BREACHED)
         assert (d.good, d.total) == (8, 9)  # only successful runs have a duration verdict
 
@@ -135,9 +141,9 @@ class TestOtherKinds:
         )
         for day in range(5):
             run_day(nightly, day, minutes=60)
-        fresh = slo_evaluate_job(slo, nightly, now=FIRST + timedelta(days=5))
+        fresh = evaluated(slo, nightly, now=FIRST + timedelta(days=5))
         assert (fresh.good, fresh.total) == (4, 4)
-        stale = slo_evaluate_job(slo, nightly, now=FIRST + timedelta(days=6, hours=6))
+        stale = evaluated(slo, nightly, now=FIRST + timedelta(days=6, hours=6))
         assert stale.total == 5 and stale.good == 4
 
     def test_a_team_selector_covers_its_jobs(self, nightly, team_a):

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from batchwatch.runs.models import Run
 from batchwatch.slo.models import SLO, SLOState
-from batchwatch.slo.services import evaluate_all, next_deadline, slo_evaluate, slo_save
+from batchwatch.slo.services import evaluate_all, slo_evaluate, slo_evaluate_after_runs, slo_save
+from batchwatch.slo.sli import next_deadline
 from tests.slo.conftest import FIRST, deadline_slo, make_slo, run_day, run_started
 
 pytestmark = pytest.mark.django_db
@@ -120,12 +121,15 @@ def test_an_unchanged_pass_keeps_the_metrics_snapshot_fresh_without_rendering(ni
     assert second[2] == first[2] and second[0] >= first[0]
 
 
-def test_evaluating_one_jobs_slos_after_a_run(nightly, team_a):
-    from batchwatch.slo.services import slo_evaluate_for_job
-
+def test_an_evaluation_at_ingest_equals_the_next_passs(nightly, team_a):
     deadline = deadline_slo(nightly)
     team_wide = make_slo("ledger-team", SLO.Kind.SUCCESS_RATIO, "90", team=team_a)
-    run_day(nightly, 0, minutes=120)
-    states = slo_evaluate_for_job(nightly, now=FIRST + timedelta(hours=12))
-    assert {s.slo_id for s in states} == {deadline.pk, team_wide.pk}
-    assert all(s.total == 1 for s in states)
+    for day in range(3):
+        run_day(nightly, day, minutes=300 if day == 1 else 120, state="succeeded")
+    now = FIRST + timedelta(days=2, hours=12)
+    runs = list(Run.objects.select_related("job"))
+    assert slo_evaluate_after_runs(runs, now=now) == 2
+    at_ingest = {s.slo_id: (s.good, s.total, s.status) for s in SLOState.objects.all()}
+    assert at_ingest == {deadline.pk: (2, 3, "breached"), team_wide.pk: (3, 3, "ok")}
+    assert slo_evaluate(now)["slo_states"] == 2  # its runs changed: evaluated again
+    assert {s.slo_id: (s.good, s.total, s.status) for s in SLOState.objects.all()} == at_ingest

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from batchwatch.catalog.demo import load_demo_catalog
+from batchwatch.demo.loader import load_demo_catalog
 from batchwatch.slo.services import evaluate_all
 from tests.conftest import require_tool
 
@@ -38,6 +38,11 @@ def test_metrics_names_and_bounded_labels(client, demo_evaluated):
         "batchwatch_slo_burn_rate",
         "batchwatch_ingest_spans_total",
         "batchwatch_ingest_request_duration_seconds_bucket",
+        # alerting's families (registered by the alerts app into the same exposition)
+        "batchwatch_outbox_notifications",
+        "batchwatch_outbox_oldest_undelivered_seconds",
+        "batchwatch_alert_intake_queued_batches",
+        "batchwatch_escalation_timers_overdue",
     ):
         assert re.search(rf"^{name}\{{", text, re.M) or re.search(rf"^{name} ", text, re.M), name
     labels = set(re.findall(r'(\w+)="', text))

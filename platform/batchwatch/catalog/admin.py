@@ -26,13 +26,37 @@ class TeamAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Through the services, so that each role change is in the audit log.
+        changed = formset.save(commit=False)  # (deletions first: a person may be re-added)
+        for membership in formset.deleted_objects:
+            services.membership_delete(membership=membership, actor=request.user, request=request)
+        for membership in changed:
+            services.membership_save(membership=membership, actor=request.user, request=request)
+        formset.save_m2m()
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Saved and deleted through the services, so that each role change is in the audit
+    log."""
+
     list_display = ["user", "team", "role", "created_at"]
     list_filter = ["role", "team"]
     search_fields = ["user__username", "user__email", "team__name", "team__slug"]
     autocomplete_fields = ["user", "team"]
+
+    def save_model(self, request, obj, form, change):
+        services.membership_save(membership=obj, actor=request.user, request=request)
+
+    def delete_model(self, request, obj):
+        services.membership_delete(membership=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("team", "user"):
+            services.membership_delete(membership=membership, actor=request.user, request=request)
 
 
 class UpstreamInline(admin.TabularInline):

@@ -79,12 +79,16 @@ class TeamViewSet(viewsets.ModelViewSet):
         team = services.team_create(**data)
         if thread_updates is not None:
             team = services.team_update(team=team, changes={"slack_thread_updates": thread_updates})
+        # get_queryset's annotation, which a team fresh from the service lacks: it owns no jobs.
+        team.job_count = 0  # type: ignore[attr-defined]
         serializer.instance = team
 
     def perform_update(self, serializer):
+        job_count = serializer.instance.job_count
         serializer.instance = services.team_update(
             team=serializer.instance, changes=serializer.validated_data
         )
+        serializer.instance.job_count = job_count
 
     def perform_destroy(self, instance: Team):
         if instance.jobs.exists():

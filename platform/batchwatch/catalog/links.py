@@ -7,6 +7,8 @@ import re
 
 from django.conf import settings
 
+from batchwatch.core.links import absolute_url
+
 UID_MAX = 40  # Grafana's limit on dashboard uids
 
 
@@ -28,4 +30,4 @@ def job_dashboard_url(job) -> str:
     """The job's Grafana dashboard when Grafana is configured, else its Batchwatch page."""
     if settings.GRAFANA_URL:
         return f"{settings.GRAFANA_URL.rstrip('/')}/d/{dashboard_uid('job', job.key)}"
-    return f"{settings.BATCHWATCH_BASE_URL}/jobs/{job.pk}/"
+    return absolute_url("web:job", job.pk)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +17,9 @@ from batchwatch.catalog.validators import (
     validate_slack_channel,
     validate_timezone,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Team(models.Model):
@@ -40,7 +44,7 @@ class Team(models.Model):
         default=ThreadUpdates.IMPORTANT,
         help_text="Which incident timeline entries go to the Slack message's thread.",
     )
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,8 +125,6 @@ class Calendar(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from datetime import date
-
         days = self.skip_weekdays or []
         if not isinstance(days, list) or any(d not in range(1, 8) for d in days):
             raise ValidationError({"skip_weekdays": "Use ISO weekday numbers 1 (Mon) to 7 (Sun)."})
@@ -137,7 +139,7 @@ class Calendar(models.Model):
                     {"skip_dates": f"{value!r} is not a YYYY-MM-DD date."}
                 ) from None
 
-    def skips(self, day) -> bool:
+    def skips(self, day: date) -> bool:
         return day.isoweekday() in (self.skip_weekdays or []) or day.isoformat() in (
             self.skip_dates or []
         )
@@ -211,7 +213,7 @@ class Job(models.Model):
     )
     repo_url = models.URLField("repository", max_length=500, blank=True)
     docs_url = models.URLField("documentation", max_length=500, blank=True)
-    upstream = models.ManyToManyField(
+    upstream: models.ManyToManyField[Job, JobDependency] = models.ManyToManyField(
         "self",
         through="JobDependency",
         through_fields=("downstream", "upstream"),
@@ -225,6 +227,11 @@ class Job(models.Model):
     is_active = models.BooleanField("active", default=True)
     last_seen_at = models.DateTimeField(
         null=True, blank=True, help_text="When telemetry last mentioned this job."
+    )
+    # Gauges of the job itself rather than of one run ({"kafka_lag": {"at", "value", ...}}),
+    # written by catalog.services.job_facts_record: per fact, the latest report wins.
+    facts = models.JSONField(
+        default=dict, blank=True, help_text="What telemetry last said of the job itself."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -241,7 +248,7 @@ class Job(models.Model):
     def __str__(self) -> str:
         return self.key
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # The key is derived, never edited, so it cannot disagree with its parts.
         self.key = job_key(self.engine, self.namespace, self.name)
         update_fields = kwargs.get("update_fields")

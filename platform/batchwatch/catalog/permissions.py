@@ -11,10 +11,7 @@ from __future__ import annotations
 from rest_framework import permissions
 
 from batchwatch.catalog.models import Job, Membership, Team
-
-
-def is_admin(user) -> bool:
-    return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
+from batchwatch.core.permissions import is_admin
 
 
 def can_manage_team(user, team: Team) -> bool:

@@ -6,12 +6,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 
 from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 def ownership_rule_matches(
@@ -54,7 +58,12 @@ def owner_team_for(
     return None
 
 
-def by_owner_team(queryset: QuerySet, team: str | None, *, path: str = "owner_team") -> QuerySet:
+_M = TypeVar("_M", bound=Model)
+
+
+def by_owner_team(
+    queryset: QuerySet[_M], team: str | None, *, path: str = "owner_team"
+) -> QuerySet[_M]:
     """Filter by the owning team's slug; ``"-"`` means owned by nobody (yet)."""
     if team == "-":
         return queryset.filter(**{f"{path}__isnull": True})
@@ -88,7 +97,8 @@ def job_list(
 class TeamOverview:
     team: Team | None  # None: the jobs nobody owns yet
     jobs: list[Job]
-    health: dict | None = None  # filled by the page: failed/missed last runs, SLO statuses
+    # Filled by the page: failed/missed last runs, SLO statuses.
+    health: dict[str, Any] | None = None
 
 
 def catalog_overview(
@@ -178,7 +188,7 @@ def schedule_next_occurrences(job: Job, *, after: datetime, count: int = 5) -> l
     return schedule_occurrences(job, after, limit=count)
 
 
-def team_roles_of(user) -> dict[int, str]:
+def team_roles_of(user: User | AnonymousUser) -> dict[int, str]:
     """``{team_id: role}`` for the teams the user belongs to (one query)."""
     if not user.is_authenticated:
         return {}

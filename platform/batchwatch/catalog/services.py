@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 
+from batchwatch.audit.models import AuditEvent
+from batchwatch.audit.services import record_event
 from batchwatch.catalog.models import (
     Job,
     JobDataset,
@@ -23,6 +25,11 @@ from batchwatch.catalog.models import (
     job_key,
 )
 from batchwatch.catalog.selectors import declared_edges, owner_team_for, ownership_rules_active
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 logger = logging.getLogger("batchwatch.catalog")
 
@@ -53,7 +60,7 @@ TEAM_EDITABLE_FIELDS = frozenset(
 )
 
 
-def _save_validated(instance, *, exclude_unique: bool = False) -> None:
+def _save_validated(instance: Model, *, exclude_unique: bool = False) -> None:
     instance.full_clean(validate_unique=not exclude_unique)
     instance.save()
 
@@ -65,7 +72,7 @@ def team_create(
     name: str,
     description: str = "",
     slack_channel: str = "",
-    owners: Iterable = (),
+    owners: Iterable[User] = (),
 ) -> Team:
     team = Team(slug=slug, name=name, description=description, slack_channel=slack_channel)
     _save_validated(team)
@@ -87,13 +94,112 @@ def team_update(*, team: Team, changes: Mapping[str, Any]) -> Team:
 
 
 @transaction.atomic
-def membership_set(*, team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
+def membership_set(
+    *,
+    team: Team,
+    user: User,
+    role: str = Membership.Role.MEMBER,
+    actor: User | None = None,
+    actor_name: str = "",
+    request: HttpRequest | Request | None = None,
+) -> Membership:
+    """Make ``user`` a member (or owner) of ``team``; a change of role is in the audit log
+    (``actor`` made it; none for the demo data or a fixture)."""
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use owner or member."})
-    membership, _ = Membership.objects.update_or_create(
-        team=team, user=user, defaults={"role": role}
-    )
+    membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
+    old = membership.role if membership else None
+    if membership is None:
+        membership = Membership.objects.create(team=team, user=user, role=role)
+    elif membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    if old != role:
+        _role_changed(membership, old, role, actor, actor_name, request)
     return membership
+
+
+@transaction.atomic
+def membership_remove(
+    *,
+    team: Team,
+    user: User,
+    actor: User | None = None,
+    actor_name: str = "",
+    request: HttpRequest | Request | None = None,
+) -> bool:
+    """Take ``user`` out of ``team`` (recorded as a role change to none); False when they
+    were not a member."""
+    membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
+    if membership is None:
+        return False
+    _role_changed(membership, membership.role, None, actor, actor_name, request)
+    membership.delete()
+    return True
+
+
+@transaction.atomic
+def membership_save(
+    *,
+    membership: Membership,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> Membership:
+    """Save a membership as admin's form left it (new, or its role, user or team changed) and
+    record each role that changed: moving a row to another user or team is one person's
+    removal and another's arrival."""
+    stored = (
+        Membership.objects.select_for_update().select_related("team", "user")
+        .filter(pk=membership.pk).first()
+        if membership.pk else None
+    )  # fmt: skip
+    _save_validated(membership)
+    moved = stored is not None and (stored.team_id, stored.user_id) != (
+        membership.team_id,
+        membership.user_id,
+    )
+    if stored is not None and moved:
+        _role_changed(stored, stored.role, None, actor, "", request)
+    old = None if stored is None or moved else stored.role
+    if old != membership.role:
+        _role_changed(membership, old, membership.role, actor, "", request)
+    return membership
+
+
+def membership_delete(
+    *,
+    membership: Membership,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> None:
+    """Delete a membership row (admin), recorded as a role change to none."""
+    membership_remove(team=membership.team, user=membership.user, actor=actor, request=request)
+
+
+def _role_changed(
+    membership: Membership,
+    old: str | None,
+    new: str | None,
+    actor: User | None,
+    actor_name: str,
+    request: HttpRequest | Request | None,
+) -> None:
+    # The user's name is kept in the detail: the event outlives the membership row.
+    record_event(
+        AuditEvent.Action.ROLE_CHANGED,
+        actor=actor,
+        actor_name=actor_name,
+        team=membership.team,
+        target=membership,
+        target_repr=f"{membership.user.get_username()} in {membership.team.slug}",
+        detail={
+            "user": membership.user.get_username(),
+            "team": membership.team.slug,
+            "old_role": old,
+            "new_role": new,
+        },
+        request=request,
+    )
 
 
 @transaction.atomic
@@ -339,7 +445,21 @@ def ownership_rule_create(*, team: Team, priority: int = 100, **conditions: Any)
     return rule
 
 
-def lineage_record(observations, *, seen_at: datetime) -> int:
+class LineageFacts(Protocol):
+    """What :func:`lineage_record` reads of a ``runs.observations.LineageObservation`` (the
+    catalog sits below runs, so it names the fields rather than the class)."""
+
+    @property
+    def job_key(self) -> str: ...
+    @property
+    def inputs(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def outputs(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def parent_job_key(self) -> str | None: ...
+
+
+def lineage_record(observations: Iterable[LineageFacts], *, seen_at: datetime) -> int:
     """Record datasets read and written, and the job → job edges they imply.
 
     ``observations`` are ``runs.observations.LineageObservation``s whose jobs exist (ingest
@@ -418,3 +538,25 @@ def lineage_record(observations, *, seen_at: datetime) -> int:
             last_observed_at=seen_at
         )
     return len(edges - existing)
+
+
+def job_facts_record(*, facts: Mapping[int, Mapping[str, dict[str, Any]]]) -> int:
+    """Record gauges of jobs themselves (``Job.facts``; ``facts`` maps a job's pk to its
+    facts, each with an ISO ``at``): per job and fact, the report with the later ``at`` wins,
+    so a stale export replayed late never replaces a newer one. Returns how many jobs changed.
+    """
+    if not facts:
+        return 0
+    changed = []
+    with transaction.atomic():
+        for job in Job.objects.select_for_update().filter(pk__in=facts).only("id", "facts"):
+            held = dict(job.facts or {})
+            for name, fact in facts[job.pk].items():
+                old = held.get(name)
+                if old is None or (fact.get("at") or "") > (old.get("at") or ""):
+                    held[name] = fact
+            if held != job.facts:
+                job.facts = held
+                changed.append(job)
+        Job.objects.bulk_update(changed, ["facts"])
+    return len(changed)

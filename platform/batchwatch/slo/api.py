@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 
@@ -86,6 +87,27 @@ class SLOPermission(permissions.BasePermission):
         return can_manage_jobs_of(request.user, owning_team(obj))
 
 
+@extend_schema_view(
+    create=extend_schema(
+        examples=[
+            OpenApiExample(
+                "A deadline SLO",
+                request_only=True,
+                value={
+                    "slug": "ledger-close-by-7",
+                    "name": "Ledger close by 07:00 New York",
+                    "kind": "deadline",
+                    "job": "airflow:prod-airflow/ledger_nightly_close",
+                    "objective": "99",
+                    "window_unit": "runs",
+                    "window_size": 30,
+                    "deadline_time": "07:00",
+                    "deadline_timezone": "America/New_York",
+                },
+            )
+        ]
+    )
+)
 class SLOViewSet(viewsets.ModelViewSet):
     serializer_class = SLOSerializer
     permission_classes = [permissions.IsAuthenticated, SLOPermission]

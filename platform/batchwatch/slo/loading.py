@@ -12,6 +12,8 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from batchwatch.audit.models import AuditEvent
+from batchwatch.audit.services import record_event
 from batchwatch.catalog.models import Job, Team
 from batchwatch.core import yamlshape
 from batchwatch.core.yamlshape import ListOf, Mapping, Scalar, Text
@@ -149,11 +151,27 @@ def _slo_from(entry: dict, where: str) -> SLO:
 @dataclass
 class LoadResult:
     created: int
-    updated: int
+    updated: int  # existing SLOs the file names, changed or not
+    changed: int = 0  # those of them whose fields the file changed
 
 
-def load_slo_file(path: Path) -> LoadResult:
-    """Create or update the file's SLOs (by slug); all or nothing. Raises SLOFileError."""
+# Compared to tell a changed SLO from one the file repeats as it is.
+_BOOKKEEPING = {"id", "created_at", "updated_at"}
+
+
+def _differs(slo: SLO, existing: SLO) -> bool:
+    return any(
+        getattr(slo, f.attname) != getattr(existing, f.attname)
+        for f in SLO._meta.concrete_fields
+        if f.attname not in _BOOKKEEPING
+    )
+
+
+def load_slo_file(path: Path, *, actor_name: str = "") -> LoadResult:
+    """Create or update the file's SLOs (by slug); all or nothing. Raises SLOFileError.
+
+    The load is recorded in the audit log (``config.loaded``: the file, what was created and
+    changed) in the transaction that saves the SLOs; ``actor_name`` says who loaded it."""
     try:
         document = yamlshape.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -174,7 +192,7 @@ def load_slo_file(path: Path) -> LoadResult:
     shape_problems = yamlshape.problems(document, SHAPE, prefix=f"{path}: ")
     if shape_problems:
         raise SLOFileError(shape_problems)
-    problems, slos = [], []
+    problems, slos, changed = [], [], 0
     for i, entry in enumerate(entries):
         where = f"{path}: slos[{i}]" + (
             f" ({entry.get('slug')})" if isinstance(entry, dict) else ""
@@ -188,6 +206,7 @@ def load_slo_file(path: Path) -> LoadResult:
             if existing:
                 slo.pk, slo.created_at = existing.pk, existing.created_at
             slo.full_clean(validate_unique=existing is None)
+            changed += bool(existing) and _differs(slo, existing)
             slos.append(slo)
         except ValueError as exc:
             problems.append(str(exc))
@@ -197,7 +216,22 @@ def load_slo_file(path: Path) -> LoadResult:
     if problems:
         raise SLOFileError(problems)
     created = sum(1 for s in slos if s.pk is None)
+    result = LoadResult(created=created, updated=len(slos) - created, changed=changed)
     with transaction.atomic():
         for slo in slos:
             slo.save()
-    return LoadResult(created=created, updated=len(slos) - created)
+        record_event(
+            AuditEvent.Action.CONFIG_LOADED,
+            actor_name=actor_name,
+            target_repr=f"SLOs {path.resolve()}",
+            detail={
+                "kind": "slos",
+                "file": str(path.resolve()),
+                "counts": {
+                    "created": result.created,
+                    "changed": result.changed,
+                    "unchanged": result.updated - result.changed,
+                },
+            },
+        )
+    return result

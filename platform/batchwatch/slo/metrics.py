@@ -7,8 +7,10 @@ handful of grouped queries (no per-job queries).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Max, Q, Sum, When
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, Max, Min, Q, Sum, When
 from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,9 +19,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from batchwatch.catalog.models import Job
+from batchwatch.catalog.models import Job, Team
+from batchwatch.core.cache import cache_get, cache_set
+from batchwatch.core.quarantine import quarantine_counts_by_state
+from batchwatch.core.scheduler import current_scheduler
+from batchwatch.ingest.models import RunReportBatch
+from batchwatch.ingest.stats import INGEST_STATS, LATENCY_BUCKETS
 from batchwatch.runs.models import Run, RunState
-from batchwatch.slo.models import SLOState
+from batchwatch.slo.models import SLO, SLOState
 
 DURATION_BUCKETS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
 JOB_LABELS = ["job", "team", "engine"]
@@ -39,100 +46,114 @@ class StateCollector(Collector):
 
     def collect(self):
         jobs = _job_labels()
+        yield from _run_counts(jobs)
+        yield from _duration_histogram(jobs)
+        yield from _last_success_and_missed(jobs)
+        yield from _slo_figures()
 
-        runs = CounterMetricFamily(
-            "batchwatch_job_runs",
-            "Runs recorded, by final or current state.",
-            labels=[*JOB_LABELS, "state"],
-        )
-        for job_id, state, count in (
-            Run.objects.exclude(state=RunState.SCHEDULED)
-            .values_list("job_id", "state")
-            .annotate(n=Count("id"))
-            .order_by()
-        ):
-            runs.add_metric([*jobs[job_id], state], count)
-        yield runs
 
-        # One grouped query computes every job's histogram buckets.
-        buckets = {
-            f"le_{b}": Sum(
-                Case(When(duration_seconds__lte=b, then=1), default=0, output_field=IntegerField())
-            )
-            for b in DURATION_BUCKETS
-        }
-        histogram = HistogramMetricFamily(
-            "batchwatch_job_run_duration_seconds", "Duration of finished runs.", labels=JOB_LABELS
-        )
-        for row in (
-            Run.objects.filter(duration_seconds__isnull=False)
-            .values("job_id")
-            .annotate(count=Count("id"), total=Sum("duration_seconds"), **buckets)
-            .order_by()
-        ):
-            histogram.add_metric(
-                jobs[row["job_id"]],
-                [(str(float(b)), row[f"le_{b}"]) for b in DURATION_BUCKETS]
-                + [("+Inf", row["count"])],
-                row["total"] or 0.0,
-            )
-        yield histogram
+def _run_counts(jobs: dict[int, list[str]]):
+    """Runs by job and state: one grouped query."""
+    runs = CounterMetricFamily(
+        "batchwatch_job_runs",
+        "Runs recorded, by final or current state.",
+        labels=[*JOB_LABELS, "state"],
+    )
+    for job_id, state, count in (
+        Run.objects.exclude(state=RunState.SCHEDULED)
+        .values_list("job_id", "state")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        runs.add_metric([*jobs[job_id], state], count)
+    yield runs
 
-        last_success = GaugeMetricFamily(
-            "batchwatch_job_last_success_timestamp_seconds",
-            "When the job last succeeded (Unix time).",
-            labels=JOB_LABELS,
-        )
-        missed = CounterMetricFamily(
-            "batchwatch_job_expected_runs_missed",
-            "Expected runs that never started.",
-            labels=JOB_LABELS,
-        )
-        for job_id, last, missed_count in (
-            Run.objects.values_list("job_id")
-            .annotate(
-                last=Max("ended_at", filter=Q(state=RunState.SUCCEEDED)),
-                missed=Count("id", filter=Q(state=RunState.MISSED)),
-            )
-            .order_by()
-        ):
-            if last is not None:
-                last_success.add_metric(jobs[job_id], last.timestamp())
-            missed.add_metric(jobs[job_id], missed_count)
-        yield last_success
-        yield missed
 
-        labels = ["slo", "job", "team"]
-        objective = GaugeMetricFamily(
-            "batchwatch_slo_objective_ratio", "SLO objective (0-1).", labels=labels
+def _duration_histogram(jobs: dict[int, list[str]]):
+    """Every job's run durations as a histogram: one grouped query computes the buckets."""
+    buckets = {
+        f"le_{b}": Sum(
+            Case(When(duration_seconds__lte=b, then=1), default=0, output_field=IntegerField())
         )
-        sli = GaugeMetricFamily(
-            "batchwatch_slo_sli_ratio", "Good runs over the window (0-1).", labels=labels
+        for b in DURATION_BUCKETS
+    }
+    histogram = HistogramMetricFamily(
+        "batchwatch_job_run_duration_seconds", "Duration of finished runs.", labels=JOB_LABELS
+    )
+    for row in (
+        Run.objects.filter(duration_seconds__isnull=False)
+        .values("job_id")
+        .annotate(count=Count("id"), total=Sum("duration_seconds"), **buckets)
+        .order_by()
+    ):
+        histogram.add_metric(
+            jobs[row["job_id"]],
+            [(str(float(b)), row[f"le_{b}"]) for b in DURATION_BUCKETS] + [("+Inf", row["count"])],
+            row["total"] or 0.0,
         )
-        budget = GaugeMetricFamily(
-            "batchwatch_slo_error_budget_remaining_ratio",
-            "Share of the error budget left (negative: overspent).",
-            labels=labels,
+    yield histogram
+
+
+def _last_success_and_missed(jobs: dict[int, list[str]]):
+    """When each job last succeeded and how many of its runs were missed: one grouped query."""
+    last_success = GaugeMetricFamily(
+        "batchwatch_job_last_success_timestamp_seconds",
+        "When the job last succeeded (Unix time).",
+        labels=JOB_LABELS,
+    )
+    missed = CounterMetricFamily(
+        "batchwatch_job_expected_runs_missed",
+        "Expected runs that never started.",
+        labels=JOB_LABELS,
+    )
+    for job_id, last, missed_count in (
+        Run.objects.values_list("job_id")
+        .annotate(
+            last=Max("ended_at", filter=Q(state=RunState.SUCCEEDED)),
+            missed=Count("id", filter=Q(state=RunState.MISSED)),
         )
-        burn = GaugeMetricFamily(
-            "batchwatch_slo_burn_rate",
-            "Error ratio over the objective's allowance, per window of runs.",
-            labels=[*labels, "window"],
-        )
-        for state in SLOState.objects.select_related("slo", "job__owner_team"):
-            values = [
-                state.slo.slug,
-                state.job.key,
-                state.job.owner_team.slug if state.job.owner_team else "",
-            ]
-            objective.add_metric(values, state.slo.objective_ratio)
-            if state.sli is not None:
-                sli.add_metric(values, state.sli)
-            if state.budget_remaining_ratio is not None:
-                budget.add_metric(values, state.budget_remaining_ratio)
-            for window, rate in (state.burn_rates or {}).items():
-                burn.add_metric([*values, window], rate)
-        yield from (objective, sli, budget, burn)
+        .order_by()
+    ):
+        if last is not None:
+            last_success.add_metric(jobs[job_id], last.timestamp())
+        missed.add_metric(jobs[job_id], missed_count)
+    yield last_success
+    yield missed
+
+
+def _slo_figures():
+    """Each SLO state's objective, SLI, budget left and burn rates."""
+    labels = ["slo", "job", "team"]
+    objective = GaugeMetricFamily(
+        "batchwatch_slo_objective_ratio", "SLO objective (0-1).", labels=labels
+    )
+    sli = GaugeMetricFamily(
+        "batchwatch_slo_sli_ratio", "Good runs over the window (0-1).", labels=labels
+    )
+    budget = GaugeMetricFamily(
+        "batchwatch_slo_error_budget_remaining_ratio",
+        "Share of the error budget left (negative: overspent).",
+        labels=labels,
+    )
+    burn = GaugeMetricFamily(
+        "batchwatch_slo_burn_rate",
+        "Error ratio over the objective's allowance, per window of runs.",
+        labels=[*labels, "window"],
+    )
+    for state in SLOState.objects.select_related("slo", "job__owner_team"):
+        values = [
+            state.slo.slug,
+            state.job.key,
+            state.job.owner_team.slug if state.job.owner_team else "",
+        ]
+        objective.add_metric(values, state.slo.objective_ratio)
+        if state.sli is not None:
+            sli.add_metric(values, state.sli)
+        if state.budget_remaining_ratio is not None:
+            budget.add_metric(values, state.budget_remaining_ratio)
+        for window, rate in (state.burn_rates or {}).items():
+            burn.add_metric([*values, window], rate)
+    yield from (objective, sli, budget, burn)
 
 
 class PlatformCollector(Collector):
@@ -143,9 +164,6 @@ class PlatformCollector(Collector):
 
 
 def _platform_metrics():
-    from batchwatch.core.scheduler import current_scheduler
-    from batchwatch.ingest.stats import INGEST_STATS, LATENCY_BUCKETS
-
     spans = CounterMetricFamily("batchwatch_ingest_spans", "Spans accepted by this process.")
     spans.add_metric([], INGEST_STATS.spans)
     yield spans
@@ -183,8 +201,6 @@ def _quarantine():
     """What was accepted but not processed (``core.quarantine``), from one grouped query:
     every item ever quarantined by kind and reason (a counter: alert on its increase), and
     those still waiting for someone by kind. Both label sets are bounded codes."""
-    from batchwatch.core.quarantine import quarantine_counts_by_state
-
     counts = quarantine_counts_by_state()
     total = CounterMetricFamily(
         "batchwatch_quarantined",
@@ -212,22 +228,16 @@ def _quarantine():
 
 def _run_report_queue():
     """Queued run reports (BATCHWATCH_INGEST_RUNS=queued): how many, and the drain's lag."""
-    from batchwatch.ingest.models import RunReportBatch
-
-    yield from _queue_gauges(
+    yield from queue_gauges(
         RunReportBatch,
         "batchwatch_ingest_run_reports",
         "Telemetry requests whose runs are not converged yet (queued ingest).",
     )
 
 
-def _queue_gauges(model, prefix: str, description: str):
+def queue_gauges(model, prefix: str, description: str):
     """``<prefix>_queued_batches`` and ``<prefix>_oldest_queued_seconds`` of a durable intake
     queue (``core/queues.py``): one indexed aggregate."""
-    from datetime import UTC, datetime
-
-    from django.db.models import Count, Min
-
     queued = model.objects.filter(processed_at=None).aggregate(
         n=Count("id"), oldest=Min("received_at")
     )
@@ -243,69 +253,10 @@ def _queue_gauges(model, prefix: str, description: str):
     yield lag
 
 
-class AlertingCollector(Collector):
-    """Outbox depth, overdue timers (the auditor) and open incidents: live, from indexed counts."""
-
-    def collect(self):
-        from datetime import UTC, datetime
-
-        from django.db.models import Count, Min
-
-        from batchwatch.alerts.selectors import open_incident_counts, overdue_timers
-        from batchwatch.notify.models import Notification
-
-        now = datetime.now(UTC)
-        depth = GaugeMetricFamily(
-            "batchwatch_outbox_notifications",
-            "Notifications in the outbox not delivered (yet), by state.",
-            labels=["state"],
-        )
-        undelivered = dict(
-            Notification.objects.filter(state__in=["pending", "sending", "failed"])
-            .values("state")
-            .annotate(n=Count("id"))
-            .values_list("state", "n")
-        )
-        for state in ("pending", "sending", "failed"):
-            depth.add_metric([state], undelivered.get(state, 0))
-        yield depth
-        oldest = Notification.objects.filter(state__in=["pending", "sending"]).aggregate(
-            m=Min("created_at")
-        )["m"]
-        age = GaugeMetricFamily(
-            "batchwatch_outbox_oldest_undelivered_seconds",
-            "Age of the oldest notification not delivered yet (0 when none).",
-        )
-        age.add_metric([], (now - oldest).total_seconds() if oldest else 0)
-        yield age
-        from batchwatch.alerts.models import AlertIntake
-
-        yield from _queue_gauges(
-            AlertIntake,
-            "batchwatch_alert_intake",
-            "Alert intake batches accepted and not processed yet (queued intake).",
-        )
-        overdue = GaugeMetricFamily(
-            "batchwatch_escalation_timers_overdue",
-            "Pending escalation/flush timers later than BATCHWATCH_TIMER_OVERDUE_SECONDS.",
-        )
-        overdue.add_metric([], overdue_timers(now).count())
-        yield overdue
-        incidents = GaugeMetricFamily(
-            "batchwatch_incidents_open",
-            "Open incidents by team and state.",
-            labels=["team", "state"],
-        )
-        for (team, state), count in sorted(open_incident_counts().items()):
-            incidents.add_metric([team, state], count)
-        yield incidents
-
-
 STATE_REGISTRY = CollectorRegistry(auto_describe=False)
 STATE_REGISTRY.register(StateCollector())
 PLATFORM_REGISTRY = CollectorRegistry(auto_describe=False)
 PLATFORM_REGISTRY.register(PlatformCollector())
-PLATFORM_REGISTRY.register(AlertingCollector())
 
 SNAPSHOT_KEY = "batchwatch:metrics:state"
 # A snapshot older than two evaluation intervals is not served: the scrape computes instead.
@@ -314,14 +265,6 @@ SNAPSHOT_MAX_AGE = 60.0
 
 def _changed_since(taken_at: float) -> bool:
     """Whether anything the state families show was written since a snapshot was taken."""
-    from datetime import UTC, datetime, timedelta
-
-    from django.conf import settings
-
-    from batchwatch.catalog.models import Job, Team
-    from batchwatch.runs.models import Run
-    from batchwatch.slo.models import SLO
-
     margin = timedelta(seconds=settings.BATCHWATCH_SLO_CHECK_MARGIN_SECONDS)
     since = datetime.fromtimestamp(taken_at, UTC) - margin
     return any(
@@ -336,8 +279,6 @@ def snapshot_state(*, changed: bool = True) -> float:
     changed nothing (``changed`` false, and no run, job, team or SLO written since the last
     snapshot) the last snapshot is still true: it is kept and marked fresh, not re-rendered.
     """
-    from batchwatch.core.cache import cache_get, cache_set
-
     previous = cache_get(SNAPSHOT_KEY)
     if not changed and previous and not _changed_since(previous[0]):
         cache_set(SNAPSHOT_KEY, (time.time(), *previous[1:]), timeout=int(SNAPSHOT_MAX_AGE * 2))
@@ -352,8 +293,6 @@ def snapshot_state(*, changed: bool = True) -> float:
 def exposition() -> bytes:
     """What /metrics serves: the latest state snapshot if fresh, else a live rendering, and
     this process's platform figures."""
-    from batchwatch.core.cache import cache_get
-
     snapshot = cache_get(SNAPSHOT_KEY)
     if snapshot and time.time() - snapshot[0] <= SNAPSHOT_MAX_AGE:
         taken_at, took, state = snapshot

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
-from django.conf import settings
 
+from batchwatch.core.links import absolute_url
 from batchwatch.slo.models import SLO
 
 PAGE_SHORT, PAGE_LONG = 6, 3
@@ -110,7 +110,7 @@ def _group(slo: SLO) -> dict:
 
 
 def _runbook_url(runbook_id: str) -> str:
-    return f"{settings.BATCHWATCH_BASE_URL}/runbooks/{runbook_id}/"
+    return absolute_url("web:runbook", runbook_id)
 
 
 def platform_group() -> dict:
@@ -172,90 +172,91 @@ def _tests(slos: list[SLO], rules_filename: str) -> str:
     """promtool unit tests: one burning, one healthy and one silent SLO per file."""
     if not slos:
         return yaml.safe_dump({"rule_files": [rules_filename], "tests": []})
-    slo = slos[0]
-    series = 'batchwatch_slo_burn_rate{{slo="{s}",job="j",team="t",window="{w}"}}'
-    target = f'slo="{slo.slug}",job="j",team="t"'
-    tests = [
-        {
-            "interval": "1m",
-            "input_series": [
-                {"series": series.format(s=slo.slug, w="3_runs"), "values": "33+0x10"},
-                {"series": series.format(s=slo.slug, w="7_runs"), "values": "14+0x10"},
-                {"series": series.format(s=slo.slug, w="window"), "values": "1.5+0x10"},
-                {"series": f"batchwatch_slo_sli_ratio{{{target}}}", "values": "0.9+0x10"},
-                {
-                    "series": f"batchwatch_slo_error_budget_remaining_ratio{{{target}}}",
-                    "values": "-0.5+0x10",
-                },
-            ],
-            "alert_rule_test": [
-                {
-                    "eval_time": "5m",
-                    "alertname": "BatchSLOBurnRatePage",
-                    "exp_alerts": [
-                        {
-                            "exp_labels": {
-                                "severity": "page",
-                                "sloth_slo": slo.slug,
-                                "slo": slo.slug,
-                                "job": "j",
-                                "team": "t",
-                                "window": "3_runs",
-                            },
-                            "exp_annotations": {
-                                "summary": f"{slo.name}: burning its error budget fast",
-                                "description": "The last 3 runs of j burn the error budget "
-                                "33x faster than the objective allows.",
-                                "runbook_url": _runbook_url("slo-burn"),
-                            },
-                        }
-                    ],
-                },
-                {"eval_time": "5m", "alertname": "BatchSLOAbsent", "exp_alerts": []},
-            ],
-            "promql_expr_test": [
-                {
-                    "expr": f'slo:current_burn_rate:ratio{{sloth_slo="{slo.slug}"}}',
-                    "eval_time": "5m",
-                    "exp_samples": [
-                        {
-                            "labels": f'slo:current_burn_rate:ratio{{slo="{slo.slug}",'
-                            f'sloth_slo="{slo.slug}",job="j",team="t",window="3_runs"}}',
-                            "value": 33,
-                        }
-                    ],
-                },
-            ],
-        },
-        {
-            "interval": "1m",
-            "input_series": [],
-            "alert_rule_test": [
-                {
-                    # No metrics at all: every SLO's absent alert fires after its 30 minutes.
-                    "eval_time": "31m",
-                    "alertname": "BatchSLOAbsent",
-                    "exp_alerts": [
-                        {
-                            "exp_labels": {
-                                "severity": "ticket",
-                                "sloth_slo": s.slug,
-                                "slo": s.slug,
-                            },
-                            "exp_annotations": {
-                                "summary": f"{s.name}: no SLO data (is Batchwatch scraped?)",
-                                "description": "Batchwatch exports no SLI for this SLO.",
-                                "runbook_url": _runbook_url("platform-ingest-backlog"),
-                            },
-                        }
-                        for s in slos
-                    ],
-                },
-            ],
-        },
-    ]
+    tests = [_burning_test(slos[0]), _absent_test(slos)]
     return yaml.safe_dump(
         {"rule_files": [rules_filename], "evaluation_interval": "1m", "tests": tests},
         sort_keys=False,
         width=100,
     )
+
+
+def _burning_test(slo: SLO) -> dict:
+    """The first SLO burning 33x over its last 3 runs: it pages and is recorded as such."""
+    series = 'batchwatch_slo_burn_rate{{slo="{s}",job="j",team="t",window="{w}"}}'
+    target = f'slo="{slo.slug}",job="j",team="t"'
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": series.format(s=slo.slug, w="3_runs"), "values": "33+0x10"},
+            {"series": series.format(s=slo.slug, w="7_runs"), "values": "14+0x10"},
+            {"series": series.format(s=slo.slug, w="window"), "values": "1.5+0x10"},
+            {"series": f"batchwatch_slo_sli_ratio{{{target}}}", "values": "0.9+0x10"},
+            {
+                "series": f"batchwatch_slo_error_budget_remaining_ratio{{{target}}}",
+                "values": "-0.5+0x10",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "5m",
+                "alertname": "BatchSLOBurnRatePage",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "page",
+                            "sloth_slo": slo.slug,
+                            "slo": slo.slug,
+                            "job": "j",
+                            "team": "t",
+                            "window": "3_runs",
+                        },
+                        "exp_annotations": {
+                            "summary": f"{slo.name}: burning its error budget fast",
+                            "description": "The last 3 runs of j burn the error budget "
+                            "33x faster than the objective allows.",
+                            "runbook_url": _runbook_url("slo-burn"),
+                        },
+                    }
+                ],
+            },
+            {"eval_time": "5m", "alertname": "BatchSLOAbsent", "exp_alerts": []},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": f'slo:current_burn_rate:ratio{{sloth_slo="{slo.slug}"}}',
+                "eval_time": "5m",
+                "exp_samples": [
+                    {
+                        "labels": f'slo:current_burn_rate:ratio{{slo="{slo.slug}",'
+                        f'sloth_slo="{slo.slug}",job="j",team="t",window="3_runs"}}',
+                        "value": 33,
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def _absent_test(slos: list[SLO]) -> dict:
+    """No metrics at all: every SLO's absent alert fires after its 30 minutes."""
+    return {
+        "interval": "1m",
+        "input_series": [],
+        "alert_rule_test": [
+            {
+                "eval_time": "31m",
+                "alertname": "BatchSLOAbsent",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "ticket", "sloth_slo": s.slug, "slo": s.slug},
+                        "exp_annotations": {
+                            "summary": f"{s.name}: no SLO data (is Batchwatch scraped?)",
+                            "description": "Batchwatch exports no SLI for this SLO.",
+                            "runbook_url": _runbook_url("platform-ingest-backlog"),
+                        },
+                    }
+                    for s in slos
+                ],
+            },
+        ],
+    }

@@ -1,12 +1,19 @@
-"""Reads of SLO state for pages: per job with burn-down points, per team in aggregate."""
+"""SLO reads: state for pages (per job with burn-down points, per team in aggregate), which
+jobs an SLO covers, and what evaluation reads (window runs, check times, durations)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from operator import attrgetter
 
-from django.db.models import Count
+from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
-from batchwatch.slo.models import SLOState
+from batchwatch.catalog.models import Job
+from batchwatch.runs.models import Run, RunState
+from batchwatch.slo.models import SLO, SLOState
+from batchwatch.slo.sli import VERDICT_FIELDS
 
 
 @dataclass
@@ -53,3 +60,163 @@ def slo_status_by_team() -> dict[int | None, dict[str, int]]:
     ):
         out.setdefault(team_id, {})[status] = n
     return out
+
+
+# Coverage: which jobs an SLO covers (a job, or active jobs of a team and/or with labels).
+
+
+def slo_jobs(slo: SLO) -> QuerySet[Job]:
+    if slo.job_id is not None:
+        return Job.objects.filter(pk=slo.job_id)
+    jobs = Job.objects.filter(is_active=True)
+    if slo.team_id is not None:
+        jobs = jobs.filter(owner_team_id=slo.team_id)
+    for key, value in (slo.label_selector or {}).items():
+        jobs = jobs.filter(**{f"labels__{key}": value})
+    return jobs
+
+
+def slo_covers(slo: SLO, job: Job) -> bool:
+    """``slo_jobs`` for one job in memory (the caller decides whether inactive jobs count)."""
+    if slo.job_id is not None:
+        return job.pk == slo.job_id
+    if slo.team_id is not None and job.owner_team_id != slo.team_id:
+        return False
+    return all((job.labels or {}).get(k) == v for k, v in (slo.label_selector or {}).items())
+
+
+def slo_jobs_among(slo: SLO, active: list[Job], by_team: dict[int, list[Job]]) -> list[Job]:
+    """``slo_jobs`` in memory, over active jobs loaded once (``by_team``: them by team)."""
+    if slo.job_id is not None:
+        return [slo.job]
+    candidates = active if slo.team_id is None else by_team.get(slo.team_id, [])
+    return [job for job in candidates if slo_covers(slo, job)]
+
+
+def jobs_by_team(jobs: list[Job]) -> dict[int, list[Job]]:
+    by_team: dict[int, list[Job]] = {}
+    for job in jobs:
+        by_team.setdefault(job.owner_team_id, []).append(job)
+    return by_team
+
+
+def slos_for_jobs(jobs: dict[int, Job]) -> list[SLO]:
+    """The active SLOs that may cover these jobs: one query (coverage is then in memory)."""
+    teams = {j.owner_team_id for j in jobs.values() if j.owner_team_id is not None}
+    team = Q(job__isnull=True) & (Q(team__isnull=True) | Q(team_id__in=teams))
+    return list(SLO.objects.filter(is_active=True).filter(Q(job_id__in=list(jobs)) | team))
+
+
+# What evaluation reads.
+
+# Newest first, the same on PostgreSQL and SQLite (which sort NULLs differently by default).
+RECENT_FIRST = (
+    F("scheduled_at").desc(nulls_last=True),
+    F("started_at").desc(nulls_last=True),
+    F("id").desc(),
+)
+
+
+def window_runs(
+    job_ids: list[int], *, now: datetime, days: int | None = None, newest: int | None = None
+) -> dict[int, list]:
+    """The runs of these jobs a window reads, by job, in one query: those of the last
+    ``days`` days, or each job's ``newest`` runs, newest first. Expected runs still in the
+    future are never read.
+
+    Named rows, not model instances: a team's SLO reads thousands of runs per pass, and the
+    verdicts need five fields of each."""
+    runs = Run.objects.filter(job_id__in=job_ids).exclude(
+        state=RunState.SCHEDULED, scheduled_at__gt=now
+    )
+    if days is not None:
+        since = now - timedelta(days=days)
+        rows = runs.filter(
+            Q(scheduled_at__gte=since) | Q(scheduled_at__isnull=True, started_at__gte=since)
+        ).values_list(*VERDICT_FIELDS, named=True)
+    elif len(job_ids) == 1:
+        # One job (an ingest): LIMIT on the index reads only the runs it keeps, however long
+        # the job's history.
+        rows = runs.order_by(*RECENT_FIRST).values_list(*VERDICT_FIELDS, named=True)[:newest]
+    else:
+        rows = (
+            runs.annotate(
+                recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(RECENT_FIRST))
+            )
+            .filter(recency__lte=newest)
+            .values_list(*VERDICT_FIELDS, "recency", named=True)
+        )
+    by_job: dict[int, list] = {}
+    for run in rows:
+        by_job.setdefault(run.job_id, []).append(run)
+    if newest is not None and len(job_ids) > 1:
+        for job_runs in by_job.values():
+            job_runs.sort(key=attrgetter("recency"))  # (most often in that order already)
+    return by_job
+
+
+@dataclass(frozen=True)
+class Checked:
+    """When a state was last evaluated and checked, and when time alone may change it."""
+
+    pk: int
+    evaluated_at: datetime | None
+    checked_at: datetime | None
+    next_change_at: datetime | None
+
+
+def states_checked() -> dict[tuple[int, int], Checked]:
+    """Every SLO state's check times, by (SLO, job), in one query."""
+    return {
+        (slo_id, job_id): Checked(pk, evaluated_at, checked_at, next_change_at)
+        for pk, slo_id, job_id, evaluated_at, checked_at, next_change_at in (
+            SLOState.objects.values_list(
+                "pk", "slo_id", "job_id", "evaluated_at", "checked_at", "next_change_at"
+            )
+        )
+    }
+
+
+def runs_changed_since(since: datetime | None) -> dict[int, datetime]:
+    """``{job_id: latest run write}`` for the jobs whose runs were written after ``since``."""
+    if since is None:
+        return {}
+    return dict(
+        Run.objects.filter(updated_at__gt=since)
+        .values("job_id")
+        .annotate(latest=Max("updated_at"))
+        .values_list("job_id", "latest")
+    )
+
+
+def pending_runs(job_ids: set[int], *, now: datetime) -> list[Run]:
+    """Runs of these jobs expected or running, scheduled up to a day ahead (with their job)."""
+    return list(
+        Run.objects.filter(
+            job_id__in=job_ids,
+            state__in=[RunState.SCHEDULED, RunState.RUNNING],
+            scheduled_at__isnull=False,
+            scheduled_at__lte=now + timedelta(days=1),
+        ).select_related("job__owner_team")
+    )
+
+
+def recent_durations(job_ids: set[int], *, newest: int) -> dict[int, list[float]]:
+    """The durations (seconds) of each job's ``newest`` successful runs, in one query."""
+    durations: dict[int, list[float]] = {}
+    for job_id, seconds in (
+        Run.objects.filter(
+            job_id__in=job_ids, state=RunState.SUCCEEDED, duration_seconds__isnull=False
+        )
+        .annotate(
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("job_id")],
+                order_by=[F("ended_at").desc(nulls_last=True)],
+            )
+        )
+        .filter(recency__lte=newest)
+        .values_list("job_id", "duration_seconds")
+    ):
+        durations.setdefault(job_id, []).append(seconds)
+    return durations

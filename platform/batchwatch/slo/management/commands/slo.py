@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from batchwatch.audit.services import cli_actor_name
 from batchwatch.slo.loading import SLOFileError, load_slo_file
 
 
@@ -17,11 +18,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, file, **options):
         try:
-            result = load_slo_file(file)
+            result = load_slo_file(file, actor_name=cli_actor_name())
         except SLOFileError as exc:
             for problem in exc.problems:
                 self.stderr.write(problem)
             raise CommandError(
                 f"{len(exc.problems)} problem(s); nothing was loaded.", returncode=2
             ) from None
-        self.stdout.write(f"Loaded {file}: {result.created} created, {result.updated} updated.")
+        self.stdout.write(
+            f"Loaded {file}: {result.created} created, {result.updated} updated "
+            f"({result.changed} changed)."
+        )

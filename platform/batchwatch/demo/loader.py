@@ -1,22 +1,34 @@
-"""Loads the demo catalog (``fixtures/demo_catalog.yaml``) through the catalog services.
+"""Loads the demo (``fixtures/demo_catalog.yaml``, then the SLOs' and alerting's demo files)
+through the owning apps' services, with two weeks of run history.
 
 Idempotent: teams and jobs are updated in place; existing users keep their passwords.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from batchwatch.alerts.loading import config_apply, load_document
+from batchwatch.alerts.models import Route
 from batchwatch.catalog import services
 from batchwatch.catalog.models import Job, Membership, OwnershipRule, Team, job_key
+from batchwatch.runs.ledger import occurrences as scheduled_between
+from batchwatch.runs.models import Run, RunSource, Signal
+from batchwatch.runs.observations import RunObservation
+from batchwatch.runs.services import runs_record
+from batchwatch.slo.loading import load_slo_file
 
+APPS = Path(__file__).resolve().parents[1]
 DEMO_FILE = Path(__file__).parent / "fixtures" / "demo_catalog.yaml"
+DEMO_SLOS = APPS / "slo" / "fixtures" / "demo_slos.yaml"
+DEMO_ALERTING = APPS / "alerts" / "fixtures" / "demo_alerting.yaml"
 DEMO_PASSWORD = "batchwatch-demo"  # noqa: S105 - a demo, on 127.0.0.1, printed to the user
 DEMO_ADMIN = "admin"
 
@@ -95,24 +107,15 @@ def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
         services.job_register_observed(seen_at=now, **entry)
 
     runs = _demo_runs(list(jobs.values()), now=now)
-    from batchwatch.slo.loading import load_slo_file
-
-    load_slo_file(Path(__file__).parents[1] / "slo" / "fixtures" / "demo_slos.yaml")
+    load_slo_file(DEMO_SLOS)
     _demo_alerting(now)
     return DemoSummary(teams=len(teams), jobs=Job.objects.count(), users_created=created, runs=runs)
 
 
 def _demo_alerting(now: datetime) -> None:
     """Rotations, policies and routes; and the ledger's recent judgements as live alerts."""
-    from datetime import timedelta
-
-    from batchwatch.alerts.loading import config_apply, load_document
-    from batchwatch.alerts.models import Route
-    from batchwatch.runs.models import Signal
-
     if not Route.objects.exists():  # never overwrite a configuration someone edited
-        path = Path(__file__).parents[1] / "alerts" / "fixtures" / "demo_alerting.yaml"
-        config_apply(load_document(path.read_text()), now=now)
+        config_apply(load_document(DEMO_ALERTING.read_text()), now=now)
     # The demo's history is old news, except the last hours: those page (in the log).
     Signal.objects.filter(routed_at__isnull=True, created_at__lt=now - timedelta(hours=6)).update(
         routed_at=now
@@ -121,14 +124,6 @@ def _demo_alerting(now: datetime) -> None:
 
 def _demo_runs(jobs: list[Job], *, now: datetime, days: int = 14) -> int:
     """Two weeks of history for the daily demo jobs that have none yet (deterministic)."""
-    import random
-    from datetime import timedelta
-
-    from batchwatch.runs.ledger import occurrences as scheduled_between
-    from batchwatch.runs.models import Run, RunSource
-    from batchwatch.runs.observations import RunObservation
-    from batchwatch.runs.services import runs_record
-
     rng = random.Random(20261122)  # noqa: S311 - demo data, not secrets
     with_runs = set(Run.objects.filter(job__in=jobs).values_list("job_id", flat=True))
     observations = []

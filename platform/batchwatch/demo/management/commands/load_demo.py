@@ -1,11 +1,15 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from batchwatch.catalog.demo import DEMO_ADMIN, DEMO_PASSWORD, load_demo_catalog
+from batchwatch.core.links import absolute_url
+from batchwatch.demo.loader import DEMO_ADMIN, DEMO_PASSWORD, load_demo_catalog
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalog (teams, ~20 jobs over every engine, demo users). Idempotent."
+    help = (
+        "Load the demo: teams, ~20 jobs over every engine, demo users, run history, SLOs and "
+        "alerting. Idempotent."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -31,7 +35,7 @@ class Command(BaseCommand):
                 f"with the password '{DEMO_PASSWORD}'."
             )
         self.stdout.write(
-            f"Log in at {settings.BATCHWATCH_BASE_URL}/login/ as '{DEMO_ADMIN}' (admin) or "
+            f"Log in at {absolute_url('login')} as '{DEMO_ADMIN}' (admin) or "
             f"'alice' (owner of Ledger & Accounting), password '{DEMO_PASSWORD}' "
             "unless you changed it."
         )
