@@ -108,7 +108,7 @@ def test_a_failure_to_mark_is_retried_until_the_database_answers(counting, monke
     transport.on_send = database_goes_away
     monkeypatch.setattr(leases, "connection_checked", flaky)
     monkeypatch.setattr(services, "MARK_RETRY_MAX_PAUSE", 0.05)
-    assert deliver_claimed(batch, now=T0) == 3
+    assert deliver_claimed(batch=batch, now=T0) == 3
     assert set(states().values()) == {"delivered"}
     later = T0 + timedelta(minutes=5)
     assert deliver_due(now=later) == 0  # nothing left to the lease
@@ -152,7 +152,7 @@ def test_a_connection_killed_between_claim_and_mark_sends_and_marks_each_once(co
     for i in range(10):
         enqueue(f"k{i}")
     batch = notifications_claim(now=T0, size=10)
-    assert deliver_claimed(batch, now=T0) == 10
+    assert deliver_claimed(batch=batch, now=T0) == 10
     assert killed and _backend_pid() != killed[0]  # the mark reconnected
     assert set(states().values()) == {"delivered"}
     assert deliver_due(now=T0 + timedelta(minutes=5)) == 0
@@ -171,7 +171,7 @@ def test_connections_a_restart_killed_while_idle_are_reopened_before_claim_and_s
     batch = notifications_claim(now=T0, size=10)
     assert len(batch) == 10
     _terminate(_backend_pid())  # idle between the claim and the sends
-    assert deliver_claimed(batch, now=T0) == 10
+    assert deliver_claimed(batch=batch, now=T0) == 10
     assert deliver_due(now=T0 + timedelta(minutes=5)) == 0
     assert sorted(transport.keys) == sorted(f"k{i}" for i in range(10))
     assert set(states().values()) == {"delivered"}
@@ -194,8 +194,8 @@ def test_a_claim_is_renewed_while_held_and_lapses_within_seconds_once_not(db, co
     assert leases.leases_renew(now=T0 + timedelta(seconds=8)) == 0
     [again] = notifications_claim(now=T0 + timedelta(seconds=9), size=1)
     assert again.claim != row.claim and again.attempts == 2
-    assert deliver_claimed([row], now=T0 + timedelta(seconds=9)) == 0  # not the old holder's
-    assert deliver_claimed([again], now=T0 + timedelta(seconds=9)) == 1
+    assert deliver_claimed(batch=[row], now=T0 + timedelta(seconds=9)) == 0  # not the old holder's
+    assert deliver_claimed(batch=[again], now=T0 + timedelta(seconds=9)) == 1
 
 
 def test_a_slow_batch_does_not_shorten_the_leases_its_holder_renewed(db, counting):
@@ -211,7 +211,7 @@ def test_a_slow_batch_does_not_shorten_the_leases_its_holder_renewed(db, countin
     enqueue("k1")
     batch = notifications_claim(now=T0, size=10)
     assert leases.leases_renew(now=T0 + timedelta(seconds=8)) == 2  # held: until T0 + 13 s
-    assert deliver_claimed(batch, now=T0) == 2
+    assert deliver_claimed(batch=batch, now=T0) == 2
     assert claimed_meanwhile == []
     assert transport.keys == ["k0", "k1"]
 
@@ -236,8 +236,8 @@ def test_the_same_process_does_not_send_a_row_it_claimed_twice(db, counting):
     [first] = notifications_claim(now=T0, size=1)  # queued, waiting for a sender...
     leases.release(first.claim)
     [second] = notifications_claim(now=T0 + timedelta(seconds=6), size=1)  # ... claimed again
-    assert deliver_claimed([second], now=T0 + timedelta(seconds=6)) == 1
-    assert deliver_claimed([first], now=T0 + timedelta(seconds=6)) == 0
+    assert deliver_claimed(batch=[second], now=T0 + timedelta(seconds=6)) == 1
+    assert deliver_claimed(batch=[first], now=T0 + timedelta(seconds=6)) == 0
     assert transport.keys == ["k0"]
 
 
@@ -298,7 +298,7 @@ def test_a_later_step_waits_for_the_step_before_it_held_by_a_dead_worker(db, cou
     at = T0 + timedelta(seconds=6)
     batch = notifications_claim(now=at, size=10)
     assert [n.idempotency_key for n in batch] == ["step1"]
-    deliver_claimed(batch, now=at)
+    deliver_claimed(batch=batch, now=at)
     assert deliver_due(now=at) == 1
     assert [k for k in transport.keys if k != "other"] == ["step1", "step2"]
 
@@ -330,7 +330,7 @@ def test_what_is_written_together_goes_together_and_retries_do_not_hold_others(
             raise transports.TransportError("SMTP down")
 
     transport.on_send = alice_unreachable
-    deliver_claimed(batch, now=T0)
+    deliver_claimed(batch=batch, now=T0)
     # Step 2, a minute later: alice's page waits for its retry; the escalation goes on, and
     # a notification held back on purpose (deliver_at) holds nothing back either.
     enqueue("step2-carol", now=T0 + timedelta(minutes=1), incident=incident)

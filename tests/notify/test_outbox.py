@@ -193,9 +193,9 @@ def handed():
     from batchwatch.notify.services import local_delivery_set
 
     received: list[list[Notification]] = []
-    local_delivery_set(received.append)
+    local_delivery_set(handler=received.append)
     yield received
-    local_delivery_set(None)
+    local_delivery_set(handler=None)
 
 
 def test_burst_notifications_are_handed_to_the_senders_at_commit(
@@ -215,7 +215,7 @@ def test_burst_notifications_are_handed_to_the_senders_at_commit(
     assert {n.state for n in rows} == {"sending"} and all(n.lease_until > now for n in rows)
     # Claimed already: a sweep does not take them while the lease holds.
     assert [n.idempotency_key for n in notifications_claim(now=now, size=10)] == ["storm-0"]
-    assert deliver_claimed(rows, now=datetime.now(UTC)) == 2
+    assert deliver_claimed(batch=rows, now=datetime.now(UTC)) == 2
     assert sorted(key for key, _ in hook.calls) == ["storm-1", "storm-2"]
 
 
@@ -242,9 +242,9 @@ def test_a_row_taken_over_while_it_waited_is_left_to_the_new_holder(db, receiver
     [row] = notifications_claim(now=T0, size=10)
     later = row.lease_until + timedelta(seconds=1)
     [taken] = notifications_claim(now=later, size=10)  # another worker, after the lease
-    assert deliver_claimed([row], now=later) == 0  # the first holder does not send it
+    assert deliver_claimed(batch=[row], now=later) == 0  # the first holder does not send it
     assert hook.calls == []
-    assert deliver_claimed([taken], now=later) == 1
+    assert deliver_claimed(batch=[taken], now=later) == 1
     assert [key for key, _ in hook.calls] == ["late"]
 
 
@@ -256,7 +256,7 @@ def test_a_row_whose_lease_lapsed_but_nobody_took_is_sent_once(db, receiver):
     enqueue(channel, key="late", now=T0)
     [row] = notifications_claim(now=T0, size=10)
     # Still this claim's row: re-armed and sent, and nobody can claim it meanwhile.
-    assert deliver_claimed([row], now=row.lease_until + timedelta(seconds=1)) == 1
+    assert deliver_claimed(batch=[row], now=row.lease_until + timedelta(seconds=1)) == 1
     assert notifications_claim(now=row.lease_until + timedelta(hours=1), size=10) == []
     assert [key for key, _ in hook.calls] == ["late"]
 
@@ -271,7 +271,7 @@ def test_a_row_claimed_again_after_a_dead_workers_lease_is_sent(db, receiver):
     later = first.lease_until + timedelta(seconds=1)
     [again] = notifications_claim(now=later, size=10)
     assert again.lease_until > later  # the new lease, not the dead worker's
-    assert deliver_claimed([again], now=later) == 1
+    assert deliver_claimed(batch=[again], now=later) == 1
     assert [key for key, _ in hook.calls] == ["orphan"]
 
 

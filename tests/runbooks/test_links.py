@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from batchwatch.alerts.from_signals import signals_route
 from batchwatch.alerts.models import Incident
-from batchwatch.alerts.signals import signals_route
 from batchwatch.catalog.models import Job
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.rendering import render

@@ -21,6 +21,8 @@ from django.conf import settings
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from batchwatch.catalog.links import dashboard_uid
+
 GRID_WIDTH = 24
 MANAGED_TAG = "managed-by:batchwatch"
 SCHEMA_VERSION = 39  # Grafana 10/11's: provisioned dashboards are never migrated
@@ -84,8 +86,6 @@ class Board:
         self.links = list(links)
         self.tag_links = list(tag_links)
         self.time_from = time_from
-        from batchwatch.catalog.links import dashboard_uid
-
         self.folder_uid, self.folder_title = folder or (
             dashboard_uid("folder", "batchwatch"),
             "Batchwatch",

@@ -4,16 +4,22 @@ Documented behaviour we rely on: ``POST /api/dashboards/db`` answers 412 with
 ``status: version-mismatch`` when the dashboard changed since the version we send (with
 ``overwrite: false``); updates must send ``folderUid`` or the dashboard moves to the root;
 ``POST /api/folders`` answers 409 when the folder exists.
+
+Requests go through ``core.outbound`` like every request Batchwatch makes: a Grafana on a
+private, loopback or link-local address is refused (when the client is made, and again at
+connect time after DNS resolution) unless ``BATCHWATCH_OUTBOUND_ALLOW`` lists it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
+
+import urllib3
+
+from batchwatch.core import outbound
 
 
 class GrafanaError(Exception):
@@ -37,6 +43,10 @@ class Grafana:
     def __init__(self, url: str, token: str, *, retries: int = 4, backoff: float = 0.5, timeout=10):
         if not url.startswith(("http://", "https://")):
             raise GrafanaError(0, f"the Grafana URL {url!r} is not http(s)")
+        try:
+            outbound.check_url(url)
+        except outbound.OutboundRefused as exc:
+            raise GrafanaError(0, f"the Grafana URL is refused: {exc.message}") from None
         self.url = url.rstrip("/")
         self.token = token
         self.retries = retries
@@ -58,30 +68,31 @@ class Grafana:
             self.writes += 1
         attempt = 0
         while True:
-            request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
-                self.url + path, data=data, method=method, headers=headers
-            )
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
-                    return Response(answer.status, _json(answer.read()))
-            except urllib.error.HTTPError as exc:
-                payload = _json(exc.read())
-                if exc.code in ok:
-                    return Response(exc.code, payload)
-                if exc.code in RETRYABLE and attempt < self.retries:
-                    attempt += 1
-                    time.sleep(_wait(exc.headers.get("Retry-After"), self.backoff, attempt))
-                    continue
-                message = payload.get("message", "") if isinstance(payload, dict) else ""
-                raise GrafanaError(
-                    exc.code, message or exc.reason, payload if isinstance(payload, dict) else {}
-                ) from None
-            except (urllib.error.URLError, OSError) as exc:
+                answer = outbound.request(
+                    method, self.url + path, body=data, headers=headers, timeout=self.timeout
+                )
+            except outbound.OutboundRefused as exc:  # retrying cannot help
+                raise GrafanaError(0, f"the Grafana URL is refused: {exc.message}") from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt < self.retries:
                     attempt += 1
                     time.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
                 raise GrafanaError(0, f"cannot reach Grafana at {self.url}: {exc}") from None
+            payload = _json(answer.data)
+            if 200 <= answer.status < 300 or answer.status in ok:
+                return Response(answer.status, payload)
+            if answer.status in RETRYABLE and attempt < self.retries:
+                attempt += 1
+                time.sleep(_wait(answer.headers.get("Retry-After"), self.backoff, attempt))
+                continue
+            message = payload.get("message", "") if isinstance(payload, dict) else ""
+            raise GrafanaError(
+                answer.status,
+                message or answer.reason or "",
+                payload if isinstance(payload, dict) else {},
+            )
 
     # --- dashboards ----------------------------------------------------------------------
     def dashboard(self, uid: str) -> dict | None:

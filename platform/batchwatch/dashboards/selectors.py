@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from batchwatch.catalog.models import Job, Team
 from batchwatch.slo.models import SLO
-from batchwatch.slo.services import jobs_by_team, slo_jobs_among
+from batchwatch.slo.selectors import jobs_by_team, slo_jobs_among
 
 
 @dataclass(frozen=True)

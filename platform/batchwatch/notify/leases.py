@@ -27,11 +27,17 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
+
+from batchwatch.notify.models import Notification
+
+T = TypeVar("T")
 
 logger = logging.getLogger("batchwatch.notify")
 
@@ -98,8 +104,6 @@ def leases_renew(*, now: datetime) -> int:
 
     The worker's heartbeat: called by the renewer thread every :func:`renew_every` seconds;
     safe to call from any thread (it uses that thread's connection)."""
-    from batchwatch.notify.models import Notification
-
     tokens = held_tokens()
     if not tokens:
         return 0
@@ -175,7 +179,8 @@ def server_just_started() -> bool:
             cursor.execute("SELECT pg_postmaster_start_time()")
             cached = (raw, cursor.fetchone()[0])
         _started.value = cached
-    return timezone.now() - cached[1] < timedelta(seconds=2 * lease_seconds())
+    started: datetime = cached[1]
+    return timezone.now() - started < timedelta(seconds=2 * lease_seconds())
 
 
 def connection_checked() -> None:
@@ -193,7 +198,7 @@ def connection_checked() -> None:
         connection.close()
 
 
-def on_live_connection(work):
+def on_live_connection(work: Callable[[], T]) -> T:
     """Run ``work`` (statements safe to repeat); if this thread's connection turns out dead (a
     restart, a network cut) and no transaction holds it, open a new one and run it again."""
     connection_checked()

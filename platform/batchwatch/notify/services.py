@@ -7,14 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Model, OuterRef, Q
 from django.utils import timezone
 
+from batchwatch.catalog.models import Team
 from batchwatch.notify import leases, transports
 from batchwatch.notify.models import Channel, Notification
+from batchwatch.notify.tasks import deliver_notification
 
 logger = logging.getLogger("batchwatch.notify")
 
@@ -40,11 +43,13 @@ def notification_enqueue(
     idempotency_key: str,
     now: datetime,
     body: str = "",
-    payload: dict | None = None,
-    incident=None,
+    payload: dict[str, Any] | None = None,
+    incident: Model | None = None,
     deliver_at: datetime | None = None,
 ) -> Notification | None:
     """Add a notification to the outbox in the caller's transaction; None if it exists.
+    ``incident``: the alerts incident it is about (typed as any model: notify sits below
+    alerts and does not import it).
 
     Delivery starts after the transaction commits (``_kick``), or from the next sweep;
     ``deliver_at`` holds it back (coalescing a burst of changes into one delivery).
@@ -57,7 +62,7 @@ def notification_enqueue(
                 address=recipient.address,
                 channel=recipient.channel,
                 user_id=recipient.user_id,
-                incident=incident,
+                incident_id=None if incident is None else incident.pk,
                 subject=subject[:500],
                 body=body,
                 payload=payload or {},
@@ -80,7 +85,7 @@ def notification_enqueue(
 _local_delivery: Callable[[list[Notification]], None] | None = None
 
 
-def local_delivery_set(handler: Callable[[list[Notification]], None] | None) -> None:
+def local_delivery_set(*, handler: Callable[[list[Notification]], None] | None) -> None:
     """Have this process's burst notifications handed to ``handler`` after commit (None:
     back to claiming)."""
     global _local_delivery
@@ -114,7 +119,7 @@ def notifications_enqueue_many(notifications: list[Notification]) -> int:
     now_due = [n.idempotency_key for n in notifications if n.next_attempt_at <= n.created_at]
     if now_due and handler is not None:
 
-        def hand_over():
+        def hand_over() -> None:
             # (by key: rows skipped as enqueued before are not this process's to send)
             rows = list(
                 Notification.objects.filter(
@@ -129,7 +134,7 @@ def notifications_enqueue_many(notifications: list[Notification]) -> int:
         transaction.on_commit(hand_over)
     elif now_due and not settings.BATCHWATCH_EMBEDDED:
 
-        def kick_all():
+        def kick_all() -> None:
             for pk in Notification.objects.filter(
                 idempotency_key__in=now_due, state=Notification.State.PENDING
             ).values_list("pk", flat=True):
@@ -154,8 +159,6 @@ def _kick(notification_id: int) -> None:
     global _broker_down_until
     if settings.BATCHWATCH_EMBEDDED or time.monotonic() < _broker_down_until:
         return
-    from batchwatch.notify.tasks import deliver_notification
-
     try:
         deliver_notification.apply_async((notification_id,), retry=False)
     except Exception as exc:  # broker unreachable: the sweep takes over when it returns
@@ -200,7 +203,7 @@ def _claimable_in_order(now: datetime) -> Q:
     return due & ~Q(_earlier_unsent(now))
 
 
-def _claimed_fields(token: str, now: datetime) -> dict:
+def _claimed_fields(token: str, now: datetime) -> dict[str, Any]:
     return {
         "state": Notification.State.SENDING,
         "lease_until": leases.lease_until(now),
@@ -275,10 +278,11 @@ def _sql() -> dict[str, str]:
     return _statements
 
 
-def _execute(sql: str, params: list) -> int:
+def _execute(sql: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        rowcount: int = cursor.rowcount
+        return rowcount
 
 
 def _begin_send(notification: Notification, now: datetime) -> bool:
@@ -388,11 +392,11 @@ def deliver_due(*, now: datetime, limit: int = 200) -> int:
         if not batch:
             break
         limit -= len(batch)
-        delivered += deliver_claimed(batch, now=now)
+        delivered += deliver_claimed(batch=batch, now=now)
     return delivered
 
 
-def deliver_claimed(batch: list[Notification], *, now: datetime) -> int:
+def deliver_claimed(*, batch: list[Notification], now: datetime) -> int:
     """Send notifications claimed by :func:`notifications_claim` (or handed over at commit),
     in order; returns how many were delivered. Safe in any thread (it uses that thread's
     connection).
@@ -452,3 +456,20 @@ def notifications_claim(*, now: datetime, size: int = 10) -> list[Notification]:
 def channel_repair(*, channel: Channel) -> None:
     """Clear a channel's broken mark (after fixing its address or credentials)."""
     Channel.objects.filter(pk=channel.pk).update(is_broken=False, last_error="", broken_at=None)
+
+
+@transaction.atomic
+def channel_upsert(*, name: str, kind: str, address: str, team: Team | None = None) -> Channel:
+    """Create the channel called ``name`` or update it, validated as the admin does (a known
+    kind; a webhook to a public http(s) host): ``ValidationError`` keyed by field.
+
+    Names are not unique in the table; with several channels of this name, the oldest is the
+    one updated. A broken mark stays until ``channel_repair``."""
+    channel = Channel.objects.select_for_update().filter(name=name).order_by("pk").first()
+    channel = channel or Channel(name=name)
+    channel.kind = kind
+    channel.address = address
+    channel.team = team
+    channel.full_clean()
+    channel.save()
+    return channel

@@ -12,6 +12,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import urllib3
 from django.conf import settings
@@ -87,7 +88,7 @@ def _http(url: str) -> urllib3.PoolManager:
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
-            options = {
+            options: dict[str, Any] = {
                 "num_pools": 50,
                 "maxsize": settings.BATCHWATCH_OUTBOX_CONCURRENCY,
                 "retries": False,

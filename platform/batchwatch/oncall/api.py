@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from batchwatch.catalog.models import Team
 from batchwatch.core.api import bounded_instant
 from batchwatch.oncall.ical import calendar, person_from_token
 from batchwatch.oncall.models import Rotation
@@ -45,7 +47,9 @@ def _instant(request, name: str, default: datetime) -> datetime:
 
 
 class RotationSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Rotation
@@ -56,7 +60,8 @@ class OnCallSerializer(serializers.Serializer):
     rotation = serializers.CharField()
     at = serializers.DateTimeField()
     user = serializers.CharField(allow_null=True)
-    source = serializers.CharField()
+    # Named like Field.source, which DRF's metaclass keeps apart from the declared fields.
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class ShiftSerializer(serializers.Serializer):
@@ -98,7 +103,8 @@ class RotationViewSet(viewsets.ReadOnlyModelViewSet):
         parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str)],
         responses=ShiftSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    # A plain list, neither paged nor filtered (the schema said paged, with limit and search).
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def schedule(self, request, pk=None):
         """The computed final schedule between ``start`` and ``end`` (default: 14 days)."""
         rotation = self.get_object()
@@ -129,7 +135,9 @@ def _ics(body: str) -> HttpResponse:
 def rotation_ical(request, slug: str):
     """The rotation's shifts as iCal; the URL carries the rotation's feed token."""
     rotation = get_object_or_404(rotations_with_layers(), slug=slug)
-    if request.GET.get("token") != rotation.feed_token:
+    if not secrets.compare_digest(
+        request.GET.get("token", "").encode(), rotation.feed_token.encode()
+    ):
         raise Http404("No such feed.")
     now = datetime.now(UTC)
     shifts = rotation_schedule(rotation, now - FEED_PAST, now + FEED_AHEAD)

@@ -1,25 +1,36 @@
 """iCalendar (RFC 5545) feeds of shifts: per rotation and per person.
 
 Calendar apps fetch feeds without our credentials, so each feed URL carries a secret: the
-rotation's ``feed_token``, or a person's signed token (``person_feed_token``).
+rotation's ``feed_token`` (rotated by ``services.rotation_feed_rotate``), or a person's signed
+token (``person_feed_token``), whose signature folds in the person's feed secret
+(``accounts.FeedSecret``): rotating the secret invalidates every earlier link.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
+
+from batchwatch.accounts.selectors import feed_secret_of
 
 _SALT = "batchwatch.oncall.person-feed"
 
 
-def person_feed_token(user) -> str:
-    return signing.Signer(salt=_SALT).sign(str(user.pk)).split(":", 1)[1]
+def _signer(user_id: int) -> signing.Signer:
+    # Before a person's first rotation the secret is '' and the salt is the one links were
+    # signed with before secrets existed, so those links keep working until then.
+    return signing.Signer(salt=_SALT + feed_secret_of(user_id))
+
+
+def person_feed_token(user: AbstractBaseUser) -> str:
+    return _signer(user.pk).sign(str(user.pk)).split(":", 1)[1]
 
 
 def person_from_token(user_id: int, token: str) -> bool:
     try:
-        signing.Signer(salt=_SALT).unsign(f"{user_id}:{token}")
+        _signer(user_id).unsign(f"{user_id}:{token}")
     except signing.BadSignature:
         return False
     return True

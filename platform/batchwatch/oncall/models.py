@@ -18,6 +18,7 @@ from django.db import models
 
 from batchwatch.catalog.models import Team
 from batchwatch.catalog.validators import validate_timezone
+from batchwatch.oncall.schedule import parse_restrictions
 
 
 def _feed_token() -> str:
@@ -76,8 +77,6 @@ class RotationLayer(models.Model):
     def clean(self) -> None:
         if self.turn_length is not None and self.turn_length < timedelta(minutes=15):
             raise ValidationError({"turn_length": "A turn lasts at least 15 minutes."})
-        from batchwatch.oncall.schedule import parse_restrictions
-
         try:
             parse_restrictions(self.restrictions or [])
         except ValueError as exc:
@@ -204,12 +203,13 @@ class EscalationStep(models.Model):
         return f"{self.policy} step {self.position + 1}: {self.get_target_display()}"
 
     def clean(self) -> None:
-        needs = {
+        needed_field: dict[str, str] = {
             self.Target.ROTATION: "rotation",
             self.Target.NEXT_IN_ROTATION: "rotation",
             self.Target.USER: "user",
             self.Target.TEAM_CHANNEL: "team",
-        }.get(self.target)
+        }
+        needs = needed_field.get(self.target)
         if needs and getattr(self, f"{needs}_id") is None:
             raise ValidationError({needs: f"A '{self.target}' step needs a {needs}."})
         if self.wait is not None and self.wait < timedelta(0):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -48,7 +49,7 @@ def _minutes(value: object, what: str) -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-def parse_restrictions(raw: list) -> tuple[Restriction, ...]:
+def parse_restrictions(raw: list[Any]) -> tuple[Restriction, ...]:
     """Restrictions from their stored form; ``ValueError`` with a sentence when malformed."""
     if not isinstance(raw, list):
         raise ValueError("restrictions must be a list")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from batchwatch.oncall.models import (
     LayerParticipant,
@@ -27,8 +29,11 @@ from batchwatch.oncall.schedule import (
     parse_restrictions,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def rotations_with_layers():
+
+def rotations_with_layers() -> QuerySet[Rotation]:
     return Rotation.objects.select_related("team").prefetch_related(
         Prefetch(
             "layers",
@@ -69,7 +74,11 @@ def rotation_spec(
         zone=ZoneInfo(rotation.timezone),
         layers=layers,
         overrides=tuple(PeriodSpec(o.user_id, o.starts_at, o.ends_at) for o in overrides),
-        swaps=tuple(PeriodSpec(s.taker_id, s.starts_at, s.ends_at, s.requester_id) for s in swaps),
+        swaps=tuple(
+            PeriodSpec(s.taker_id, s.starts_at, s.ends_at, s.requester_id)
+            for s in swaps
+            if s.taker_id is not None  # (a taken swap has its taker)
+        ),
     )
 
 
@@ -85,15 +94,19 @@ def rotation_schedule(rotation: Rotation, start: datetime, end: datetime) -> lis
     return final_schedule(rotation_spec(rotation, start=start, end=end), start, end)
 
 
-def users_by_id(ids) -> dict[int, object]:
-    ids = {i for i in ids if i is not None}
-    return {user.pk: user for user in get_user_model().objects.filter(pk__in=ids)}
+def users_by_id(ids: Iterable[int | None]) -> dict[int | None, User]:
+    """The users of ``ids``, by id; keyed to be asked for any id a shift holds (None included,
+    which is never there)."""
+    wanted = {i for i in ids if i is not None}
+    return {user.pk: user for user in get_user_model().objects.filter(pk__in=wanted)}
 
 
-def oncall_for_teams(team_ids, at: datetime) -> dict[int, list[tuple[Rotation, object]]]:
+def oncall_for_teams(
+    team_ids: Iterable[int], at: datetime
+) -> dict[int, list[tuple[Rotation, User | None]]]:
     """Per team, each rotation and who is on call in it now (for pages and Slack)."""
     rotations = list(rotations_with_layers().filter(team_id__in=team_ids))
-    result: dict[int, list] = {}
+    result: dict[int, list[tuple[Rotation, User | None]]] = {}
     who = {rotation.pk: rotation_oncall(rotation, at).user_id for rotation in rotations}
     users = users_by_id(who.values())
     for rotation in rotations:

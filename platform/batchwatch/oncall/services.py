@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from batchwatch.audit.models import AuditEvent
+from batchwatch.audit.services import record_event
+from batchwatch.catalog.models import Team
 from batchwatch.notify.services import Recipient, notification_enqueue
 from batchwatch.oncall.models import (
     EscalationPolicy,
@@ -17,27 +21,55 @@ from batchwatch.oncall.models import (
     Rotation,
     RotationLayer,
     RotationOverride,
-    ShiftSwap,
+    _feed_token,
 )
 from batchwatch.oncall.selectors import rotation_schedule, rotations_with_layers, users_by_id
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django.http import HttpRequest
+
 HANDOFF_LOOKBACK = timedelta(minutes=5)
+
+
+@transaction.atomic
+def rotation_upsert(
+    *, slug: str, name: str, team: Team, timezone: str = "UTC", handoff_notices: bool = True
+) -> Rotation:
+    """Create the rotation ``slug`` or update its fields, validated as the admin does
+    (``ValidationError`` keyed by field). Its layers and overrides are left as they are."""
+    rotation = Rotation.objects.select_for_update().filter(slug=slug).first() or Rotation(slug=slug)
+    rotation.name = name
+    rotation.team = team
+    rotation.timezone = timezone
+    rotation.handoff_notices = handoff_notices
+    rotation.full_clean()
+    rotation.save()
+    return rotation
+
+
+def rotation_layers_clear(*, rotation: Rotation) -> None:
+    """Remove every layer of ``rotation`` (and their participants), before saving new ones."""
+    rotation.layers.all().delete()
 
 
 @transaction.atomic
 def layer_save(
     *,
     rotation: Rotation,
-    participants: list,
-    start_date,
-    handoff_time,
+    participants: list[User],
+    start_date: date,
+    handoff_time: time,
     turn_length: timedelta,
     position: int = 0,
     name: str = "",
-    restrictions: list | None = None,
+    restrictions: list[Any] | None = None,
     ends_at: datetime | None = None,
 ) -> RotationLayer:
-    """A layer with its participants in order (a user may appear more than once)."""
+    """A layer with its participants in order (a user may appear more than once), validated
+    as the admin does (``ValidationError`` keyed by field); a layer needs someone in it."""
+    if not participants:
+        raise ValidationError({"participants": "A layer needs at least one person."})
     layer = RotationLayer(
         rotation=rotation,
         position=position,
@@ -59,10 +91,20 @@ def layer_save(
     return layer
 
 
-def override_add(*, rotation: Rotation, user, starts_at, ends_at, reason="", created_by=None):
+def override_add(
+    *,
+    rotation: Rotation,
+    user: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str = "",
+    created_by: User | None = None,
+) -> RotationOverride:
+    """``user`` on call instead of the layers' choice for the period (``ValidationError``
+    keyed by field when the period or the reason is refused)."""
     if ends_at <= starts_at:
         raise ValidationError({"ends_at": "An override ends after it starts."})
-    return RotationOverride.objects.create(
+    override = RotationOverride(
         rotation=rotation,
         user=user,
         starts_at=starts_at,
@@ -70,48 +112,107 @@ def override_add(*, rotation: Rotation, user, starts_at, ends_at, reason="", cre
         reason=reason,
         created_by=created_by,
     )
+    override.full_clean()
+    override.save()
+    return override
 
 
-def swap_request(*, rotation: Rotation, requester, starts_at, ends_at) -> ShiftSwap:
-    if ends_at <= starts_at:
-        raise ValidationError({"ends_at": "A swap ends after it starts."})
-    return ShiftSwap.objects.create(
-        rotation=rotation, requester=requester, starts_at=starts_at, ends_at=ends_at
+def override_ensure(
+    *,
+    rotation: Rotation,
+    user: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str = "",
+) -> RotationOverride:
+    """The override of ``user`` for exactly this period, added unless it exists: loading the
+    same configuration twice adds it once (an existing one keeps its reason)."""
+    if ends_at > starts_at:  # override_add names the problem otherwise
+        existing = RotationOverride.objects.filter(
+            rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at
+        ).first()
+        if existing is not None:
+            return existing
+    return override_add(
+        rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at, reason=reason
     )
 
 
-def swap_take(*, swap: ShiftSwap, taker) -> ShiftSwap:
-    with transaction.atomic():
-        swap = ShiftSwap.objects.select_for_update().get(pk=swap.pk)
-        if swap.state != ShiftSwap.State.OPEN:
-            raise ValidationError(f"This swap is {swap.get_state_display().lower()}.")
-        if taker.pk == swap.requester_id:
-            raise ValidationError("You cannot take your own swap.")
-        swap.taker, swap.state = taker, ShiftSwap.State.TAKEN
-        swap.save(update_fields=["taker", "state"])
-    return swap
+@transaction.atomic
+def policy_upsert(
+    *,
+    slug: str,
+    name: str,
+    team: Team,
+    repeat: int = 0,
+    ack_timeout: timedelta | None = None,
+    is_team_default: bool = False,
+) -> EscalationPolicy:
+    """Create the policy ``slug`` or update its fields, validated as the admin does
+    (``ValidationError`` keyed by field). Its steps are left as they are."""
+    policy = EscalationPolicy.objects.select_for_update().filter(slug=slug).first()
+    policy = policy or EscalationPolicy(slug=slug)
+    policy.name = name
+    policy.team = team
+    policy.repeat = repeat
+    policy.ack_timeout = ack_timeout
+    policy.is_team_default = is_team_default
+    policy.full_clean()
+    policy.save()
+    return policy
+
+
+def policy_steps_clear(*, policy: EscalationPolicy) -> None:
+    """Remove every step of ``policy``, before adding new ones."""
+    policy.steps.all().delete()
+
+
+def policy_step_add(
+    *,
+    policy: EscalationPolicy,
+    position: int,
+    target: str,
+    wait: timedelta | None = None,
+    rotation: Rotation | None = None,
+    user: User | None = None,
+    team: Team | None = None,
+) -> EscalationStep:
+    """One step of ``policy`` (``wait`` defaults to the model's five minutes), validated as
+    the admin does (a rotation step needs a rotation, a wait is not negative...):
+    ``ValidationError`` keyed by field."""
+    step = EscalationStep(
+        policy=policy, position=position, target=target, rotation=rotation, user=user, team=team
+    )
+    if wait is not None:
+        step.wait = wait
+    step.full_clean(exclude=["policy"])
+    step.save()
+    return step
 
 
 @transaction.atomic
 def policy_save(
-    *, slug, name, team, steps: list[dict], repeat=0, ack_timeout=None, is_team_default=False
+    *,
+    slug: str,
+    name: str,
+    team: Team,
+    steps: list[dict[str, Any]],
+    repeat: int = 0,
+    ack_timeout: timedelta | None = None,
+    is_team_default: bool = False,
 ) -> EscalationPolicy:
-    """Create or replace a policy and its steps (``steps``: EscalationStep field dicts)."""
-    policy, _ = EscalationPolicy.objects.update_or_create(
+    """Create or replace a policy and its steps (``steps``: ``policy_step_add`` arguments)."""
+    policy = policy_upsert(
         slug=slug,
-        defaults={
-            "name": name,
-            "team": team,
-            "repeat": repeat,
-            "ack_timeout": ack_timeout,
-            "is_team_default": is_team_default,
-        },
+        name=name,
+        team=team,
+        repeat=repeat,
+        ack_timeout=ack_timeout,
+        is_team_default=is_team_default,
     )
-    policy.steps.all().delete()
+    policy_steps_clear(policy=policy)
     for position, fields in enumerate(steps):
-        step = EscalationStep(policy=policy, position=position, **fields)
-        step.full_clean(exclude=["policy"])
-        step.save()
+        policy_step_add(policy=policy, position=position, **fields)
     return policy
 
 
@@ -144,3 +245,22 @@ def handoff_notices_send(*, now: datetime) -> int:
             )
             sent += created is not None
     return sent
+
+
+def rotation_feed_rotate(
+    *, rotation: Rotation, by: User | AnonymousUser, request: HttpRequest | None = None
+) -> Rotation:
+    """A new feed token for ``rotation``: the old calendar link stops working at once.
+    Callers check ``oncall.permissions.can_see_rotation_feed`` first."""
+    with transaction.atomic():
+        rotation.feed_token = _feed_token()
+        rotation.save(update_fields=["feed_token"])
+        record_event(
+            AuditEvent.Action.FEED_TOKEN_ROTATED,
+            actor=by,
+            team=rotation.team,
+            target=rotation,
+            detail={"feed": "rotation", "rotation": rotation.slug},
+            request=request,
+        )
+    return rotation

@@ -7,3 +7,9 @@ class RunbooksConfig(AppConfig):
     name = "batchwatch.runbooks"
     label = "runbooks"
     verbose_name = "Runbooks"
+
+    def ready(self) -> None:
+        from batchwatch.core import startup
+        from batchwatch.runbooks.startup import sync_runbooks
+
+        startup.register("runbooks", sync_runbooks)

@@ -13,6 +13,7 @@ import re
 import markdown
 import nh3
 
+from batchwatch.core.links import path_for
 from batchwatch.runbooks.source import VARIABLE, VARIABLES
 
 TAGS = {
@@ -66,7 +67,7 @@ def render(body: str, context: dict[str, str], *, link_query: str = "") -> str:
         )
         converted = converted.replace(_token(index), html.escape(value or EMPTY, quote=True))
     converted = _RUNBOOK_FILE_LINK.sub(
-        lambda m: f'href="/runbooks/{m.group(1)}/{link_query}"', converted
+        lambda m: f'href="{path_for("web:runbook", m.group(1))}{link_query}"', converted
     )
     return nh3.clean(
         converted,

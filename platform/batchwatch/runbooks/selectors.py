@@ -8,9 +8,10 @@ from django.db.models import Q
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert
 from batchwatch.catalog.links import job_dashboard_url
 from batchwatch.catalog.models import Job
+from batchwatch.core.links import absolute_url
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.selection import AlertFacts, best
-from batchwatch.runs.models import Run, Signal
+from batchwatch.runs.models import Run
 
 # Alertnames of our own signals → their kinds (external alerts carry no "kind" label).
 KIND_OF_ALERTNAME = {
@@ -85,7 +86,7 @@ def job_context(job: Job | None) -> dict[str, str]:
     return {
         "base_url": _base(),
         "job": job.key,
-        "job_url": f"{_base()}/jobs/{job.pk}/",
+        "job_url": absolute_url("web:job", job.pk),
         "engine": job.engine,
         "team": job.owner_team.slug if job.owner_team_id else "",
         "dashboard_url": job_dashboard_url(job),
@@ -96,8 +97,8 @@ def run_context(run: Run) -> dict[str, str]:
     context = job_context(run.job)
     context.update(
         run=run.external_id,
-        run_url=f"{_base()}/runs/{run.pk}/",
-        trace_url=f"{_base()}/api/v1/traces/{run.trace_id}/" if run.trace_id else "",
+        run_url=absolute_url("web:run", run.pk),
+        trace_url=absolute_url("trace", run.trace_id) if run.trace_id else "",
         failure_reason=(run.failure_reason or "").strip().splitlines()[0][:500]
         if run.failure_reason
         else "",
@@ -112,7 +113,7 @@ def incident_context(incident: Incident) -> dict[str, str]:
     labels = alert.labels if alert else {}
     context.update(
         incident=f"#{incident.pk}",
-        incident_url=f"{_base()}/incidents/{incident.pk}/",
+        incident_url=absolute_url("web:incident", incident.pk),
         alertname=labels.get("alertname", ""),
         kind=labels.get("kind", "") or KIND_OF_ALERTNAME.get(labels.get("alertname", ""), ""),
         severity=incident.severity or labels.get("severity", ""),
@@ -122,12 +123,6 @@ def incident_context(incident: Incident) -> dict[str, str]:
     if not context.get("team"):
         context["team"] = incident.team.slug if incident.team_id else labels.get("team", "")
     return {k: v for k, v in context.items() if v}
-
-
-def signal_runbook_url(signal: Signal) -> str:
-    """A stable link for a signal's alert: the resolver picks the best runbook when opened."""
-    target = f"run={signal.run_id}" if signal.run_id else f"job={signal.job_id}"
-    return f"{_base()}/runbooks/for/?kind={signal.kind}&{target}"
 
 
 def runbooks_search(query: str = "", kind: str = ""):

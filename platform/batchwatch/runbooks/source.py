@@ -22,6 +22,7 @@ carries the file and the line it is about.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -147,6 +148,10 @@ def _strings(value, where: str, problems: list[str]) -> list[str]:
     return [str(v) for v in value]
 
 
+# A sink for problems: (line, message), with an optional level.
+Report = Callable[..., None]
+
+
 def parse(path: str, text: str) -> tuple[RunbookSource | None, list[Problem]]:
     problems: list[Problem] = []
 
@@ -154,97 +159,23 @@ def parse(path: str, text: str) -> tuple[RunbookSource | None, list[Problem]]:
         problems.append(Problem(path, line, message, level))
 
     lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        error(1, "no front matter: the file must start with a line '---'")
-        return None, problems
-    try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-    except StopIteration:
-        error(1, "front matter is not closed by a second '---' line")
+    end = _front_matter_end(lines, error)
+    if end is None:
         return None, problems
     front = "\n".join(lines[1:end])
-    try:
-        meta = yaml.safe_load(front) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        error(2 + (mark.line if mark else 0), f"front matter is not valid YAML: {exc}")
-        return None, problems
-    if not isinstance(meta, dict):
-        error(2, "front matter must be a mapping of fields")
+    meta = _load_front_matter(front, error)
+    if meta is None:
         return None, problems
     key_lines = _key_lines(front, 2)
 
     def line_of(key: str) -> int:
         return key_lines.get(key, 1)
 
-    for name in REQUIRED:
-        if name not in meta or meta[name] in (None, "", [], {}):
-            error(1, f"missing required field '{name}'")
-    for name in meta:
-        if name not in ALLOWED:
-            error(line_of(str(name)), f"unknown field '{name}' (allowed: {', '.join(REQUIRED)})")
-    runbook_id = str(meta.get("id") or "")
-    if runbook_id and not ID.match(runbook_id):
-        error(line_of("id"), f"id '{runbook_id}' must be lowercase letters, digits and '-'")
-    severity = str(meta.get("severity") or "")
-    if severity and severity not in SEVERITIES:
-        error(line_of("severity"), f"severity '{severity}' is not one of {', '.join(SEVERITIES)}")
-    reviewed = meta.get("last_reviewed")
-    if reviewed is not None and not isinstance(reviewed, date):
-        error(line_of("last_reviewed"), f"last_reviewed '{reviewed}' is not a date (YYYY-MM-DD)")
-        reviewed = None
-    applies = AppliesTo()
-    raw = meta.get("applies_to")
-    if raw is not None and not isinstance(raw, dict):
-        error(line_of("applies_to"), "applies_to must be a mapping (kinds, engines, ...)")
-    elif raw:
-        issues: list[str] = []
-        for name in raw:
-            if name not in APPLIES_TO:
-                issues.append(
-                    f"unknown applies_to field '{name}' (allowed: {', '.join(APPLIES_TO)})"
-                )
-        applies.kinds = _strings(raw.get("kinds"), "applies_to.kinds", issues)
-        applies.engines = _strings(raw.get("engines"), "applies_to.engines", issues)
-        applies.failure_reasons = _strings(
-            raw.get("failure_reasons"), "applies_to.failure_reasons", issues
-        )
-        applies.alertnames = _strings(raw.get("alertnames"), "applies_to.alertnames", issues)
-        labels = raw.get("labels") or {}
-        if not isinstance(labels, dict):
-            issues.append("applies_to.labels must be a mapping of label to value")
-        else:
-            applies.labels = {str(k): str(v) for k, v in labels.items()}
-        if not applies.kinds and not applies.alertnames:
-            issues.append("applies_to needs kinds (or alertnames, for external alerts)")
-        for kind in applies.kinds:
-            if kind not in KINDS:
-                issues.append(f"unknown alert kind '{kind}' (known: {', '.join(KINDS)})")
-        for pattern in applies.failure_reasons:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                issues.append(f"failure reason pattern {pattern!r} is not a regex: {exc}")
-        for issue in issues:
-            error(line_of("applies_to"), issue)
+    runbook_id, severity, reviewed = _check_fields(meta, line_of, error)
+    applies = _check_applies_to(meta.get("applies_to"), line_of("applies_to"), error)
     body = "\n".join(lines[end + 1 :])
     body_line = end + 2
-    headings = {}
-    for number, line in enumerate(body.splitlines()):
-        match = HEADING.match(line)
-        if match:
-            headings.setdefault(match.group(1).strip(), body_line + number)
-    for section in SECTIONS:
-        if section not in headings:
-            error(body_line, f"missing section '## {section}'")
-    for number, line in enumerate(body.splitlines()):
-        for match in VARIABLE.finditer(line):
-            if match.group(1) not in VARIABLES:
-                error(
-                    body_line + number,
-                    f"unknown template variable '{{{{ {match.group(1)} }}}}' "
-                    f"(known: {', '.join(VARIABLES)})",
-                )
+    _check_body(body, body_line, error)
     if any(p.level == "error" for p in problems):
         return None, problems
     return (
@@ -262,6 +193,117 @@ def parse(path: str, text: str) -> tuple[RunbookSource | None, list[Problem]]:
         ),
         problems,
     )
+
+
+def _front_matter_end(lines: list[str], error: Report) -> int | None:
+    """Index of the line closing the front matter, or None (reported) if there is none."""
+    if not lines or lines[0].strip() != "---":
+        error(1, "no front matter: the file must start with a line '---'")
+        return None
+    try:
+        return next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        error(1, "front matter is not closed by a second '---' line")
+        return None
+
+
+def _load_front_matter(front: str, error: Report) -> dict | None:
+    try:
+        meta = yaml.safe_load(front) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        error(2 + (mark.line if mark else 0), f"front matter is not valid YAML: {exc}")
+        return None
+    if not isinstance(meta, dict):
+        error(2, "front matter must be a mapping of fields")
+        return None
+    return meta
+
+
+def _check_fields(
+    meta: dict, line_of: Callable[[str], int], error: Report
+) -> tuple[str, str, date | None]:
+    """Required and unknown fields, id, severity and last_reviewed: (id, severity, reviewed)."""
+    for name in REQUIRED:
+        if name not in meta or meta[name] in (None, "", [], {}):
+            error(1, f"missing required field '{name}'")
+    for name in meta:
+        if name not in ALLOWED:
+            error(line_of(str(name)), f"unknown field '{name}' (allowed: {', '.join(REQUIRED)})")
+    runbook_id = str(meta.get("id") or "")
+    if runbook_id and not ID.match(runbook_id):
+        error(line_of("id"), f"id '{runbook_id}' must be lowercase letters, digits and '-'")
+    severity = str(meta.get("severity") or "")
+    if severity and severity not in SEVERITIES:
+        error(line_of("severity"), f"severity '{severity}' is not one of {', '.join(SEVERITIES)}")
+    reviewed = meta.get("last_reviewed")
+    if reviewed is not None and not isinstance(reviewed, date):
+        error(line_of("last_reviewed"), f"last_reviewed '{reviewed}' is not a date (YYYY-MM-DD)")
+        reviewed = None
+    return runbook_id, severity, reviewed
+
+
+def _check_applies_to(raw, line: int, error: Report) -> AppliesTo:
+    if raw is not None and not isinstance(raw, dict):
+        error(line, "applies_to must be a mapping (kinds, engines, ...)")
+        return AppliesTo()
+    if not raw:
+        return AppliesTo()
+    applies, issues = _applies_to(raw)
+    for issue in issues:
+        error(line, issue)
+    return applies
+
+
+def _applies_to(raw: dict) -> tuple[AppliesTo, list[str]]:
+    """The applies_to mapping, and what is wrong with it (all reported on its line)."""
+    issues: list[str] = []
+    for name in raw:
+        if name not in APPLIES_TO:
+            issues.append(f"unknown applies_to field '{name}' (allowed: {', '.join(APPLIES_TO)})")
+    applies = AppliesTo()
+    applies.kinds = _strings(raw.get("kinds"), "applies_to.kinds", issues)
+    applies.engines = _strings(raw.get("engines"), "applies_to.engines", issues)
+    applies.failure_reasons = _strings(
+        raw.get("failure_reasons"), "applies_to.failure_reasons", issues
+    )
+    applies.alertnames = _strings(raw.get("alertnames"), "applies_to.alertnames", issues)
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict):
+        issues.append("applies_to.labels must be a mapping of label to value")
+    else:
+        applies.labels = {str(k): str(v) for k, v in labels.items()}
+    if not applies.kinds and not applies.alertnames:
+        issues.append("applies_to needs kinds (or alertnames, for external alerts)")
+    for kind in applies.kinds:
+        if kind not in KINDS:
+            issues.append(f"unknown alert kind '{kind}' (known: {', '.join(KINDS)})")
+    for pattern in applies.failure_reasons:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            issues.append(f"failure reason pattern {pattern!r} is not a regex: {exc}")
+    return applies, issues
+
+
+def _check_body(body: str, body_line: int, error: Report) -> None:
+    """Every section is there, and only known template variables are used."""
+    headings = {}
+    for number, line in enumerate(body.splitlines()):
+        match = HEADING.match(line)
+        if match:
+            headings.setdefault(match.group(1).strip(), body_line + number)
+    for section in SECTIONS:
+        if section not in headings:
+            error(body_line, f"missing section '## {section}'")
+    for number, line in enumerate(body.splitlines()):
+        for match in VARIABLE.finditer(line):
+            if match.group(1) not in VARIABLES:
+                error(
+                    body_line + number,
+                    f"unknown template variable '{{{{ {match.group(1)} }}}}' "
+                    f"(known: {', '.join(VARIABLES)})",
+                )
 
 
 def parse_directory(directory: Path) -> tuple[list[RunbookSource], list[Problem]]:

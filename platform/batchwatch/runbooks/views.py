@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog.models import Job
+from batchwatch.core.links import path_for
 from batchwatch.core.numbers import parse_id
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.rendering import render as render_markdown
@@ -71,8 +72,8 @@ def runbook_for_subject(request):
     elif what == "job":
         runbook = runbook_for({"kind": kind, "engine": subject.engine}, job=subject)
     if runbook is None:
-        return redirect(f"/runbooks/?{urlencode({'kind': kind})}" if kind else "/runbooks/")
-    return redirect(f"/runbooks/{runbook.slug}/?{urlencode({what: subject.pk})}")
+        return redirect(path_for("web:runbooks", query={"kind": kind} if kind else None))
+    return redirect(path_for("web:runbook", runbook.slug, query={what: subject.pk}))
 
 
 @require_GET

@@ -2,19 +2,24 @@ from django import forms
 from django.contrib import admin, messages
 
 from batchwatch.slack.models import SlackMessage, SlackUserLink, SlackWorkspace
-from batchwatch.slack.services import users_link_by_email
+from batchwatch.slack.services import users_link_by_email, workspace_save
+
+SECRET_FIELDS = ("bot_token", "signing_secret")
 
 
 class SlackWorkspaceForm(forms.ModelForm):
-    """Secrets are write-only: never rendered back; an empty field keeps the stored value."""
+    """Secrets are write-only: never rendered back (not even after a failed submit); the
+    input says whether one is set; an empty input keeps the stored value."""
 
     bot_token = forms.CharField(
         required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False),
         help_text="xoxb-… (SLACK_BOT_TOKEN in the environment wins). Leave empty to keep.",
     )
     signing_secret = forms.CharField(
         required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False),
         help_text="SLACK_SIGNING_SECRET in the environment wins. Leave empty to keep.",
     )
@@ -23,11 +28,28 @@ class SlackWorkspaceForm(forms.ModelForm):
         model = SlackWorkspace
         fields = ["name", "bot_token", "signing_secret"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            field = self.fields[name]
+            stored = getattr(self.instance, name) if self.instance.pk else ""
+            state = "set" if stored else "not set"
+            field.widget.attrs["placeholder"] = state
+            field.help_text = f"Currently {state}. {field.help_text}"
+            # The stored value must not travel to the page even as a hidden "initial".
+            self.initial.pop(name, None)
+            field.show_hidden_initial = False
+
     def clean(self):
         cleaned = super().clean()
-        for name in ("bot_token", "signing_secret"):
-            if not cleaned.get(name) and self.instance.pk:
-                cleaned[name] = getattr(self.instance, name)
+        #: The secrets this submit replaces (names only: what the audit log records).
+        self.changed_secrets = []
+        for name in SECRET_FIELDS:
+            stored = getattr(self.instance, name) if self.instance.pk else ""
+            if not cleaned.get(name):
+                cleaned[name] = stored
+            elif cleaned[name] != stored:
+                self.changed_secrets.append(name)
         return cleaned
 
 
@@ -44,6 +66,11 @@ class SlackWorkspaceAdmin(admin.ModelAdmin):
     @admin.display(description="Signing secret")
     def secret_state(self, obj):
         return "set" if obj.signing_secret else "not set"
+
+    def save_model(self, request, obj, form, change):
+        workspace_save(
+            workspace=obj, changed_secrets=form.changed_secrets, actor=request.user, request=request
+        )
 
     def has_add_permission(self, request):
         return not SlackWorkspace.objects.exists()  # one workspace

@@ -9,8 +9,11 @@ class SlackConfig(AppConfig):
     verbose_name = "Slack"
 
     def ready(self) -> None:
+        from batchwatch.alerts import team_channels
         from batchwatch.notify import transports
         from batchwatch.slack import delivery, periodic  # noqa: F401 - registers the sync sweep
+        from batchwatch.slack.services import team_default_channel
 
         transports.register("slack", delivery.send_slack)
         transports.register("slack_reply", delivery.send_slack_reply)
+        team_channels.register(team_default_channel)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from batchwatch.core.links import slack_escape, trusted_url
+from batchwatch.core.links import absolute_url, slack_escape, trusted_url
 from batchwatch.slack.selectors import IncidentCard
 
 ACKNOWLEDGE = "incident.acknowledge"
@@ -105,11 +105,11 @@ def links(card: IncidentCard) -> dict[str, str]:
     Only URLs to Batchwatch, Grafana or ``BATCHWATCH_LINK_HOSTS`` (``trusted_url``); a button
     whose URL is none of these is left out.
     """
-    base = card.url.split("/incidents/")[0]
     given = {name: trusted_url(url) for name, url in card.links.items()}
     job_url = given.get("job") or card.url
     urls = {
-        "runbook": given.get("runbook") or f"{base}/runbooks/for/?incident={card.id}",
+        "runbook": given.get("runbook")
+        or absolute_url("web:runbook-for", query={"incident": card.id}),
         "run": given.get("run") or given.get("trace") or card.url,
         "dashboard": given.get("dashboard") or job_url,
         "job": job_url,
@@ -118,22 +118,6 @@ def links(card: IncidentCard) -> dict[str, str]:
 
 
 def incident_blocks(card: IncidentCard) -> list[dict]:
-    icon = STATE_ICONS.get(card.state, ":white_circle:")
-    state_text = card.state.capitalize()
-    if card.snoozed_until and card.state != "resolved":
-        state_text += f", snoozed until {slack_date(card.snoozed_until)}"
-    elif card.state == "acknowledged" and card.acknowledged_by:
-        state_text += f" by {card.acknowledged_by.mention}"
-    fields = [
-        f"*State*\n{icon} {state_text}",
-        f"*Severity*\n{_escape(card.severity)} ({card.urgency} urgency)",
-        f"*Team*\n{_escape(card.team)}",
-        f"*Job{'s' if len(card.jobs) > 1 else ''}*\n"
-        + (", ".join(f"`{_escape(j)}`" for j in card.jobs[:5]) or "—")
-        + (f" and {len(card.jobs) - 5} more" if len(card.jobs) > 5 else ""),
-        "*On call*\n" + (", ".join(p.mention for p in card.on_call) or "nobody"),
-        "*Assigned*\n" + (card.assignee.mention if card.assignee else "nobody"),
-    ]
     blocks: list[dict] = [
         {"type": "header", "text": _plain(f"#{card.id} {card.title}", 150)},
         {
@@ -143,7 +127,7 @@ def incident_blocks(card: IncidentCard) -> list[dict]:
                 "type": "mrkdwn",
                 "text": f"<{card.url}|Incident #{card.id}> opened {slack_date(card.created_at)}",
             },
-            "fields": [{"type": "mrkdwn", "text": f} for f in fields],
+            "fields": [{"type": "mrkdwn", "text": f} for f in _summary_fields(card)],
         },
         {
             "type": "section",
@@ -152,53 +136,75 @@ def incident_blocks(card: IncidentCard) -> list[dict]:
         },
     ]
     if card.broken_channels:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": ":warning: Undeliverable channel(s): "
-                        + _escape(", ".join(card.broken_channels)),
-                    }
-                ],
-            }
-        )
-    value = str(card.id)
+        blocks.append(_broken_channels_context(card.broken_channels))
     if card.state != "resolved":
-        elements = []
-        if card.state == "triggered":
-            elements.append(_button("Acknowledge", ACKNOWLEDGE, value, "primary"))
-        elements += [
-            _button("Resolve", RESOLVE, value),
-            {
-                "type": "static_select",
-                "action_id": SNOOZE,
-                "placeholder": _plain("Snooze…"),
-                "options": [
-                    {"text": _plain(label), "value": f"{card.id}:{key}"}
-                    for key, label in SNOOZE_CHOICES.items()
-                ],
-            },
-            _button("Escalate", ESCALATE, value, "danger"),
-            {"type": "users_select", "action_id": REASSIGN, "placeholder": _plain("Reassign…")},
-        ]
-        blocks.append({"type": "actions", "block_id": f"incident:{card.id}", "elements": elements})
-    urls = links(card)
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"links:{card.id}",
-            "elements": [
-                _link_button(label, name, urls[name])
-                for label, name in LINK_BUTTONS
-                if name in urls
-            ],
-        }
-    )
-    if not blocks[-1]["elements"]:
-        blocks.pop()  # an actions block must have an element
+        blocks.append(
+            {"type": "actions", "block_id": f"incident:{card.id}", "elements": _actions(card)}
+        )
+    link_buttons = _link_buttons(card)
+    if link_buttons:  # an actions block must have an element
+        blocks.append({"type": "actions", "block_id": f"links:{card.id}", "elements": link_buttons})
     return blocks
+
+
+def _summary_fields(card: IncidentCard) -> list[str]:
+    """State, severity, team, jobs, on call and assignee."""
+    icon = STATE_ICONS.get(card.state, ":white_circle:")
+    state_text = card.state.capitalize()
+    if card.snoozed_until and card.state != "resolved":
+        state_text += f", snoozed until {slack_date(card.snoozed_until)}"
+    elif card.state == "acknowledged" and card.acknowledged_by:
+        state_text += f" by {card.acknowledged_by.mention}"
+    return [
+        f"*State*\n{icon} {state_text}",
+        f"*Severity*\n{_escape(card.severity)} ({card.urgency} urgency)",
+        f"*Team*\n{_escape(card.team)}",
+        f"*Job{'s' if len(card.jobs) > 1 else ''}*\n"
+        + (", ".join(f"`{_escape(j)}`" for j in card.jobs[:5]) or "—")
+        + (f" and {len(card.jobs) - 5} more" if len(card.jobs) > 5 else ""),
+        "*On call*\n" + (", ".join(p.mention for p in card.on_call) or "nobody"),
+        "*Assigned*\n" + (card.assignee.mention if card.assignee else "nobody"),
+    ]
+
+
+def _broken_channels_context(channels: list[str]) -> dict:
+    return {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": ":warning: Undeliverable channel(s): " + _escape(", ".join(channels)),
+            }
+        ],
+    }
+
+
+def _actions(card: IncidentCard) -> list[dict]:
+    """The buttons and selects of an open incident (Acknowledge only while triggered)."""
+    value = str(card.id)
+    elements = []
+    if card.state == "triggered":
+        elements.append(_button("Acknowledge", ACKNOWLEDGE, value, "primary"))
+    elements += [
+        _button("Resolve", RESOLVE, value),
+        {
+            "type": "static_select",
+            "action_id": SNOOZE,
+            "placeholder": _plain("Snooze…"),
+            "options": [
+                {"text": _plain(label), "value": f"{card.id}:{key}"}
+                for key, label in SNOOZE_CHOICES.items()
+            ],
+        },
+        _button("Escalate", ESCALATE, value, "danger"),
+        {"type": "users_select", "action_id": REASSIGN, "placeholder": _plain("Reassign…")},
+    ]
+    return elements
+
+
+def _link_buttons(card: IncidentCard) -> list[dict]:
+    urls = links(card)
+    return [_link_button(label, name, urls[name]) for label, name in LINK_BUTTONS if name in urls]
 
 
 def thread_text(entry) -> str:

@@ -21,7 +21,7 @@ from batchwatch.alerts.permissions import (
 )
 from batchwatch.alerts.selectors import incidents_query
 from batchwatch.catalog.models import Job, Team
-from batchwatch.core.links import slack_escape
+from batchwatch.core.links import absolute_url, slack_escape
 from batchwatch.core.numbers import parse_id
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.slack.blocks import slack_date
@@ -56,7 +56,7 @@ def _incident(raw: str) -> Incident | None:
     return Incident.objects.select_related("team").filter(pk=incident_id).first()
 
 
-def handle_command(command: SlashCommand, *, base_url: str, now: datetime) -> dict:
+def handle_command(command: SlashCommand, *, now: datetime) -> dict:
     try:
         words = shlex.split(command.text)
     except ValueError:
@@ -71,7 +71,7 @@ def handle_command(command: SlashCommand, *, base_url: str, now: datetime) -> di
     if verb == "oncall":
         return _oncall(args, now)
     if verb == "incidents":
-        return _incidents(args, base_url)
+        return _incidents(args)
     if verb in ("ack", "acknowledge", "resolve"):
         if len(args) != 1:
             return _reply(f"Usage: `/batchwatch {verb} <incident>`, e.g. `{verb} 42`.")
@@ -119,7 +119,7 @@ def _oncall(args: list[str], now: datetime) -> dict:
     return _reply("*On call now*\n" + "\n".join(lines) if lines else "No rotations are set up.")
 
 
-def _incidents(args: list[str], base_url: str) -> dict:
+def _incidents(args: list[str]) -> dict:
     team = None
     if args:
         team = _team(args[0])
@@ -129,7 +129,7 @@ def _incidents(args: list[str], base_url: str) -> dict:
     if not rows:
         return _reply("No open incidents" + (f" for {team.name}." if team else ". :tada:"))
     lines = [
-        f"• <{base_url}/incidents/{i.pk}/|#{i.pk}> [{i.state}] {slack_escape(i.title)} "
+        f"• <{absolute_url('web:incident', i.pk)}|#{i.pk}> [{i.state}] {slack_escape(i.title)} "
         f"({i.team.name if i.team else 'no team'}"
         + (f", {i.assignee.get_username()}" if i.assignee else "")
         + ")"

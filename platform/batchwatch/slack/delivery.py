@@ -22,10 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max, Q
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from batchwatch.alerts.models import TimelineEntry
 from batchwatch.catalog.models import Team
-from batchwatch.core.links import slack_escape
+from batchwatch.core import outbound
+from batchwatch.core.links import absolute_url, slack_escape
 from batchwatch.notify.models import Notification
 from batchwatch.notify.transports import TransportError
 from batchwatch.slack import blocks, config
@@ -72,8 +75,6 @@ def _retry_after(value: str | None) -> float | None:
 
 def _call(method, **kwargs):
     """Call the Web API; translate its failures into the outbox's TransportError."""
-    from slack_sdk.errors import SlackApiError
-
     try:
         return method(**kwargs)
     except SlackApiError as exc:
@@ -88,6 +89,8 @@ def _call(method, **kwargs):
         raise TransportError(
             f"Slack: {error}", permanent=True, breaks_channel=error in CHANNEL_ERRORS
         ) from exc
+    except outbound.OutboundRefused as exc:  # SLACK_API_URL where requests may not go
+        raise TransportError(f"refused: {exc.message}", permanent=True) from exc
     except (urllib.error.URLError, OSError) as exc:  # includes timeouts
         raise TransportError(f"cannot reach Slack: {exc}") from exc
 
@@ -173,8 +176,8 @@ def _post_once(client, notification: Notification) -> None:
     text = notification.subject + (f"\n{notification.body}" if notification.body else "")
     text = slack_escape(text)[:3800]  # room for the link below, which is ours
     if notification.incident_id:
-        base = settings.BATCHWATCH_BASE_URL
-        text += f"\n<{base}/incidents/{notification.incident_id}/|Open incident>"
+        incident_url = absolute_url("web:incident", notification.incident_id)
+        text += f"\n<{incident_url}|Open incident>"
     _call(
         client.chat_postMessage,
         channel=notification.address,
@@ -294,8 +297,6 @@ def _thread(client, message: SlackMessage, notification: Notification, newest: i
 
 def send_slack_reply(notification: Notification) -> None:
     """An ephemeral answer to one person, through the interaction's response_url."""
-    from slack_sdk.webhook import WebhookClient
-
     url = notification.address
     if not config.response_url_allowed(url):
         raise TransportError("not a Slack response URL", permanent=True, breaks_channel=False)

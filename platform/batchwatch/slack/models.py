@@ -1,7 +1,8 @@
 """Slack's side of Batchwatch: the workspace credentials, who is who, and the messages we own.
 
 * ``SlackWorkspace`` holds the bot token and signing secret when they are set in admin rather
-  than in the environment (the environment wins). They are never shown back or logged.
+  than in the environment (the environment wins). They are encrypted at rest
+  (``BATCHWATCH_SECRET_KEYS``), never shown back or logged.
 * ``SlackUserLink`` maps a Slack user to a Batchwatch user, found by e-mail or set by hand;
   only linked people can act from Slack, with their own Batchwatch permissions.
 * ``SlackMessage`` is the one interactive message of an incident in one channel: updated in
@@ -13,6 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from batchwatch.core.fields import EncryptedTextField
 from batchwatch.notify.models import Channel
 
 
@@ -20,11 +22,10 @@ class SlackWorkspace(models.Model):
     """The Slack app's credentials (one row). SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET win."""
 
     name = models.CharField(max_length=200, default="Slack")
-    bot_token = models.CharField(
-        max_length=300, blank=True, help_text="xoxb-… from OAuth & Permissions."
-    )
-    signing_secret = models.CharField(
-        max_length=200, blank=True, help_text="From Basic Information → App Credentials."
+    # Encrypted at rest (core/crypto.py); written only through admin's write-only inputs.
+    bot_token = EncryptedTextField(blank=True, help_text="xoxb-… from OAuth & Permissions.")
+    signing_secret = EncryptedTextField(
+        blank=True, help_text="From Basic Information → App Credentials."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -35,7 +36,9 @@ class SlackWorkspace(models.Model):
         return self.name
 
     def __repr__(self) -> str:  # never let a secret reach a log line or a traceback
-        return f"<SlackWorkspace {self.pk}: token {'set' if self.bot_token else 'unset'}>"
+        token = "set" if self.bot_token else "unset"
+        secret = "set" if self.signing_secret else "unset"
+        return f"<SlackWorkspace {self.pk}: token {token}, signing secret {secret}>"
 
 
 class SlackUserLink(models.Model):

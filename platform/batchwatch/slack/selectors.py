@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q
 
 from batchwatch.alerts.models import Incident, IncidentAlert, TimelineEntry
 from batchwatch.alerts.selectors import inhibited_count
-from batchwatch.core.links import slack_escape, trusted_url
+from batchwatch.core.links import absolute_url, slack_escape, trusted_url
 from batchwatch.notify.models import Notification
 from batchwatch.oncall.selectors import oncall_for_teams
 from batchwatch.runs.models import Run, RunState
@@ -20,14 +19,14 @@ from batchwatch.slack.models import SlackMessage, SlackUserLink
 # Timeline kinds worth a thread reply in the "important" mode.
 IMPORTANT_KINDS = frozenset(
     {
-        "acknowledged",
-        "resolved",
-        "escalated",
-        "escalate_requested",
-        "reassigned",
-        "snoozed",
-        "retriggered",
-        "alert_attached",
+        TimelineEntry.Kind.ACKNOWLEDGED,
+        TimelineEntry.Kind.RESOLVED,
+        TimelineEntry.Kind.ESCALATED,
+        TimelineEntry.Kind.ESCALATE_REQUESTED,
+        TimelineEntry.Kind.REASSIGNED,
+        TimelineEntry.Kind.SNOOZED,
+        TimelineEntry.Kind.RETRIGGERED,
+        TimelineEntry.Kind.ALERT_ATTACHED,
     }
 )
 LINK_NAMES = ("runbook", "run", "trace", "dashboard", "job")
@@ -90,7 +89,6 @@ def _normal_duration(job_id: int) -> float | None:
 
 
 def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
-    base = settings.BATCHWATCH_BASE_URL
     incident = Incident.objects.select_related("team", "assignee", "acknowledged_by").get(
         pk=incident_id
     )
@@ -114,7 +112,7 @@ def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
     card = IncidentCard(
         id=incident.pk,
         title=incident.title,
-        url=f"{base}/incidents/{incident.pk}/",
+        url=absolute_url("web:incident", incident.pk),
         state=incident.state,
         severity=incident.severity or "none",
         urgency=incident.urgency,
@@ -135,14 +133,14 @@ def incident_card(incident_id: int, *, now: datetime) -> IncidentCard:
             jobs.append(job)
         for name in LINK_NAMES:
             url = alert.annotations.get(f"{name}_url", "")
-            if name == "runbook" and url.startswith(f"{base}/runbooks/"):
+            if name == "runbook" and url.startswith(absolute_url("web:runbooks")):
                 continue  # ours: the incident's own runbook link (below) is more precise
             # A button looks like Batchwatch's own: only to us, Grafana or BATCHWATCH_LINK_HOSTS.
             url = trusted_url(url)
             if url and name not in card.links:
                 card.links[name] = url
         if "job" not in card.links and alert.job_id:
-            card.links["job"] = f"{base}/jobs/{alert.job_id}/"
+            card.links["job"] = absolute_url("web:job", alert.job_id)
     card.jobs = jobs
     run = next((a.signal.run for a in grouped if a.signal_id and a.signal.run_id), None)
     if run is not None:

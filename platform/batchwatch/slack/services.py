@@ -9,12 +9,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from slack_sdk.errors import SlackApiError
 
+from batchwatch.audit.models import AuditEvent
+from batchwatch.audit.services import record_event
 from batchwatch.catalog.models import Team
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.services import Recipient, notification_enqueue
 from batchwatch.slack import config
-from batchwatch.slack.models import SlackUserLink
+from batchwatch.slack.models import SlackUserLink, SlackWorkspace
 from batchwatch.slack.selectors import messages_to_sync
 
 logger = logging.getLogger("batchwatch.slack")
@@ -97,8 +101,6 @@ class LinkReport:
 
 def users_link_by_email(*, client=None, progress=None) -> LinkReport:
     """Link every active user with an e-mail and no link yet, via ``users.lookupByEmail``."""
-    from slack_sdk.errors import SlackApiError
-
     client = client or config.web_client()
     report = LinkReport()
     users = list(
@@ -132,3 +134,21 @@ def users_link_by_email(*, client=None, progress=None) -> LinkReport:
         taken.add(found["id"])
         report.linked.append(user.get_username())
     return report
+
+
+def workspace_save(
+    *, workspace: SlackWorkspace, changed_secrets: list[str], actor=None, request=None
+) -> SlackWorkspace:
+    """Save the workspace (its secrets encrypted by the field) and record one
+    ``secret.changed`` per replaced secret: which one and by whom, never the value."""
+    with transaction.atomic():
+        workspace.save()
+        for name in changed_secrets:
+            record_event(
+                AuditEvent.Action.SECRET_CHANGED,
+                actor=actor,
+                target=workspace,
+                detail={"field": f"slack.{name}"},
+                request=request,
+            )
+    return workspace

@@ -11,7 +11,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -66,7 +65,6 @@ def interactions(request):
 def commands(request):
     def handle(body: bytes):
         command = parse_command(body)
-        base_url = settings.BATCHWATCH_BASE_URL
-        return JsonResponse(handle_command(command, base_url=base_url, now=datetime.now(UTC)))
+        return JsonResponse(handle_command(command, now=datetime.now(UTC)))
 
     return _verified(request, handle)

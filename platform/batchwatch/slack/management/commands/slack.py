@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from slack_sdk.errors import SlackApiError
 
 from batchwatch.slack import config
+from batchwatch.slack.services import users_link_by_email
 
 
 class Command(BaseCommand):
@@ -20,8 +22,6 @@ class Command(BaseCommand):
             raise CommandError(
                 "Slack is not configured: set SLACK_BOT_TOKEN (or the workspace in admin)."
             )
-        from slack_sdk.errors import SlackApiError
-
         try:
             if action == "check":
                 answer = config.web_client().auth_test()
@@ -33,8 +33,6 @@ class Command(BaseCommand):
                     "Signing secret: " + ("set" if config.signing_secret() else "NOT SET")
                 )
                 return
-            from batchwatch.slack.services import users_link_by_email
-
             report = users_link_by_email(
                 progress=lambda user: self.stdout.write(f"  looking up {user.get_username()}…")
             )
