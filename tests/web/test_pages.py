@@ -2,9 +2,10 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from django.http import HttpRequest
 
 from batchwatch.catalog import services
-from batchwatch.catalog.demo import DEMO_PASSWORD, load_demo_catalog
+from batchwatch.demo.loader import DEMO_PASSWORD, load_demo_catalog
 
 
 def test_pages_need_a_login(client, db):
@@ -49,7 +50,7 @@ def demo(db):
 
 
 def test_overview_lists_teams_and_jobs_in_few_queries(client, demo, django_assert_max_num_queries):
-    client.login(username="alice", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="alice", password=DEMO_PASSWORD)
     # A fixed number whatever the catalog size: session, user, teams, jobs, last runs, SLOs.
     with django_assert_max_num_queries(9):
         response = client.get("/")
@@ -61,7 +62,7 @@ def test_overview_lists_teams_and_jobs_in_few_queries(client, demo, django_asser
 
 
 def test_overview_filters(client, demo):
-    client.login(username="alice", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="alice", password=DEMO_PASSWORD)
     page = client.get("/", {"engine": "flink"}).content.decode()
     assert "fraud_signals" in page and "ledger_nightly_close" not in page
     page = client.get("/", {"q": "no-such-job"}).content.decode()
@@ -74,7 +75,7 @@ def test_job_page_shows_schedule_and_edges(client, demo):
     from batchwatch.catalog.models import Job
 
     job = Job.objects.get(key="airflow:prod-airflow/ledger_nightly_close")
-    client.login(username="bob", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="bob", password=DEMO_PASSWORD)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "America/New_York" in page
     assert "Next runs" in page
@@ -87,7 +88,7 @@ def test_job_page_shows_schedule_and_edges(client, demo):
 
 
 def test_team_page(client, demo):
-    client.login(username="bob", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="bob", password=DEMO_PASSWORD)
     page = client.get("/teams/ledger/").content.decode()
     assert "Alice Ng" in page and "autopay_batch" in page
 
@@ -97,7 +98,7 @@ def test_unknown_pages_are_a_friendly_404(client, teammate):
     for url in ("/jobs/999999/", "/teams/nobody/", "/nowhere/"):
         response = client.get(url)
         assert response.status_code == 404
-        assert b"Back to the overview" in response.content
+        assert b'<a href="/">Back to the overview</a>' in response.content
 
 
 def test_inactive_job_is_marked(client, team_a, teammate):
@@ -112,7 +113,7 @@ def test_job_page_shows_expected_vs_actual_and_signals(client, demo):
 
     evaluate_all(datetime.now(UTC))
     job = Job.objects.get(key="airflow:prod-airflow/ledger_nightly_close")
-    client.login(username="bob", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="bob", password=DEMO_PASSWORD)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Expected and actual, last 14 days" in page
     assert page.count('class="mark-') >= 14

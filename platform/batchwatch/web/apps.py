@@ -7,3 +7,7 @@ class WebConfig(AppConfig):
     name = "batchwatch.web"
     label = "web"
     verbose_name = "Web"
+
+    def ready(self):
+        # Connects the audit of sign-in lockouts (django-axes' user_locked_out signal).
+        from batchwatch.web import lockout  # noqa: F401

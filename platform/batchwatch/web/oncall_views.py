@@ -9,8 +9,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from batchwatch.accounts.services import rotate_feed_secret
 from batchwatch.alerts import services
 from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import (
@@ -18,17 +21,21 @@ from batchwatch.alerts.permissions import (
     can_change_suppression,
     can_manage_silences,
     confine_matchers,
+    suppression_teams,
 )
 from batchwatch.alerts.selectors import incident_timeline, incidents_query
 from batchwatch.catalog.models import Team
+from batchwatch.catalog.permissions import is_admin
 from batchwatch.notify.selectors import broken_channels_of
 from batchwatch.oncall.ical import person_feed_token
+from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
     rotation_oncall,
     rotation_schedule,
     rotations_with_layers,
     users_by_id,
 )
+from batchwatch.oncall.services import rotation_feed_rotate
 from batchwatch.runbooks.selectors import incident_runbook
 
 SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
@@ -123,9 +130,17 @@ def incident_act(request, incident_id: int):
     return redirect("web:incident", incident_id)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def rotations(request):
+    if request.method == "POST":
+        # The only action here: a new personal feed secret (the person's own, nobody else's).
+        if request.POST.get("action") == "rotate-feed":
+            rotate_feed_secret(request.user, request=request)
+            messages.success(
+                request, "Your calendar link was replaced: the old one no longer works."
+            )
+        return redirect("web:rotations")
     now = _now()
     rows = []
     all_rotations = list(rotations_with_layers().order_by("team__name", "name"))
@@ -146,14 +161,36 @@ def rotations(request):
     return render(
         request,
         "web/rotations.html",
-        {"rows": rows, "now": now, "feed_token": person_feed_token(request.user)},
+        {
+            "rows": rows,
+            "now": now,
+            # Only the signed-in person's own link: it lists their shifts to whoever holds it.
+            "person_feed_url": request.build_absolute_uri(
+                reverse("person-ical", args=[request.user.get_username()])
+                + "?"
+                + urlencode({"token": person_feed_token(request.user)})
+            ),
+        },
     )
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def rotation_page(request, slug: str):
     rotation = get_object_or_404(rotations_with_layers(), slug=slug)
+    # The feed link is a credential: only the rotation's team and staff see or rotate it.
+    feed_visible = can_see_rotation_feed(request.user, rotation)
+    if request.method == "POST":
+        if request.POST.get("action") != "rotate-feed":
+            messages.error(request, "Unknown action.")
+        elif not feed_visible:
+            messages.error(
+                request, "Only members of the rotation's team (or an admin) may replace its link."
+            )
+        else:
+            rotation_feed_rotate(rotation=rotation, by=request.user, request=request)
+            messages.success(request, "Calendar link replaced: the old one no longer works.")
+        return redirect("web:rotation", rotation.slug)
     now = _now()
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     end = start + timedelta(days=CALENDAR_DAYS)
@@ -187,8 +224,14 @@ def rotation_page(request, slug: str):
             "days": days,
             "now_left": (now - start).total_seconds() / span * 100,
             "oncall": users_by_id([rotation_oncall(rotation, now).user_id]),
-            "feed_url": request.build_absolute_uri(
-                f"/ical/rotations/{rotation.slug}.ics?token={rotation.feed_token}"
+            "feed_url": (
+                request.build_absolute_uri(
+                    reverse("rotation-ical", args=[rotation.slug])
+                    + "?"
+                    + urlencode({"token": rotation.feed_token})
+                )
+                if feed_visible
+                else None
             ),
         },
     )
@@ -209,7 +252,9 @@ def silences(request):
                     raise PermissionDenied(
                         "Only members of the silence's team (or an admin) may expire it."
                     )
-                services.silence_expire(silence=silence, now=now)
+                services.silence_expire(
+                    silence=silence, now=now, actor=request.user, request=request
+                )
                 messages.success(request, f"Silence {silence.pk} expired.")
             else:
                 hours = float(request.POST.get("hours") or 0)
@@ -227,21 +272,36 @@ def silences(request):
                     comment=request.POST.get("comment", ""),
                     created_by=request.user,
                     now=now,
+                    request=request,
                 )
                 messages.success(request, f"Silence {silence.pk} is active.")
         except (ValidationError, ValueError, PermissionDenied) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             messages.error(request, text)
         return redirect("web:silences")
+    staff = is_admin(request.user)
+    # The teams a silence may be for: a member's own (confine_matchers refuses others), any
+    # for staff, who may also leave it global.
+    teams = list(
+        Team.objects.order_by("name")
+        if staff
+        else Team.objects.filter(memberships__user=request.user).order_by("name")
+    )
+    mine = {t.slug for t in teams}
     rows = list(Silence.objects.select_related("created_by").order_by("-starts_at")[:200])
     for silence in rows:
         silence.state = silence.state_at(now)
+        silence.teams = sorted(suppression_teams(silence.matchers))
+        # As can_change_suppression decides, without a query per row.
+        silence.can_expire = staff or bool(mine.intersection(silence.teams))
     return render(
         request,
         "web/silences.html",
         {
             "silences": rows,
             "windows": MaintenanceWindow.objects.order_by("starts_at")[:200],
-            "can_manage": can_manage_silences(request.user),
+            "can_manage": staff or bool(teams),
+            "teams": teams,
+            "may_be_global": staff,
         },
     )

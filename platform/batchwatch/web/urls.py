@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from batchwatch.accounts import views as account_views
+from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
 from batchwatch.web import oncall_views, views
 
@@ -20,6 +22,8 @@ urlpatterns = [
     path("runbooks/", runbook_views.runbooks, name="runbooks"),
     path("runbooks/for/", runbook_views.runbook_for_subject, name="runbook-for"),
     path("runbooks/<slug:slug>/", runbook_views.runbook_page, name="runbook"),
+    path("audit/", audit_views.audit_log, name="audit"),
+    path("account/tokens/", account_views.tokens, name="account-tokens"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").

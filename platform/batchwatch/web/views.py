@@ -24,6 +24,7 @@ from batchwatch.runs.selectors import (
     job_runs_recent,
     job_signals,
     latest_run_by_job,
+    run_attempts,
     run_detail,
     run_span_tree,
 )
@@ -107,10 +108,16 @@ def run_page(request, run_id: int):
         run = run_detail(run_id=run_id)
     except Run.DoesNotExist:
         raise Http404("No such run") from None
+    tree = run_span_tree(run)
     return render(
         request,
         "web/run.html",
-        {"run": run, "tree": run_span_tree(run), "children": child_runs(run)},
+        {
+            "run": run,
+            "tree": tree,
+            "attempts": run_attempts(run, run_tree=tree),
+            "children": child_runs(run),
+        },
     )
 
 
