@@ -11,7 +11,6 @@ import shutil
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from batchwatch.catalog import services
@@ -54,6 +53,18 @@ def _fresh_ledger_memo():
     from batchwatch.runs import ledger
 
     ledger._NEXT_AFTER.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_credential_counters():
+    """Wrong-credential counters (core/ratelimit.py) live in the cache: one test's bad tokens
+    must not throttle the next test's."""
+    from django.core.cache import cache
+
+    from batchwatch.core import cache as fallback
+
+    cache.clear()
+    fallback._fallback.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -108,15 +119,29 @@ def admin(make_user):
     return make_user("ada", is_staff=True, is_superuser=True)
 
 
+def api_token_for(user, name: str = "tests") -> str:
+    """A new raw API token of ``user``'s, stored as ``accounts.services.create_token`` stores
+    it (hashed, with its prefix) but without its audit event: tests count audit events."""
+    from batchwatch.accounts.models import PREFIX_LENGTH, ApiToken, generate_token, hash_token
+
+    raw = generate_token()
+    ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:PREFIX_LENGTH], token_hash=hash_token(raw)
+    )
+    return raw
+
+
 @pytest.fixture
 def api_as():
-    """``api_as(user)``: an API client authenticated with the user's token (or anonymous)."""
+    """``api_as(user)``: an API client authenticated with a new API token of the user's (or
+    anonymous); ``client.token`` is the raw token."""
 
     def client_for(user=None, scheme: str = "Token") -> APIClient:
         client = APIClient()
+        client.token = None
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token.key}")
+            client.token = api_token_for(user)
+            client.credentials(HTTP_AUTHORIZATION=f"{scheme} {client.token}")
         return client
 
     return client_for

@@ -16,10 +16,42 @@ def test_stdlib_platform_and_batchwatch_import_from_the_repo_root():
     code = (
         "import platform, uuid, batchwatch; "
         "assert platform.__file__.endswith('platform.py'), platform.__file__; "
-        "print(platform.system(), uuid.uuid4().version)"
+        "print(bool(platform.system()), uuid.uuid4().version)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["Linux", "4"]
+    assert result.stdout.split() == ["True", "4"]  # any OS: the module works, whatever it says
+
+
+# Rooms a newcomer can walk: a module says one thing, a function does one step.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+
+def _source_modules():
+    package = ROOT / "platform" / "batchwatch"
+    return sorted(p for p in package.rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_no_module_is_over_600_lines():
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in _source_modules()
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_function_is_over_80_lines():
+    import ast
+
+    long = {}
+    for path in _source_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(ROOT)}:{node.name}"] = lines
+    assert long == {}

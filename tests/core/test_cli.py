@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_KEY = "k" * 20 + "Q9x!vZ-3pL_w8Rt2Ym5Nc7Hb4Jd6Fg1Ks0"
+# A Fernet key (32 url-safe base64 bytes) for the encrypted integration secrets.
+PROD_SECRET_KEYS = "x8Z4lQm2Vb0Tq7Yc1Rr5Nw3Ks9Hd6Gf2Jp4Le8Ua0Oi="
 
 
 def manage(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
@@ -46,11 +48,25 @@ def test_production_mode_passes_check_deploy(var_dir):
         **var_dir,
         "BATCHWATCH_ENV": "production",
         "SECRET_KEY": PROD_KEY,
+        "BATCHWATCH_SECRET_KEYS": PROD_SECRET_KEYS,
         "BATCHWATCH_BASE_URL": "https://batchwatch.example.com",
     }
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_mode_without_secret_keys_warns(var_dir):
+    env = {
+        **var_dir,
+        "BATCHWATCH_ENV": "production",
+        "SECRET_KEY": PROD_KEY,
+        "BATCHWATCH_BASE_URL": "https://batchwatch.example.com",
+    }
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 1
+    assert "batchwatch.W001" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -58,12 +58,12 @@ def test_one_round_runs_the_tasks_of_the_ticks_lane(command, registered, db):
 
 
 def test_a_failing_step_is_logged_and_the_lane_goes_on(db, monkeypatch, caplog):
-    from batchwatch.alerts import services
+    from batchwatch.alerts import periodic
 
     def broken(**kwargs):
         raise RuntimeError("a bug in the drain")
 
-    monkeypatch.setattr(services, "intake_drain", broken)
+    monkeypatch.setattr(periodic, "intake_drain", broken)  # as the worker calls it
     worker = Worker(interval=0.01)
     assert worker._survive("drain", worker.drain_round) is None  # logged, not raised
     assert "worker.step_failed" in caplog.text

@@ -79,8 +79,8 @@ def escalation_to_webhook(hook_url: str, *, steps: int, wait: float, group_wait:
 
 def fire(count: int, *, alertname: str = "Down") -> None:
     """``count`` alerts of different jobs, received now: ``count`` incidents."""
-    from batchwatch.alerts.intake import TRIGGER, AlertEvent, label_fingerprint
     from batchwatch.alerts.services import alerts_receive
+    from batchwatch.alerts.wire import TRIGGER, AlertEvent, label_fingerprint
 
     events = []
     for i in range(count):

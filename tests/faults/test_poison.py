@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from batchwatch.accounts.services import create_token
 from tests.faults.poison import healthy_checks, send_poison
 from tests.processes import Hook, Web, manage, stop
 
@@ -23,8 +23,8 @@ def test_poison_never_blocks_the_healthy_input_behind_it(admin):
     try:
         answers = send_poison(web, hook)
         figures = healthy_checks(web, hook)
-        token = Token.objects.create(user=admin)
-        api_status, _ = web.get("/api/v1/runs/", {"Authorization": f"Token {token.key}"})
+        _, token = create_token(admin, "poison test")
+        api_status, _ = web.get("/api/v1/runs/", {"Authorization": f"Token {token}"})
     finally:
         stop(worker)
         web.stop()

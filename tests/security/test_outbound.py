@@ -255,3 +255,127 @@ def test_config_as_code_refuses_a_webhook_to_cloud_metadata(db, tmp_path, capsys
     assert failure.value.returncode == 2
     assert "channels[0].address: 169.254.169.254 is a link-local address" in capsys.readouterr().err
     assert not Channel.objects.exists()
+
+
+# --- Integrations the operator configures: Grafana and Flink's REST API ---------------------
+
+FORBIDDEN_INTEGRATION_URLS = [
+    ("http://169.254.169.254", "169.254.169.254", "link-local"),
+    ("http://10.0.0.5:3000", "10.0.0.5", "private"),
+]
+
+
+@pytest.mark.parametrize(("url", "address", "kind"), FORBIDDEN_INTEGRATION_URLS)
+def test_grafana_on_a_forbidden_address_is_refused(db, production, url, address, kind):
+    from batchwatch.dashboards.grafana import Grafana, GrafanaError
+
+    with pytest.raises(GrafanaError) as refused:
+        Grafana(url, "glsa_token")
+    message = str(refused.value)
+    assert message.startswith("the Grafana URL is refused: ")
+    assert address in message and kind in message and "BATCHWATCH_OUTBOUND_ALLOW" in message
+
+
+@pytest.mark.parametrize(("url", "address", "kind"), FORBIDDEN_INTEGRATION_URLS)
+def test_dashboards_deploy_to_a_forbidden_grafana_is_a_sentence(db, production, url, address, kind):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=rf"refused: {address} is a {kind}") as refused:
+        call_command("dashboards", "deploy", "--url", url, "--token", "glsa_token")
+    assert refused.value.returncode == 1
+
+
+def test_grafana_is_checked_again_at_connect_time(db, production, dns):
+    # Created while the name answered a public address; re-pointed at the metadata service
+    # before the request (DNS rebinding): refused at connect time, not retried.
+    from batchwatch.dashboards.grafana import Grafana, GrafanaError
+
+    dns["grafana.attacker.example"] = ["93.184.216.34"]
+    client = Grafana("http://grafana.attacker.example", "glsa_token", backoff=0.01)
+    dns["grafana.attacker.example"] = ["169.254.169.254"]
+    with pytest.raises(GrafanaError, match=r"resolves to 169\.254\.169\.254, which is a link"):
+        client.folder_exists("bw-ledger")
+    assert dns["lookups"].count("grafana.attacker.example") == 2  # no retries after a refusal
+
+
+def test_grafana_on_loopback_is_refused_in_production_and_allowed_when_listed(db, production):
+    from batchwatch.dashboards.grafana import Grafana, GrafanaError
+    from tests.dashboards.grafana_server import TOKEN, FakeGrafana
+
+    server = FakeGrafana()
+    try:
+        with pytest.raises(GrafanaError, match=r"127\.0\.0\.1 is a loopback address"):
+            Grafana(server.url, TOKEN)
+        assert server.requests == []
+        production.BATCHWATCH_OUTBOUND_ALLOW = ["127.0.0.1/32"]
+        assert Grafana(server.url, TOKEN).folder_exists("nope") is False
+        assert server.requests == [("GET", "/api/folders/nope")]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("url", "address", "kind"), FORBIDDEN_INTEGRATION_URLS)
+def test_poll_flink_of_a_forbidden_address_is_exit_2(db, production, url, address, kind):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=rf"--url {url} is refused: {address} is a {kind}") as e:
+        call_command("poll_flink", "--url", url)
+    assert e.value.returncode == 2
+
+
+@pytest.mark.parametrize(("url", "address", "kind"), FORBIDDEN_INTEGRATION_URLS)
+def test_scheduled_flink_poll_of_a_forbidden_address_is_refused(production, url, address, kind):
+    from batchwatch.ingest.flinkrest import FlinkUnreachable, poll
+
+    with pytest.raises(FlinkUnreachable, match=rf"is refused: {address} is a {kind}"):
+        poll(url)
+
+
+def test_flink_is_checked_again_at_connect_time(production, dns, receiver):
+    from batchwatch.ingest.flinkrest import FlinkUnreachable, _get
+
+    dns["flink.attacker.example"] = ["10.1.2.3"]
+    with pytest.raises(FlinkUnreachable, match=r"resolves to 10\.1\.2\.3, which is a private"):
+        _get("http://flink.attacker.example:8081", "/jobs/overview", timeout=1)
+    dns["flink.attacker.example"] = ["127.0.0.1"]
+    with pytest.raises(FlinkUnreachable, match=r"resolves to 127\.0\.0\.1, which is a loopback"):
+        _get(f"http://flink.attacker.example:{receiver.port}", "/jobs/overview", timeout=1)
+    assert receiver.hosts == []
+
+
+def test_a_forbidden_integration_url_in_the_environment_is_a_check_warning(production):
+    from batchwatch.core.checks import integration_urls_allowed
+
+    production.GRAFANA_URL = "http://169.254.169.254"
+    production.BATCHWATCH_FLINK_URLS = ["http://flink-jobmanager:8081", "http://10.0.0.9:8081"]
+    production.SLACK_API_URL = "https://slack.com/api/"
+    warnings = integration_urls_allowed(None)
+    assert [w.msg.split(":")[0] for w in warnings] == ["GRAFANA_URL", "BATCHWATCH_FLINK_URLS"]
+    assert "10.0.0.9 is a private address" in warnings[1].msg  # names: checked on connecting
+
+
+def test_slack_web_api_calls_are_checked_at_connect_time(db, production):
+    # SLACK_API_URL is the operator's; the SDK's requests still go through the guard (an SDK
+    # upgrade that stopped calling the guarded method would fail here).
+    from batchwatch.core.outbound import OutboundRefused
+    from batchwatch.notify.transports import TransportError
+    from batchwatch.slack import config, delivery
+    from tests.slack.slack_server import TOKEN, FakeSlack
+
+    server = FakeSlack()
+    try:
+        production.SLACK_API_URL = server.url + "/api/"  # 127.0.0.1: refused in production
+        client = config.web_client(TOKEN)
+        with pytest.raises(OutboundRefused, match=r"127\.0\.0\.1 is a loopback address"):
+            client.auth_test()
+        with pytest.raises(TransportError) as refused:
+            delivery._call(client.auth_test)
+        assert refused.value.permanent and "BATCHWATCH_OUTBOUND_ALLOW" in refused.value.message
+        assert server.calls == []
+        production.BATCHWATCH_OUTBOUND_ALLOW = ["127.0.0.1"]
+        assert client.auth_test()["ok"] is True
+        assert [call.method for call in server.calls] == ["auth.test"]
+    finally:
+        server.close()

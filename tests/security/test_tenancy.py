@@ -18,7 +18,8 @@ from batchwatch.catalog import services as catalog
 from batchwatch.catalog.models import Job
 from batchwatch.core.models import QuarantinedItem
 from batchwatch.ingest.services import ingest_key_create, runs_drain
-from batchwatch.runs.models import Run
+from batchwatch.runs.models import Run, Span
+from batchwatch.runs.selectors import run_span_tree
 from tests.ingest.helpers import sample
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -95,11 +96,22 @@ def test_a_team_key_cannot_record_runs_of_another_teams_job(mode, ledger_key, ri
     assert not Run.objects.filter(job=risk_job).exists()  # nothing recorded: nobody paged
     assert Run.objects.filter(job__key__endswith="close").count() == 1
     assert not Alert.objects.exists()
-    if mode == "inline":
-        assert rejected == 1
-        assert "is not owned by this ingest key's team" in message
-    else:  # accepted at the edge; the drain sets it aside with its reason
-        assert QuarantinedItem.objects.filter(reason="not_owned").count() == 1
+    assert rejected == 1  # refused at the edge in both modes, with its reason
+    assert "is not owned by this ingest key's team" in message
+    assert not Span.objects.filter(name="var").exists()
+
+
+@pytest.mark.django_db
+def test_the_queued_drain_sets_aside_a_run_whose_job_changed_hands_meanwhile(
+    settings, ledger_key, team_a, team_b
+):
+    settings.BATCHWATCH_INGEST_RUNS = "queued"
+    job = catalog.job_create(engine="other", namespace="ledger", name="moved", owner_team=team_a)
+    assert _export(ledger_key, [_span("ledger", "moved")])[0] == 0  # ledger's at the edge
+    Job.objects.filter(pk=job.pk).update(owner_team=team_b)  # then risk's, before the drain
+    runs_drain(now=NOW)
+    assert not Run.objects.filter(job=job).exists()
+    assert QuarantinedItem.objects.filter(reason="not_owned").count() == 1
 
 
 @pytest.mark.django_db
@@ -114,7 +126,7 @@ def test_a_team_key_registers_new_jobs_to_its_team_unless_the_rules_say_otherwis
     fresh = Job.objects.get(namespace="etl")
     assert fresh.owner_team == team_a
     assert Run.objects.filter(job=fresh).count() == 1
-    assert rejected == (1 if mode == "inline" else 0)
+    assert rejected == 1
 
 
 @pytest.mark.django_db
@@ -133,6 +145,78 @@ def test_a_key_without_team_and_anonymous_ingest_keep_recording_any_job(mode, ri
     assert _export(None, [_span("risk", "var")])[0] == 0
     _drain(mode)
     assert Run.objects.filter(job=risk_job).count() == 2
+
+
+def _child(trace: str, parent: str, name: str = "step") -> dict:
+    """A span that reports no run (no batch.* attributes): a step of whatever run is above it."""
+    n = next(_ids)
+    return {
+        "traceId": trace,
+        "spanId": f"{n:016x}",
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": str(int((NOW - timedelta(minutes=4)).timestamp()) * 10**9),
+        "endTimeUnixNano": str(int((NOW - timedelta(minutes=2)).timestamp()) * 10**9),
+    }
+
+
+def _page_spans(run: Run) -> set[str]:
+    return {node.span.name for node in run_span_tree(run).flat}
+
+
+@pytest.mark.django_db
+def test_the_spans_of_a_refused_run_are_not_stored(mode, ledger_key, risk_job):
+    root = _span("risk", "var")
+    spans = [root, _child(root["traceId"], root["spanId"], "planted")]
+    spans.append(_child(root["traceId"], spans[1]["spanId"], "planted-deeper"))
+    rejected, message = _export(ledger_key, spans)
+    _drain(mode)
+    assert rejected == 3
+    assert "is not owned by this ingest key's team" in message
+    assert not Span.objects.exists() and not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_spans_below_another_teams_run_are_refused_and_its_page_shows_none(
+    mode, ledger_key, team_a, team_b, risk_job
+):
+    risk_key = ingest_key_create(name="risk exporter", team=team_b)[1]
+    root = _span("risk", "var")
+    trace = root["traceId"]
+    assert _export(risk_key, [root, _child(trace, root["spanId"], "risk-step")])[0] == 0
+    _drain(mode)
+    risk_run = Run.objects.get(job=risk_job)
+    # ledger's key: a span below risk's run, one hanging from a step of it, an orphan in the
+    # trace; and a run of ledger's own job below risk's run (a cross-team trace), with a step.
+    step = Span.objects.get(name="risk-step").span_id
+    own = _span("ledger", "close", "succeeded") | {"traceId": trace, "parentSpanId": step}
+    spans = [
+        _child(trace, root["spanId"], "planted"),
+        _child(trace, step, "planted-below-step"),
+        _child(trace, "f" * 16, "planted-orphan"),
+        own,
+        _child(trace, own["spanId"], "ledger-step"),
+    ]
+    rejected, message = _export(ledger_key, spans)
+    _drain(mode)
+    assert rejected == 3
+    assert "belongs to a run this ingest key's team does not own" in message
+    assert not Span.objects.filter(name__startswith="planted").exists()
+    assert _page_spans(risk_run) == {"var", "risk-step", "close", "ledger-step"}
+    ledger_run = Run.objects.get(job__namespace="ledger")
+    assert ledger_run.job.owner_team == team_a
+    assert _page_spans(ledger_run) == {"close", "ledger-step"}
+
+
+@pytest.mark.django_db
+def test_a_team_keys_own_trace_keeps_children_sent_before_their_root(mode, ledger_key, team_a):
+    own = catalog.job_create(engine="other", namespace="ledger", name="own", owner_team=team_a)
+    root = _span("ledger", "own")
+    assert _export(ledger_key, [_child(root["traceId"], root["spanId"], "early")])[0] == 0
+    assert _export(ledger_key, [root])[0] == 0
+    _drain(mode)
+    assert _page_spans(Run.objects.get(job=own)) == {"own", "early"}
 
 
 def _lineage(event: dict, key: str):

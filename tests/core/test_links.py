@@ -1,0 +1,81 @@
+"""Batchwatch's own URLs from its URLconf: the same strings the f-strings they replace gave."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import NoReverseMatch, set_script_prefix
+
+from batchwatch.core.links import absolute_url, path_for
+
+BASES = ["http://127.0.0.1:8000", "https://batchwatch.example.com/bw"]
+
+
+@pytest.fixture(params=BASES)
+def base(request, settings):
+    settings.BATCHWATCH_BASE_URL = request.param
+    return request.param
+
+
+@pytest.fixture
+def script_prefix():
+    """Batchwatch served under /bw/ (reverse() adds it while a request is handled)."""
+    set_script_prefix("/bw/")
+    yield "/bw/"
+    set_script_prefix("/")
+
+
+@pytest.mark.parametrize("pk", [1, 7, 123456789])
+def test_pages_by_primary_key(base, pk):
+    assert absolute_url("web:job", pk) == f"{base}/jobs/{pk}/"
+    assert absolute_url("web:run", pk) == f"{base}/runs/{pk}/"
+    assert absolute_url("web:incident", pk) == f"{base}/incidents/{pk}/"
+
+
+@pytest.mark.parametrize("slug", ["payments", "team-a", "team_b2", "slo-burn"])
+def test_pages_by_slug(base, slug):
+    assert absolute_url("web:team", slug) == f"{base}/teams/{slug}/"
+    assert absolute_url("web:runbook", slug) == f"{base}/runbooks/{slug}/"
+
+
+@pytest.mark.parametrize("trace_id", ["4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd"])
+def test_trace(base, trace_id):
+    assert absolute_url("trace", trace_id) == f"{base}/api/v1/traces/{trace_id}/"
+
+
+@pytest.mark.parametrize("kind", ["failed", "missed", "late_start", "slo"])
+def test_runbook_resolver_with_a_query(base, kind):
+    assert (
+        absolute_url("web:runbook-for", query={"kind": kind, "job": 42})
+        == f"{base}/runbooks/for/?kind={kind}&job=42"
+    )
+    assert (
+        absolute_url("web:runbook-for", query={"incident": 9}) == f"{base}/runbooks/for/?incident=9"
+    )
+
+
+def test_keyword_arguments(base):
+    assert absolute_url("web:job", job_id=3) == f"{base}/jobs/3/"
+    assert path_for("web:rotation", slug="primary") == "/rotations/primary/"
+
+
+def test_paths():
+    assert path_for("web:job", 7) == "/jobs/7/"
+    assert path_for("web:runbooks") == "/runbooks/"
+    assert path_for("web:runbooks", query={}) == "/runbooks/"
+    assert path_for("web:runbooks", query={"kind": "failed"}) == "/runbooks/?kind=failed"
+    assert path_for("web:runbook", "job-failed", query={"run": 5}) == "/runbooks/job-failed/?run=5"
+
+
+def test_query_values_are_encoded():
+    assert path_for("web:runbooks", query={"kind": "a b&c"}) == "/runbooks/?kind=a+b%26c"
+
+
+def test_an_absolute_url_carries_the_script_prefix_once(settings, script_prefix):
+    settings.BATCHWATCH_BASE_URL = "https://example.com/bw"
+    assert path_for("web:job", 7) == "/bw/jobs/7/"
+    assert absolute_url("web:job", 7) == "https://example.com/bw/jobs/7/"
+
+
+def test_an_unknown_view_is_an_error():
+    with pytest.raises(NoReverseMatch):
+        absolute_url("web:nothing")
