@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start Batchwatch (SQLite, demo data) at http://127.0.0.1:8000"
 	@echo "make test    run the test suite (DATABASE_URL=postgres://... for PostgreSQL)"
-	@echo "make lint    ruff check and ruff format --check"
+	@echo "make lint    ruff check, ruff format --check, lint-imports (layers) and mypy"
 	@echo "make format  apply ruff's fixes and formatting"
 
 $(STAMP): pyproject.toml
@@ -38,6 +38,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=platform $(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
