@@ -157,14 +157,18 @@ def ceiling(payloads: list[bytes], url: str) -> tuple[float, int]:
         total = 0
         cols = (
             "trace_id, span_id, parent_span_id, name, kind, start_time, end_time, "
-            "status_code, status_message, service_name, attributes, events"
+            "status_code, status_message, service_name, attributes, events, resource"
         )
         for body in payloads:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
             with conn.transaction(), conn.cursor() as cur:
                 with cur.copy(f"COPY ceiling_span ({cols}) FROM STDIN") as copy:
                     for rs in request.resource_spans:
-                        service = _attrs(rs.resource.attributes).get("service.name", "")
+                        resource = _attrs(rs.resource.attributes)
+                        service = resource.get("service.name", "")
+                        kept = json.dumps(
+                            {k: v for k, v in resource.items() if k != "service.name"}
+                        )
                         for ss in rs.scope_spans:
                             for s in ss.spans:
                                 copy.write_row(
@@ -183,6 +187,7 @@ def ceiling(payloads: list[bytes], url: str) -> tuple[float, int]:
                                         service,
                                         json.dumps(_attrs(s.attributes)),
                                         "[]",
+                                        kept,
                                     )
                                 )
                                 total += 1

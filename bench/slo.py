@@ -34,89 +34,121 @@ from benchlib import ROOT, fresh_database
 ZONES = ["America/New_York", "America/Chicago", "Europe/London", "UTC"]
 
 
+# The empty value of a column type, for required columns the load does not list.
+EMPTY = {"character varying": "", "text": "", "jsonb": "{}", "boolean": False, "integer": 0}
+
+
+def _required_elsewhere(conn, table: str, listed: list[str]) -> dict[str, object]:
+    """Columns of ``table`` that need a value and are not ``listed`` (added since the load
+    was written), with their type's empty value: the load keeps working as the model grows."""
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "AND is_nullable = 'NO' AND column_default IS NULL AND column_name <> ALL(%s)",
+        [table, [*listed, "id"]],
+    )
+    return {name: EMPTY[data_type] for name, data_type in rows}
+
+
 def load(url: str, jobs: int, runs: int, days: int, now: datetime) -> None:
-    rng = random.Random(4)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO catalog_team (slug, name, description, slack_channel, "
-            "slack_thread_updates, created_at, updated_at) "
-            "SELECT 'team-' || i, 'Team ' || i, '', '', 'important', now(), now() "
-            "FROM generate_series(1, 100) i"
-        )
-        team_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_team ORDER BY id")]
-        created = now - timedelta(days=days + 1)
-        with conn.cursor().copy(
-            "COPY catalog_job (key, engine, namespace, name, description, owner_team_id, tier, "
-            "schedule_cron, schedule_timezone, labels, repo_url, docs_url, runbook, registration, "
-            "is_active, start_grace, miss_grace, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i in range(jobs):
+        job_ids = _load_jobs(conn, jobs, days, now)
+        _load_runs(conn, job_ids, max(1, runs // jobs), days, now)
+        conn.execute("ANALYZE")
+
+
+def _load_jobs(conn, jobs: int, days: int, now: datetime) -> list[int]:
+    """100 teams and ``jobs`` daily jobs spread over them; returns the jobs' ids."""
+    conn.execute(
+        "INSERT INTO catalog_team (slug, name, description, slack_channel, "
+        "slack_thread_updates, created_at, updated_at) "
+        "SELECT 'team-' || i, 'Team ' || i, '', '', 'important', now(), now() "
+        "FROM generate_series(1, 100) i"
+    )
+    team_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_team ORDER BY id")]
+    created = now - timedelta(days=days + 1)
+    columns = (
+        "key, engine, namespace, name, description, owner_team_id, tier, schedule_cron, "
+        "schedule_timezone, labels, repo_url, docs_url, runbook, registration, is_active, "
+        "start_grace, miss_grace, created_at, updated_at"
+    )
+    extra = _required_elsewhere(conn, "catalog_job", columns.split(", "))
+    names = ", ".join([columns, *extra])
+    with conn.cursor().copy(f"COPY catalog_job ({names}) FROM STDIN") as copy:
+        for i in range(jobs):
+            copy.write_row(
+                (
+                    f"airflow:bench/job_{i}",
+                    "airflow",
+                    "bench",
+                    f"job_{i}",
+                    "",
+                    team_ids[i % 100],
+                    1 + i % 4,
+                    "0 2 * * *",
+                    ZONES[i % 4],
+                    "{}",
+                    "",
+                    "",
+                    "",
+                    "declared",
+                    True,
+                    timedelta(minutes=15),
+                    timedelta(hours=1),
+                    created,
+                    created,
+                    *extra.values(),
+                )
+            )
+    return [r[0] for r in conn.execute("SELECT id FROM catalog_job ORDER BY id")]
+
+
+def _load_runs(conn, job_ids: list[int], per_job: int, days: int, now: datetime) -> None:
+    """``per_job`` finished runs of each job over the last ``days`` days, 3% failed."""
+    rng = random.Random(4)
+    columns = (
+        "job_id, external_id, state, scheduled_at, started_at, ended_at, duration_seconds, "
+        "attempt, failure_reason, trace_id, root_span_id, parent_ref, source, attributes, "
+        "created_at, updated_at, expected_at, late_start, overran, too_fast, convergence"
+    )
+    extra = _required_elsewhere(conn, "runs_run", columns.split(", "))
+    names = ", ".join([columns, *extra])
+    with conn.cursor().copy(f"COPY runs_run ({names}) FROM STDIN") as copy:
+        for n, job_id in enumerate(job_ids):
+            offset = timedelta(hours=(n % 4) + 5)  # 02:00 in the job's zone, roughly
+            for d in range(per_job):
+                day = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+                    days=days - d * days // per_job
+                )
+                scheduled = day + offset
+                duration = rng.uniform(600, 5400)
+                failed = rng.random() < 0.03
+                start = scheduled + timedelta(seconds=rng.uniform(5, 300))
                 copy.write_row(
                     (
-                        f"airflow:bench/job_{i}",
-                        "airflow",
-                        "bench",
-                        f"job_{i}",
+                        job_id,
+                        f"run-{d}",
+                        "failed" if failed else "succeeded",
+                        scheduled,
+                        start,
+                        start + timedelta(seconds=duration),
+                        duration,
+                        1,
+                        "OOM" if failed else "",
                         "",
-                        team_ids[i % 100],
-                        1 + i % 4,
-                        "0 2 * * *",
-                        ZONES[i % 4],
+                        "",
+                        "",
+                        "otlp",
                         "{}",
-                        "",
-                        "",
-                        "",
-                        "declared",
-                        True,
-                        timedelta(minutes=15),
-                        timedelta(hours=1),
-                        created,
-                        created,
+                        start,
+                        start,
+                        None,
+                        False,
+                        False,
+                        False,
+                        "{}",
+                        *extra.values(),
                     )
                 )
-        job_ids = [r[0] for r in conn.execute("SELECT id FROM catalog_job ORDER BY id")]
-        per_job = max(1, runs // jobs)
-        with conn.cursor().copy(
-            "COPY runs_run (job_id, external_id, state, scheduled_at, started_at, ended_at, "
-            "duration_seconds, attempt, failure_reason, trace_id, root_span_id, parent_ref, "
-            "source, attributes, created_at, updated_at, expected_at, late_start, overran, "
-            "too_fast) FROM STDIN"
-        ) as copy:
-            for n, job_id in enumerate(job_ids):
-                offset = timedelta(hours=(n % 4) + 5)  # 02:00 in the job's zone, roughly
-                for d in range(per_job):
-                    day = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-                        days=days - d * days // per_job
-                    )
-                    scheduled = day + offset
-                    duration = rng.uniform(600, 5400)
-                    failed = rng.random() < 0.03
-                    start = scheduled + timedelta(seconds=rng.uniform(5, 300))
-                    copy.write_row(
-                        (
-                            job_id,
-                            f"run-{d}",
-                            "failed" if failed else "succeeded",
-                            scheduled,
-                            start,
-                            start + timedelta(seconds=duration),
-                            duration,
-                            1,
-                            "OOM" if failed else "",
-                            "",
-                            "",
-                            "",
-                            "otlp",
-                            "{}",
-                            start,
-                            start,
-                            None,
-                            False,
-                            False,
-                            False,
-                        )
-                    )
-        conn.execute("ANALYZE")
 
 
 def main() -> None:
@@ -143,17 +175,21 @@ def main() -> None:
     import django
 
     django.setup()
+    deadline_jobs = create_slos()
+    baseline()
+    full_passes(now)
+    incremental(deadline_jobs[0], now, show_queries=args.show_queries)
+    scrape()
+
+
+def create_slos() -> list:
+    """One success-ratio SLO per team and a deadline SLO on every tenth job; returns the
+    jobs with a deadline SLO."""
     from decimal import Decimal
 
-    from django.db import connection
-    from django.test import Client
-
     from batchwatch.catalog.models import Job, Team
-    from batchwatch.ingest.auth import ANONYMOUS
-    from batchwatch.ingest.services import ingest_run_events
-    from batchwatch.runs.observations import RunObservation
-    from batchwatch.slo.models import SLO, SLOState
-    from batchwatch.slo.services import evaluate_all, slo_jobs
+    from batchwatch.slo.models import SLO
+    from batchwatch.slo.selectors import slo_jobs
 
     for team in Team.objects.all():
         SLO.objects.create(
@@ -179,13 +215,22 @@ def main() -> None:
     )
     pairs = sum(slo_jobs(s).count() for s in SLO.objects.all())
     print(f"SLOs: {SLO.objects.count():,} covering {pairs:,} (SLO, job) pairs")
+    return deadline_jobs
+
+
+def baseline() -> None:
+    from django.db import connection
 
     with connection.cursor() as cursor:
         t0 = time.perf_counter()
         cursor.execute("SELECT count(*) FROM runs_run")
         count = cursor.fetchone()[0]
-        baseline = time.perf_counter() - t0
-    print(f"Baseline: count(*) over {count:,} runs: {baseline * 1000:.0f} ms")
+        took = time.perf_counter() - t0
+    print(f"Baseline: count(*) over {count:,} runs: {took * 1000:.0f} ms")
+
+
+def full_passes(now: datetime) -> None:
+    from batchwatch.slo.services import evaluate_all
 
     t0 = time.perf_counter()
     result = evaluate_all(now)
@@ -206,34 +251,38 @@ def main() -> None:
         f"(goal <= 10 s) {result}"
     )
 
+
+def incremental(job, now: datetime, *, show_queries: bool) -> None:
+    """50 finished runs of ``job`` reported, each recorded and its SLOs evaluated."""
+    from django.db import connection
+
+    from batchwatch.ingest.auth import ANONYMOUS
+    from batchwatch.ingest.services import ingest_run_events
+    from batchwatch.runs.observations import RunObservation
+    from batchwatch.slo.models import SLO, SLOState
+    from batchwatch.slo.selectors import slo_jobs
+
     # The bulk load and the first pass rewrote most of the runs table; let PostgreSQL settle
     # (what autovacuum does next anyway) so that the samples measure the update, not that.
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE runs_run")
         cursor.execute("VACUUM ANALYZE slo_slostate")
-    job = deadline_jobs[0]
     slos = [s for s in SLO.objects.all() if slo_jobs(s).filter(pk=job.pk).exists()]
     scheduled = now.replace(hour=7, minute=0, second=0) - timedelta(days=0)
 
-    def new_run(external_id: str, minutes_before: int) -> list[RunObservation]:
-        return [
-            RunObservation(
-                engine="airflow",
-                namespace="bench",
-                job_name=job.name,
-                external_id=external_id,
-                source="otlp",
-                state="succeeded",
-                scheduled_at=scheduled - timedelta(minutes=minutes_before),
-                started_at=scheduled,
-                ended_at=scheduled + timedelta(hours=1),
-            )
-        ]
-
     def report(external_id: str, minutes_before: int) -> None:
-        ingest_run_events(
-            new_run(external_id, minutes_before), lineage=[], principal=ANONYMOUS, now=now
+        observation = RunObservation(
+            engine="airflow",
+            namespace="bench",
+            job_name=job.name,
+            external_id=external_id,
+            source="otlp",
+            state="succeeded",
+            scheduled_at=scheduled - timedelta(minutes=minutes_before),
+            started_at=scheduled,
+            ended_at=scheduled + timedelta(hours=1),
         )
+        ingest_run_events([observation], lineage=[], principal=ANONYMOUS, now=now)
 
     states = SLOState.objects.filter(job=job)
     timings = []
@@ -243,7 +292,7 @@ def main() -> None:
         report(f"new-{i}", i)
         timings.append(time.perf_counter() - t0)
         assert sum(s.checked_at > before for s in states.all()) == len(slos), "not evaluated"
-    if args.show_queries:
+    if show_queries:
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
@@ -258,10 +307,14 @@ def main() -> None:
         f"{timings[-1] * 1000:.1f} ms (goal <= 20 ms)"
     )
 
+
+def scrape() -> None:
+    from django.test import Client
+
     client = Client()
     t0 = time.perf_counter()
     response = client.get("/metrics")
-    scrape = time.perf_counter() - t0
+    took = time.perf_counter() - t0
     lines = response.content.count(b"\n")
     render = next(
         (
@@ -272,7 +325,7 @@ def main() -> None:
         "",
     )
     print(
-        f"/metrics scrape: {scrape:.2f} s for {lines:,} lines (goal <= 1 s); the evaluator's "
+        f"/metrics scrape: {took:.2f} s for {lines:,} lines (goal <= 1 s); the evaluator's "
         f"snapshot of them took {render.split()[-1] if render else '?'} s to render"
     )
 
