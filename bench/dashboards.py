@@ -84,10 +84,10 @@ def main() -> None:
     build_seconds = time.perf_counter() - started
     out = Path(tempfile.mkdtemp(prefix="bw-dashboards-"))
     started = time.perf_counter()
-    dashboards_write(built, out / "a", provisioning_path="/var/lib/grafana/dashboards")
+    dashboards_write(built, out=out / "a", provisioning_path="/var/lib/grafana/dashboards")
     write_seconds = time.perf_counter() - started
     dashboards_write(
-        built_again := build_all(sources, catalog_snapshot()), out / "b", provisioning_path="/x"
+        built_again := build_all(sources, catalog_snapshot()), out=out / "b", provisioning_path="/x"
     )
     identical = all(
         (out / "a" / p.relative_to(out / "b")).read_bytes() == p.read_bytes()
@@ -125,13 +125,13 @@ def main() -> None:
     for label in ("first deploy", "no-change redeploy"):
         client = Grafana(server.url, TOKEN)
         started = time.perf_counter()
-        report = dashboards_deploy(client, built, now=now, revision="bench")
+        report = dashboards_deploy(built, client=client, now=now, revision="bench")
         runs.append((label, report.writes, report.reads, time.perf_counter() - started, report.ok))
     Job.objects.create(engine="spark", namespace="prod-new", name="added_job", owner_team=teams[0])
     client = Grafana(server.url, TOKEN)
     started = time.perf_counter()
     report = dashboards_deploy(
-        client, build_all(sources, catalog_snapshot()), now=now, revision="bench"
+        build_all(sources, catalog_snapshot()), client=client, now=now, revision="bench"
     )
     runs.append(
         ("one job added", report.writes, report.reads, time.perf_counter() - started, report.ok)

@@ -55,3 +55,33 @@ def test_no_function_is_over_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(ROOT)}:{node.name}"] = lines
     assert long == {}
+
+
+def _service_modules():
+    package = ROOT / "platform" / "batchwatch"
+    return sorted([*package.glob("*/services.py"), *package.glob("*/services/[!_]*.py")])
+
+
+def test_public_services_are_annotated_and_keyword_only():
+    """The architecture page's promise: a public service takes its subject positionally and
+    everything else by name, and says the type of each parameter and of what it returns."""
+    import ast
+
+    loose = {}
+    for path in _service_modules():
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            args = node.args
+            positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+            unannotated = [
+                a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs] if not a.annotation
+            ]
+            problems = []
+            if len(positional) > 1:
+                problems.append(f"positional {positional[1:]}")
+            if unannotated or node.returns is None:
+                problems.append(f"unannotated {unannotated + ['return'] * (node.returns is None)}")
+            if problems:
+                loose[f"{path.relative_to(ROOT)}:{node.name}"] = "; ".join(problems)
+    assert loose == {}

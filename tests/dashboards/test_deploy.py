@@ -26,7 +26,7 @@ def built():
 
 
 def deploy(client, **options):
-    return dashboards_deploy(client, built(), now=NOW, revision="abc1234", **options)
+    return dashboards_deploy(built(), client=client, now=NOW, revision="abc1234", **options)
 
 
 def statuses(report) -> dict[str, str]:
@@ -72,7 +72,7 @@ def test_a_source_change_updates_only_what_changed(grafana, catalog, client_for,
 def test_a_ui_edit_is_drift_and_blocks_by_default(grafana, catalog, client_for):
     deploy(client_for())
     grafana.ui_edit("bw-team-ledger", title="Ledger (edited by hand)")
-    [drifted] = [o for o in plan(client_for(), built()) if o.status == "drifted"]
+    [drifted] = [o for o in plan(built(), client=client_for()) if o.status == "drifted"]
     assert drifted.uid == "bw-team-ledger"
     assert "edited in Grafana since our version 1 (now 2)" in drifted.message
     assert '-  "title": "Ledger (edited by hand)"' in drifted.diff
@@ -120,7 +120,7 @@ def test_an_edit_racing_with_the_deploy_is_drift(grafana, catalog, client_for, t
         return original(dashboard, **kwargs)
 
     monkeypatch.setattr(client, "save", save_after_a_ui_edit)
-    report = dashboards_deploy(client, built(), now=NOW, revision="r")
+    report = dashboards_deploy(built(), client=client, now=NOW, revision="r")
     outcome = next(o for o in report.outcomes if o.uid == "bw-team-ledger")
     assert outcome.status == "drifted" and "412 version-mismatch" in outcome.message
     assert outcome.action == "blocked (drift)"

@@ -23,7 +23,7 @@ def test_poison_never_blocks_the_healthy_input_behind_it(admin):
     try:
         answers = send_poison(web, hook)
         figures = healthy_checks(web, hook)
-        _, token = create_token(admin, "poison test")
+        _, token = create_token(admin, name="poison test")
         api_status, _ = web.get("/api/v1/runs/", {"Authorization": f"Token {token}"})
     finally:
         stop(worker)

@@ -106,7 +106,7 @@ def test_the_web_page_refuses_a_nameless_token_with_a_sentence(teammate):
 
 
 def test_admin_lists_tokens_without_hash_and_shows_a_new_one_once(admin, teammate):
-    token, raw = create_token(teammate, "ci")
+    token, raw = create_token(teammate, name="ci")
     client = _web(admin)
     listing = client.get("/admin/accounts/apitoken/").content.decode()
     assert "ci" in listing and token.prefix in listing
@@ -137,7 +137,9 @@ def test_admin_lists_tokens_without_hash_and_shows_a_new_one_once(admin, teammat
 
 
 def test_an_expired_token_is_401_saying_so(teammate):
-    token, raw = create_token(teammate, "old", datetime.now(UTC) + timedelta(days=1))
+    token, raw = create_token(
+        teammate, name="old", expires_at=datetime.now(UTC) + timedelta(days=1)
+    )
     ApiToken.objects.filter(pk=token.pk).update(expires_at=datetime.now(UTC) - timedelta(1))
     response = Client().get("/api/v1/teams/", **_auth(raw))
     assert response.status_code == 401
@@ -146,7 +148,7 @@ def test_an_expired_token_is_401_saying_so(teammate):
 
 @pytest.mark.parametrize("scheme", ["Token", "Bearer"])
 def test_a_revoked_token_is_401_saying_so(api_as, teammate, scheme):
-    token, raw = create_token(teammate, "laptop")
+    token, raw = create_token(teammate, name="laptop")
     client = Client()
     assert client.get("/api/v1/teams/", **_auth(raw, scheme)).status_code == 200
     response = api_as(teammate).delete(f"{TOKENS}{token.pk}/")
@@ -172,7 +174,7 @@ def test_creation_and_revocation_are_audited_without_the_token(api_as, teammate)
 
 
 def test_last_use_is_recorded_at_most_once_a_minute(teammate):
-    token, raw = create_token(teammate, "ci")
+    token, raw = create_token(teammate, name="ci")
     assert token.last_used_at is None
     Client().get("/api/v1/teams/", **_auth(raw))
     token.refresh_from_db()
@@ -191,8 +193,8 @@ def test_last_use_is_recorded_at_most_once_a_minute(teammate):
 
 
 def test_people_list_and_revoke_only_their_own_tokens(api_as, owner, teammate, outsider):
-    mine, _ = create_token(teammate, "mine")
-    theirs, theirs_raw = create_token(owner, "theirs")
+    mine, _ = create_token(teammate, name="mine")
+    theirs, theirs_raw = create_token(owner, name="theirs")
     listed = api_as(teammate).get(TOKENS).json()
     names = {row["name"] for row in listed["results"]} if "results" in listed else set()
     names = names or {row["name"] for row in listed}
@@ -217,7 +219,7 @@ def test_people_list_and_revoke_only_their_own_tokens(api_as, owner, teammate, o
 
 
 def test_staff_may_revoke_anyones_token(api_as, admin, owner):
-    token, raw = create_token(owner, "leaked")
+    token, raw = create_token(owner, name="leaked")
     assert api_as(admin).get(f"{TOKENS}{token.pk}/").json()["user"] == owner.username
     assert api_as(admin).delete(f"{TOKENS}{token.pk}/").status_code == 204
     assert Client().get("/api/v1/teams/", **_auth(raw)).status_code == 401
@@ -236,7 +238,7 @@ def test_anonymous_callers_get_401(db):
 def test_bad_tokens_are_429_with_retry_after_while_a_valid_token_still_works(settings, teammate):
     settings.BATCHWATCH_BAD_CREDENTIAL_LIMIT = 3
     settings.BATCHWATCH_BAD_CREDENTIAL_WINDOW_SECONDS = 60
-    _, raw = create_token(teammate, "ci")
+    _, raw = create_token(teammate, name="ci")
     client = Client(REMOTE_ADDR="203.0.113.7")
     for attempt in range(3):
         response = client.get("/api/v1/teams/", **_auth(f"bwt_guess{attempt}"))

@@ -76,7 +76,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         token, raw = create_token(
-            obj.user, obj.name, obj.expires_at, by=request.user, request=request
+            obj.user, name=obj.name, expires_at=obj.expires_at, by=request.user, request=request
         )
         obj.pk = token.pk
         self.message_user(
@@ -90,6 +90,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = 0
         for token in queryset.filter(revoked_at__isnull=True).select_related("user"):
-            revoke_token(token, request.user, request=request)
+            revoke_token(token, by=request.user, request=request)
             count += 1
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)

@@ -107,8 +107,8 @@ class ApiTokenViewSet(
         data = given.validated_data
         token, raw = create_token(
             request.user,
-            data["name"],
-            data.get("expires_at", DEFAULT),
+            name=data["name"],
+            expires_at=data.get("expires_at", DEFAULT),
             by=request.user,
             request=request,
         )
@@ -119,5 +119,5 @@ class ApiTokenViewSet(
         token = self.get_object()
         if not can_revoke_token(request.user, token):  # get_queryset already scopes it
             return Response(status=status.HTTP_404_NOT_FOUND)
-        revoke_token(token, request.user, request=request)
+        revoke_token(token, by=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)

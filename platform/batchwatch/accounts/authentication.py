@@ -51,7 +51,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        touch_token(token, now)
+        touch_token(token, now=now)
         return (token.user, token)
 
 

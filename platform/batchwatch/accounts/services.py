@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
 from batchwatch.accounts.models import (
     DEFAULT_LIFETIME,
@@ -18,6 +20,7 @@ from batchwatch.accounts.models import (
 )
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
+from batchwatch.core.annotations import Actor
 
 # Marks "no expiry given": the default lifetime applies (None means "never expires").
 DEFAULT = object()
@@ -28,8 +31,14 @@ NAME_MAX = ApiToken._meta.get_field("name").max_length
 
 
 def create_token(
-    user, name: str, expires_at=DEFAULT, *, by=None, actor_name: str = "", request=None
-):
+    user: AbstractBaseUser,
+    *,
+    name: str,
+    expires_at: datetime | object | None = DEFAULT,
+    by: Actor = None,
+    actor_name: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns ``(token, raw)``. Only the hash is stored: show
     ``raw`` once. ``expires_at`` defaults to 90 days from now; ``None`` never expires.
     ``by`` is who created it (default: the user himself); ``actor_name`` names an actor that
@@ -68,7 +77,13 @@ def create_token(
     return token, raw
 
 
-def revoke_token(token: ApiToken, by=None, *, actor_name: str = "", request=None) -> ApiToken:
+def revoke_token(
+    token: ApiToken,
+    *,
+    by: Actor = None,
+    actor_name: str = "",
+    request: HttpRequest | None = None,
+) -> ApiToken:
     """Revoke ``token`` (soft: the row stays, for the audit log and the owner's list). Revoking
     a revoked token changes nothing and records nothing. Callers check permission first
     (``accounts.permissions.can_revoke_token``)."""
@@ -90,14 +105,14 @@ def revoke_token(token: ApiToken, by=None, *, actor_name: str = "", request=None
     return token
 
 
-def touch_token(token: ApiToken, now: datetime) -> None:
+def touch_token(token: ApiToken, *, now: datetime) -> None:
     """Note that ``token`` was used, at most once per ``TOUCH_EVERY``."""
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
 
 
-def rotate_feed_secret(user, *, request=None) -> FeedSecret:
+def rotate_feed_secret(user: AbstractBaseUser, *, request: HttpRequest | None = None) -> FeedSecret:
     """A new secret for ``user``'s personal calendar feed: every earlier link stops working."""
     now = datetime.now(UTC)
     with transaction.atomic():

@@ -40,8 +40,8 @@ def tokens(request):
             expiry = LIFETIMES[lifetime]
             token, raw = create_token(
                 request.user,
-                request.POST.get("name", ""),
-                now + expiry if expiry else None,
+                name=request.POST.get("name", ""),
+                expires_at=now + expiry if expiry else None,
                 by=request.user,
                 request=request,
             )
@@ -82,7 +82,7 @@ def _revoke(request):
     elif token.revoked_at is not None:
         messages.info(request, f"Token {token.name} ({token.prefix}…) was already revoked.")
     else:
-        revoke_token(token, request.user, request=request)
+        revoke_token(token, by=request.user, request=request)
         messages.success(
             request, f"Token {token.name} ({token.prefix}…) revoked: it no longer works."
         )

@@ -6,20 +6,24 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, datetime
 
+from django.db.models import Model
+from django.http import HttpRequest
+
 from batchwatch.audit.models import AuditEvent
+from batchwatch.core.annotations import Actor
 from batchwatch.core.ratelimit import client_ip
 
 
 def record_event(
     action: str,
     *,
-    actor=None,
+    actor: Actor = None,
     actor_name: str = "",
-    team=None,
-    target=None,
+    team: Model | None = None,
+    target: Model | None = None,
     target_repr: str = "",
     detail: dict | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> AuditEvent:
     """``actor`` is a user (or None); ``actor_name`` says who acted without one (``"cli"``).
     ``target`` is any model instance; ``detail`` is small, JSON-serialisable and holds no

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ def content_hash(dashboard: dict) -> str:
     return hashlib.sha256(render_json(normalise(dashboard)).encode()).hexdigest()
 
 
-def readable_diff(current: dict, desired: dict, uid: str) -> str:
+def _readable_diff(current: dict, desired: dict, *, uid: str) -> str:
     lines = list(
         difflib.unified_diff(
             render_json(normalise(current)).splitlines(),
@@ -92,7 +93,7 @@ def _folder_dir(title: str) -> str:
     return "".join(c if c.isalnum() or c in " -_." else "_" for c in title).strip() or "General"
 
 
-def dashboards_write(built: list[BuiltDashboard], out: Path, *, provisioning_path: str) -> dict:
+def dashboards_write(built: list[BuiltDashboard], *, out: Path, provisioning_path: str) -> dict:
     """Write ``<folder>/<uid>.json`` per dashboard (byte-identical on rebuild), the file
     provisioning provider, and remove what an earlier build wrote that is no longer built."""
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,12 @@ def _remote_version(remote: dict) -> int:
     return int((remote.get("meta") or {}).get("version") or remote["dashboard"].get("version") or 0)
 
 
-def plan(client: Grafana, built: list[BuiltDashboard], *, progress=None) -> list[Outcome]:
+def plan(
+    built: list[BuiltDashboard],
+    *,
+    client: Grafana,
+    progress: Callable[[list[BuiltDashboard]], Iterable[BuiltDashboard]] | None = None,
+) -> list[Outcome]:
     """What a deploy would find, per dashboard (reads only). ``progress`` wraps the loop
     (the command passes a progress bar)."""
     remembered = {d.uid: d for d in DeployedDashboard.objects.filter(grafana_url=client.url)}
@@ -177,7 +183,7 @@ def plan(client: Grafana, built: list[BuiltDashboard], *, progress=None) -> list
             if normalise(current) == normalise(dashboard.json):
                 outcome.status = "unchanged"
             else:
-                outcome.diff = readable_diff(current, dashboard.json, dashboard.uid)
+                outcome.diff = _readable_diff(current, dashboard.json, uid=dashboard.uid)
                 adopted = (
                     mine is not None
                     and mine.content_hash == content_hash(current)
@@ -245,15 +251,15 @@ def _remember(
 
 
 def dashboards_deploy(
-    client: Grafana,
     built: list[BuiltDashboard],
     *,
+    client: Grafana,
     now: datetime,
     dry_run: bool = False,
     prune: bool = False,
     on_drift: str = "block",
     revision: str | None = None,
-    progress=None,
+    progress: Callable[[list[BuiltDashboard]], Iterable[BuiltDashboard]] | None = None,
 ) -> DeployReport:
     if on_drift not in DRIFT_POLICIES:
         raise ValueError(f"--on-drift must be one of {', '.join(DRIFT_POLICIES)}")
@@ -273,7 +279,7 @@ def dashboards_deploy(
             report.folders_created.append(folder_uid)
             if not dry_run:
                 client.folder_create(folder_uid, title)
-    for outcome in plan(client, built, progress=progress):
+    for outcome in plan(built, client=client, progress=progress):
         dashboard = by_uid.get(outcome.uid)
         try:
             _apply(

@@ -7,18 +7,22 @@ the ``after_runs_recorded`` hooks); the queued drain is in ``ingest.drain``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
-from batchwatch.catalog.models import Job
+from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.services import job_facts_record
 from batchwatch.core import queues
+from batchwatch.core.annotations import Actor
 from batchwatch.ingest.adapters import SpanRejected, observe
 from batchwatch.ingest.auth import IngestPrincipal
 from batchwatch.ingest.drain import (  # noqa: F401 - the drain's names, where callers find them
@@ -35,6 +39,7 @@ from batchwatch.ingest.models import (
     hash_key,
 )
 from batchwatch.ingest.pipeline import jobs_register, runs_ingest
+from batchwatch.ingest.sparkfiles import EventLog
 from batchwatch.ingest.sparklog import EventLogError, read_event_log
 from batchwatch.runs.observations import (
     LineageObservation,
@@ -253,7 +258,12 @@ class EventLogResult:
 
 
 def spark_eventlog_import(
-    log, *, namespace: str, now: datetime, force: bool = False, progress=None
+    log: EventLog,
+    *,
+    namespace: str,
+    now: datetime,
+    force: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> EventLogResult:
     """Import one Spark event log (a file or a rolling directory), idempotently.
 
@@ -302,7 +312,13 @@ def spark_eventlog_import(
 
 
 @transaction.atomic
-def ingest_key_create(*, name: str, team=None, created_by=None, request=None):
+def ingest_key_create(
+    *,
+    name: str,
+    team: Team | None = None,
+    created_by: Actor = None,
+    request: HttpRequest | None = None,
+) -> tuple[IngestKey, str]:
     """A new ingest key; returns ``(key, raw)``. Only the hash is stored: show ``raw`` once.
     The audit log gets its prefix, never the key."""
     raw = generate_key()
@@ -321,7 +337,13 @@ def ingest_key_create(*, name: str, team=None, created_by=None, request=None):
 
 
 @transaction.atomic
-def ingest_keys_revoke(*, keys, now: datetime, actor=None, request=None) -> int:
+def ingest_keys_revoke(
+    *,
+    keys: QuerySet[IngestKey],
+    now: datetime,
+    actor: Actor = None,
+    request: HttpRequest | None = None,
+) -> int:
     """Revoke the keys of ``keys`` (a queryset) not revoked yet, one audit event each; returns
     how many."""
     revoked = list(keys.filter(revoked_at__isnull=True).select_for_update())
@@ -332,7 +354,9 @@ def ingest_keys_revoke(*, keys, now: datetime, actor=None, request=None) -> int:
     return len(revoked)
 
 
-def ingest_key_record_revoked(*, key, actor=None, request=None) -> None:
+def ingest_key_record_revoked(
+    *, key: IngestKey, actor: Actor = None, request: HttpRequest | None = None
+) -> None:
     """The audit event of a revoked key (here, or in admin's form, which sets ``revoked_at``
     itself); call in the transaction that saved it."""
     record_event(

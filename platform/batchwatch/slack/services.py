@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
 from batchwatch.catalog.models import Team
+from batchwatch.core.annotations import Actor
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.services import Recipient, notification_enqueue
 from batchwatch.slack import config
@@ -75,8 +80,13 @@ def team_default_channel(team: Team | None) -> Channel | None:
 
 
 def user_link_set(
-    *, user, slack_user_id: str, timezone: str = "", slack_name: str = "", source="manual"
-):
+    *,
+    user: AbstractBaseUser,
+    slack_user_id: str,
+    timezone: str = "",
+    slack_name: str = "",
+    source: str = "manual",
+) -> SlackUserLink:
     slack_user_id = slack_user_id.strip()
     if not slack_user_id or slack_user_id[0] not in "UW":
         raise ValidationError({"slack_user_id": "A Slack user ID starts with U or W."})
@@ -99,7 +109,9 @@ class LinkReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def users_link_by_email(*, client=None, progress=None) -> LinkReport:
+def users_link_by_email(
+    *, client: WebClient | None = None, progress: Callable[[AbstractBaseUser], object] | None = None
+) -> LinkReport:
     """Link every active user with an e-mail and no link yet, via ``users.lookupByEmail``."""
     client = client or config.web_client()
     report = LinkReport()
@@ -137,7 +149,11 @@ def users_link_by_email(*, client=None, progress=None) -> LinkReport:
 
 
 def workspace_save(
-    *, workspace: SlackWorkspace, changed_secrets: list[str], actor=None, request=None
+    *,
+    workspace: SlackWorkspace,
+    changed_secrets: list[str],
+    actor: Actor = None,
+    request: HttpRequest | None = None,
 ) -> SlackWorkspace:
     """Save the workspace (its secrets encrypted by the field) and record one
     ``secret.changed`` per replaced secret: which one and by whom, never the value."""

@@ -25,7 +25,7 @@ def _user_recipient(user: User) -> Recipient:
     return Recipient("log", user.get_username(), user_id=user.pk, label=user.get_username())
 
 
-def step_recipients(step: dict[str, Any], now: datetime) -> tuple[list[Recipient], str]:
+def step_recipients(step: dict[str, Any], *, now: datetime) -> tuple[list[Recipient], str]:
     """Who a snapshotted step reaches at ``now``, and a sentence saying why."""
     User = get_user_model()
     target = step["target"]
@@ -57,13 +57,13 @@ def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> 
             incident.save(update_fields=["escalation_step"])
             timeline_write(
                 incident,
-                now,
-                TimelineEntry.Kind.NO_ESCALATION,
-                "No escalation policy: nobody is paged (group notifications only)",
+                at=now,
+                kind=TimelineEntry.Kind.NO_ESCALATION,
+                message="No escalation policy: nobody is paged (group notifications only)",
             )
         return
     step = steps[step_index]
-    recipients, why = step_recipients(step, now)
+    recipients, why = step_recipients(step, now=now)
     for recipient in recipients:
         notification_enqueue(
             purpose="page",
@@ -82,9 +82,9 @@ def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> 
     loop_text = f" (repeat {loop})" if loop else ""
     timeline_write(
         incident,
-        now,
-        TimelineEntry.Kind.ESCALATED,
-        f"Step {step_index + 1}{loop_text}: paged {who} ({why})",
+        at=now,
+        kind=TimelineEntry.Kind.ESCALATED,
+        message=f"Step {step_index + 1}{loop_text}: paged {who} ({why})",
         data={"step": step_index, "loop": loop, "recipients": [r.address for r in recipients]},
     )
     user_ids = [r.user_id for r in recipients if r.user_id]
@@ -118,5 +118,5 @@ def _retrigger(incident: Incident, now: datetime, message: str) -> None:
     incident.snoozed_until = None
     incident.escalation_token += 1
     incident.save(update_fields=["state", "snoozed_until", "escalation_token"])
-    timeline_write(incident, now, TimelineEntry.Kind.RETRIGGERED, message)
+    timeline_write(incident, at=now, kind=TimelineEntry.Kind.RETRIGGERED, message=message)
     _escalate(incident, 0, 0, now)

@@ -91,9 +91,9 @@ def _flush_many(timers: list[Timer], now: datetime, config: AlertingConfig) -> N
                 timeline.append(
                     timeline_entry(
                         incident,
-                        now,
-                        TimelineEntry.Kind.NO_ESCALATION,
-                        "No escalation policy: nobody is paged (group notifications only)",
+                        at=now,
+                        kind=TimelineEntry.Kind.NO_ESCALATION,
+                        message="No escalation policy: nobody is paged (group notifications only)",
                     )
                 )
         next_flushes.append(
@@ -127,7 +127,10 @@ def _flush(incident: Incident, now: datetime, config: AlertingConfig | None = No
     fields = ["last_flush_at"]
     if muted and active:
         timeline_write(
-            incident, now, TimelineEntry.Kind.MUTED, f"Notifications held: route muted ({muted})"
+            incident,
+            at=now,
+            kind=TimelineEntry.Kind.MUTED,
+            message=f"Notifications held: route muted ({muted})",
         )
         incident.save(update_fields=fields)
         _timer_set(incident, Timer.Kind.FLUSH, now + incident.group_interval)
@@ -270,8 +273,8 @@ def _group_entry(
 ) -> TimelineEntry:
     return timeline_entry(
         incident,
-        now,
-        TimelineEntry.Kind(f"group_{status}"),
-        f"Group notification ({status}, {len(alerts)} alert(s)) to "
+        at=now,
+        kind=TimelineEntry.Kind(f"group_{status}"),
+        message=f"Group notification ({status}, {len(alerts)} alert(s)) to "
         + (", ".join(c.name for c in channels) or "no receiver channel"),
     )

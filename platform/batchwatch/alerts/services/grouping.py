@@ -82,14 +82,14 @@ def _suppress_or_route(
     before = {id(a): (a.suppressed_reason, a.needs_routing) for a in alerts}
     for alert in alerts:
         routes = resolve(config.tree, alert.labels)
-        reason = silenced_or_inhibited(alert, config, inhibitor)
+        reason = silenced_or_inhibited(alert, config=config, inhibitor=inhibitor)
         if reason is None:
             attach = upstream.blocking(alert)
             if attach is not None:
                 reason = SuppressionReason(SuppressionKind.UPSTREAM, attach.reason)
                 _attach_downstream(alert, attach, now, writes)
         if reason is None:
-            routes, reason = route_mute(routes, now)
+            routes, reason = route_mute(routes, now=now)
         if reason is not None:
             alert.suppressed_reason = reason.text[:500]
             alert.needs_routing = True
@@ -123,9 +123,9 @@ def _attach_downstream(
         writes.timeline.append(
             timeline_entry(
                 attach.incident,
-                now,
-                TimelineEntry.Kind.ALERT_ATTACHED,
-                f"Downstream alert attached: {alert_title(alert)} ({attach.reason})",
+                at=now,
+                kind=TimelineEntry.Kind.ALERT_ATTACHED,
+                message=f"Downstream alert attached: {alert_title(alert)} ({attach.reason})",
                 data={"alert": alert.pk, "job": alert.labels.get("job", "")},
             )
         )
@@ -174,9 +174,9 @@ def _grouped_entry(incident: Incident, group: list[Alert], now: datetime) -> Tim
     more = f" and {len(group) - 5} more" if len(group) > 5 else ""
     return timeline_entry(
         incident,
-        now,
-        TimelineEntry.Kind.ALERTS_GROUPED,
-        f"{len(group)} alert(s) grouped: {names}{more}",
+        at=now,
+        kind=TimelineEntry.Kind.ALERTS_GROUPED,
+        message=f"{len(group)} alert(s) grouped: {names}{more}",
         data={"alerts": [a.pk for a in group[:100]]},
     )
 
@@ -300,9 +300,9 @@ def _incident_open(
     timeline.append(
         timeline_entry(
             incident,
-            now,
-            TimelineEntry.Kind.OPENED,
-            f"Incident opened on route '{node.name}' (group {key}); "
+            at=now,
+            kind=TimelineEntry.Kind.OPENED,
+            message=f"Incident opened on route '{node.name}' (group {key}); "
             + (f"escalation policy '{policy.name}'" if policy else "no escalation policy"),
         )
     )

@@ -41,9 +41,9 @@ def _resolve(
     _timers_cancel(incident)
     timeline_write(
         incident,
-        now,
-        TimelineEntry.Kind.RESOLVED,
-        message,
+        at=now,
+        kind=TimelineEntry.Kind.RESOLVED,
+        message=message,
         actor=actor,
         actor_label=actor_label,
     )
@@ -64,7 +64,12 @@ def _log_action(
     incident: Incident, now: datetime, kind: str, message: str, actor: User | None, actor_label: str
 ) -> None:
     timeline_write(
-        incident, now, kind, message, actor=actor, actor_label=_actor_label(actor, actor_label)
+        incident,
+        at=now,
+        kind=kind,
+        message=message,
+        actor=actor,
+        actor_label=_actor_label(actor, actor_label),
     )
 
 

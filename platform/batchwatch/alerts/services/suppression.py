@@ -115,7 +115,7 @@ class Inhibitor:
 
 
 def silenced_or_inhibited(
-    alert: Alert, config: AlertingConfig, inhibitor: Inhibitor
+    alert: Alert, *, config: AlertingConfig, inhibitor: Inhibitor
 ) -> SuppressionReason | None:
     """The first two checks: a silence or maintenance window in force, then inhibition."""
     silence = config.suppressed_by(alert.labels)
@@ -130,7 +130,7 @@ def silenced_or_inhibited(
 
 
 def route_mute(
-    routes: list[RouteNode], now: datetime
+    routes: list[RouteNode], *, now: datetime
 ) -> tuple[list[RouteNode], SuppressionReason | None]:
     """The last check: the alert's routes not muted now, and a reason when all of them are."""
     live = [node for node in routes if node.muted_by(now) is None]

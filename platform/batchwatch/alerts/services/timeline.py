@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 
 def timeline_entry(
     incident: Incident,
+    *,
     at: datetime,
     kind: TimelineEntry.Kind | str,
     message: str,
-    *,
     actor: User | None = None,
     actor_label: str = "batchwatch",
     data: dict[str, Any] | None = None,
@@ -35,17 +35,17 @@ def timeline_entry(
 
 def timeline_write(
     incident: Incident,
+    *,
     at: datetime,
     kind: TimelineEntry.Kind | str,
     message: str,
-    *,
     actor: User | None = None,
     actor_label: str = "batchwatch",
     data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     """Write one entry now."""
     entry = timeline_entry(
-        incident, at, kind, message, actor=actor, actor_label=actor_label, data=data
+        incident, at=at, kind=kind, message=message, actor=actor, actor_label=actor_label, data=data
     )
     entry.save()
     return entry

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError("--expires-in-days is between 1 and 3650 (or use --no-expiry).")
         expires_at = None if no_expiry else datetime.now(UTC) + timedelta(days=expires_in_days)
         try:
-            token, raw = create_token(user, name, expires_at, actor_name="cli")
+            token, raw = create_token(user, name=name, expires_at=expires_at, actor_name="cli")
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(raw)

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         build_seconds = time.perf_counter() - started
         if action == "build":
             result = dashboards_write(
-                built, Path(options["out"]), provisioning_path=options["provisioning_path"]
+                built, out=Path(options["out"]), provisioning_path=options["provisioning_path"]
             )
             self.stdout.write(
                 f"Built {result['dashboards']} dashboards in {build_seconds:.2f} s into "
@@ -78,11 +78,11 @@ class Command(BaseCommand):
             client = Grafana(options["url"], options["token"])
             progress = self._progress(len(built))
             if action == "diff":
-                self._diff(plan(client, built, progress=progress), quiet=options["quiet"])
+                self._diff(plan(built, client=client, progress=progress), quiet=options["quiet"])
                 return
             report = dashboards_deploy(
-                client,
                 built,
+                client=client,
                 now=datetime.now(UTC),
                 dry_run=options["dry_run"],
                 prune=options["prune"],
