@@ -20,6 +20,10 @@ class AuditEvent(models.Model):
         MAINTENANCE_DELETED = "maintenance.deleted", "Maintenance window deleted"
         CONFIG_LOADED = "config.loaded", "Configuration loaded"
         ROLE_CHANGED = "role.changed", "Role changed"
+        OVERRIDE_CREATED = "override.created", "Rotation override added"
+        OVERRIDE_DELETED = "override.deleted", "Rotation override removed"
+        INTEGRATION_CREATED = "integration.created", "Alert integration created"
+        INTEGRATION_REVOKED = "integration.revoked", "Alert integration revoked"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 
