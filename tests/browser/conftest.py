@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 import pytest
 from django.conf import settings
 from django.test import Client
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    APIRequestContext,
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from batchwatch.alerts.models import Incident
 from tests.alerts.conftest import firing, receive
@@ -31,24 +39,37 @@ TIMEOUT_MS = 5_000
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     require(os.access(CHROMIUM, os.X_OK), f"Chromium ({CHROMIUM}; apt-get install chromium)")
     # Playwright's sync API keeps an event loop running on this thread, so Django would refuse
     # ORM calls from the tests ("SynchronousOnlyOperation"); nothing here is async really.
     # Package scope: the loop (and this variable) end with the last browser test.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    playwright = sync_playwright().start()
+    started = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
+        yield started
     finally:
-        playwright.stop()
+        started.stop()
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def api(playwright: Playwright, live_server) -> Iterator[APIRequestContext]:
+    """HTTP requests to the live server without the browser's cookies (a script's view)."""
+    context = playwright.request.new_context(base_url=live_server.url)
+    yield context
+    context.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,39 @@
+"""A team owner looks after herself and her team on web pages, without Django admin."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+
+def test_an_owner_creates_her_own_api_token_and_the_api_accepts_it(page: Page, api, log_in, owner):
+    log_in(owner)
+    page.goto("/incidents/")
+    main_nav = page.get_by_role("navigation", name="Main")
+    expect(main_nav).to_be_visible()
+    expect(main_nav.get_by_role("link", name="Admin")).to_have_count(0)  # she is not staff
+
+    page.get_by_role("link", name="olivia").click()  # her name in the top bar: her tokens
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    page.get_by_label("Name").fill("laptop scripts")
+    page.get_by_label("Expires").select_option(label="30 days")
+    page.get_by_role("button", name="Create token").click()
+
+    expect(page.get_by_role("heading", name="Token “laptop scripts” created")).to_be_visible()
+    raw = page.get_by_label("Your new API token").input_value()
+    assert len(raw) > 20
+    row = page.get_by_role("row").filter(has_text="laptop scripts")
+    expect(row).to_contain_text(raw[:8])
+    expect(row).to_contain_text("active")
+
+    # The token works against the API as her (no session cookie here), and only in full.
+    good = api.get("/api/v1/teams/", headers={"Authorization": f"Token {raw}"})
+    assert good.status == 200, good.text()
+    assert "ledger" in good.text()
+    bad = api.get("/api/v1/teams/", headers={"Authorization": f"Token {raw[:-2]}xx"})
+    assert bad.status == 401
+
+    # Revoking it from the same page stops it at once.
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
+    gone = api.get("/api/v1/teams/", headers={"Authorization": f"Token {raw}"})
+    assert gone.status == 401
