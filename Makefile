@@ -6,12 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+PORT ?=
+RUN_ENV := $(if $(PORT),BATCHWATCH_BASE_URL=http://127.0.0.1:$(PORT))
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint format migrations clean
 
 help:
-	@echo "make run     start Batchwatch (SQLite, demo data) at http://127.0.0.1:8000"
+	@echo "make run     start Batchwatch (SQLite, demo data) at http://127.0.0.1:8000 (PORT=8001: another port)"
 	@echo "make test    run the test suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint    ruff check, ruff format --check, lint-imports (layers) and mypy"
 	@echo "make format  apply ruff's fixes and formatting"
@@ -27,10 +29,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# `make run PORT=8001`: another port, and the links the demo prints and sends point to it.
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
-	$(PY) manage.py serve
+	$(RUN_ENV) $(PY) manage.py load_demo
+	$(RUN_ENV) $(PY) manage.py serve $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

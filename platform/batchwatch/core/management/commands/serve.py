@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -48,8 +49,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, threads, processes, no_scheduler, **options):
         application = get_wsgi_application()
-        if not 0 < port < 65536:
-            raise CommandError(f"--port {port} is not a TCP port (1-65535).")
+        if not 0 <= port < 65536:
+            raise CommandError(f"--port {port} is not a TCP port (1-65535, or 0 for any free one).")
         if processes is None:
             raw = os.environ.get("WEB_CONCURRENCY", "").strip() or "1"
             if not raw.isdigit():
@@ -57,6 +58,10 @@ class Command(BaseCommand):
             processes = int(raw)
         if not 1 <= processes <= 64:
             raise CommandError(f"{processes} server processes: choose between 1 and 64.")
+        # Bind before anything else: the port may be taken, and saying "serving" (or starting
+        # the scheduler) before knowing would be a lie.
+        listener = bind(host, port)
+        url = f"http://{_url_host(host)}:{listener.getsockname()[1]}"
         # What the apps do as the server starts (runbooks: load runbooks/*.md).
         startup.run_all(now=datetime.now(UTC), stdout=self.stdout, stderr=self.stderr)
         scheduler = None
@@ -66,33 +71,55 @@ class Command(BaseCommand):
             self.stdout.write("Embedded scheduler started.")
         # `docker stop` and process managers send SIGTERM: stop as gracefully as on Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
-        url = f"http://{host}:{port}"
         freeze_startup_heap()  # (before forking: the children share those pages)
         self.stdout.write(self.style.SUCCESS(f"Batchwatch is serving at {url}  (Ctrl-C stops)"))
         try:
             if processes == 1:
-                waitress.serve(application, host=host, port=port, threads=threads, _quiet=True)
+                waitress.serve(application, sockets=[listener], threads=threads, _quiet=True)
             else:
                 self.stdout.write(f"{processes} server processes, {threads} threads each.")
-                _serve_forked(application, host, port, threads, processes)
-        except OSError as exc:
-            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
+                _serve_forked(application, listener, threads, processes)
         finally:
+            listener.close()
             if scheduler is not None:
                 scheduler.stop()
                 self.stdout.write("Embedded scheduler stopped.")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket on ``host:port`` (port 0: any free port), or a one-sentence
+    ``CommandError`` when the address cannot be had (taken, not ours, not resolvable)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                f"port {port} is already in use by another program (an earlier `make run`?); "
+                f"stop it or choose another port with `make run PORT={port + 1}` or "
+                f"`manage.py serve --port {port + 1}`"
+            )
+        elif exc.errno == errno.EACCES:
+            reason = f"port {port} needs privileges; choose one above 1023 (PORT=8000)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise CommandError(f"Cannot listen on {host}:{port}: {reason}.") from None
+
+
+def _url_host(host: str) -> str:
+    """The host as it goes in a URL: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _serve_forked(application, host: str, port: int, threads: int, processes: int) -> None:
-    """Pre-fork: bind once, then ``processes`` children serve the same socket (the kernel
+def _serve_forked(application, listener: socket.socket, threads: int, processes: int) -> None:
+    """Pre-fork: bound once, then ``processes`` children serve the same socket (the kernel
     spreads connections), each with its own threads and database connections. The parent
     keeps the embedded scheduler (so it runs once), restarts a child that dies, and stops
     them all on Ctrl-C or SIGTERM."""
-    listener = socket.create_server((host, port), backlog=1024)
     connections.close_all()  # children open their own
 
     def spawn() -> int:
@@ -124,4 +151,3 @@ def _serve_forked(application, host: str, port: int, threads: int, processes: in
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        listener.close()
