@@ -8,6 +8,7 @@ from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
 from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
+from batchwatch.catalog.api_members import TeamMemberViewSet
 from batchwatch.core import views as core_views
 from batchwatch.core.api import api_not_found
 from batchwatch.ingest import views as ingest_views
@@ -20,6 +21,7 @@ from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
 router.register("teams", TeamViewSet, basename="team")
+router.register(r"teams/(?P<slug>[^/.]+)/members", TeamMemberViewSet, basename="team-member")
 router.register("jobs", JobViewSet, basename="job")
 router.register("runs", RunViewSet, basename="run")
 router.register("slos", SLOViewSet, basename="slo")

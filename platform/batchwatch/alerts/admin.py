@@ -60,7 +60,12 @@ class IntegrationAdmin(admin.ModelAdmin):
             integration_tokens_forget()  # a revocation or a new team applies at once
             return
         integration, raw = integration_create(
-            name=obj.name, kind=obj.kind, team=obj.team, labels=obj.labels
+            name=obj.name,
+            kind=obj.kind,
+            team=obj.team,
+            labels=obj.labels,
+            actor=request.user,
+            request=request,
         )
         obj.pk = integration.pk
         where = {
@@ -77,7 +82,9 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected integrations")
     def revoke(self, request, queryset):
-        count = integrations_revoke(queryset, now=datetime.now(UTC))
+        count = integrations_revoke(
+            queryset, now=datetime.now(UTC), actor=request.user, request=request
+        )
         self.message_user(request, f"{count} integration(s) revoked.", messages.SUCCESS)
 
 

@@ -28,6 +28,7 @@ from batchwatch.oncall.selectors import rotation_schedule, rotations_with_layers
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
     from django.http import HttpRequest
+    from rest_framework.request import Request
 
 HANDOFF_LOOKBACK = timedelta(minutes=5)
 
@@ -135,6 +136,73 @@ def override_ensure(
             return existing
     return override_add(
         rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at, reason=reason
+    )
+
+
+@transaction.atomic
+def override_create(
+    rotation: Rotation,
+    *,
+    user: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    reason: str = "",
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> RotationOverride:
+    """A person's override added by someone of the team (the web page and the API): the
+    person is in the rotation's team and the period has not ended yet; audited. Callers check
+    ``oncall.permissions.can_add_override`` first."""
+    if not rotation.team.memberships.filter(user=user).exists():
+        raise ValidationError(
+            {"user": f"{user.get_username()} is not in {rotation.team.name}, this rotation's team."}
+        )
+    if ends_at <= now:
+        raise ValidationError({"ends_at": "This period is over already: choose a later end."})
+    override = override_add(
+        rotation=rotation,
+        user=user,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason,
+        created_by=actor,
+    )
+    _override_event(AuditEvent.Action.OVERRIDE_CREATED, override, actor, request)
+    return override
+
+
+@transaction.atomic
+def override_delete(
+    override: RotationOverride,
+    *,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> None:
+    """Take an override away (the layers decide again); audited. Callers check
+    ``oncall.permissions.can_delete_override`` first."""
+    _override_event(AuditEvent.Action.OVERRIDE_DELETED, override, actor, request)
+    override.delete()
+
+
+def _override_event(
+    action: str,
+    override: RotationOverride,
+    actor: User | None,
+    request: HttpRequest | Request | None,
+) -> None:
+    record_event(
+        action,
+        actor=actor,
+        team=override.rotation.team,
+        target=override,
+        detail={
+            "rotation": override.rotation.slug,
+            "user": override.user.get_username(),
+            "starts_at": override.starts_at.isoformat(),
+            "ends_at": override.ends_at.isoformat(),
+        },
+        request=request,
     )
 
 

@@ -36,6 +36,7 @@ from batchwatch.oncall.selectors import (
     users_by_id,
 )
 from batchwatch.oncall.services import rotation_feed_rotate
+from batchwatch.web.team_views import rotation_overrides_context
 from batchwatch.runbooks.selectors import incident_runbook
 
 SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
@@ -233,6 +234,7 @@ def rotation_page(request, slug: str):
                 if feed_visible
                 else None
             ),
+            **rotation_overrides_context(request, rotation, now),
         },
     )
 

@@ -4,7 +4,7 @@ from django.urls import path
 from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
-from batchwatch.web import oncall_views, views
+from batchwatch.web import oncall_views, team_views, views
 
 app_name = "web"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("teams/<slug:slug>/", views.team_page, name="team"),
+    path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", views.run_page, name="run"),
     path("incidents/", oncall_views.incidents, name="incidents"),
     path("incidents/<int:incident_id>/", oncall_views.incident_page, name="incident"),

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from batchwatch.catalog.models import Engine, Job, Team
+from batchwatch.catalog.permissions import can_manage_jobs_of
 from batchwatch.catalog.selectors import (
     catalog_overview,
     job_detail,
@@ -74,7 +75,16 @@ def team_page(request, slug: str):
     team = get_object_or_404(Team.objects.prefetch_related("memberships__user"), slug=slug)
     groups = catalog_overview(team=slug)
     jobs = groups[0].jobs if groups else []
-    return render(request, "web/team.html", {"team": team, "jobs": jobs})
+    return render(
+        request,
+        "web/team.html",
+        {
+            "team": team,
+            "jobs": jobs,
+            # Its members and staff see the settings page (its owners change it).
+            "settings_visible": can_manage_jobs_of(request.user, team),
+        },
+    )
 
 
 @require_GET

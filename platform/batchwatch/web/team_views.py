@@ -1,0 +1,411 @@
+"""A team's settings page, ``/teams/<slug>/settings/``: its people and roles, rotation
+overrides, ingest keys and alert integrations, its escalation policies and routes.
+
+Members of the team and staff see it; its owners and staff change it (a member may put
+herself on call with an override, and take away her own). Thin: ``team_selectors`` reads, the
+owning apps' services write (and audit). A refused form is shown again with what was typed
+and the reason (400); a destructive action first asks for confirmation; a new secret is shown
+in the answer itself, once, never through a redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from batchwatch.alerts.models import Integration
+from batchwatch.alerts.services import integration_create, integrations_revoke
+from batchwatch.catalog.memberships import (
+    member_add,
+    member_remove,
+    member_role_change,
+    person_find,
+)
+from batchwatch.catalog.models import Membership, Team
+from batchwatch.catalog.permissions import can_manage_jobs_of, can_manage_team
+from batchwatch.core.links import absolute_url, path_for
+from batchwatch.core.numbers import parse_id
+from batchwatch.ingest.models import IngestKey
+from batchwatch.ingest.services import ingest_key_create, ingest_keys_revoke
+from batchwatch.oncall.models import Rotation, RotationOverride
+from batchwatch.oncall.permissions import can_add_override, can_delete_override
+from batchwatch.oncall.services import override_create, override_delete
+from batchwatch.web.team_selectors import (
+    rotation_overrides_upcoming,
+    team_memberships,
+    team_settings,
+)
+
+# What a destructive action asks before it acts, by action.
+CONFIRM = {
+    "member-remove": "Take {what} out of {team}?",
+    "override-delete": "Remove the override {what}?",
+    "key-revoke": "Revoke the ingest key {what}? Senders using it are refused from now on.",
+    "integration-revoke": (
+        "Revoke the integration {what}? Alerts sent with its token are refused from now on."
+    ),
+}
+INTAKE_URLS = {
+    Integration.Kind.ALERTMANAGER: ("intake-am", "Authorization: Bearer <token>"),
+    Integration.Kind.WEBHOOK: ("intake-webhook", "Authorization: Bearer <token>"),
+    Integration.Kind.PAGERDUTY: ("intake-pagerduty", "the token as routing_key in the body"),
+}
+
+
+class Done(Exception):
+    """An action's answer other than the page again: a redirect, a confirmation."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _team_for(request: HttpRequest, slug: str) -> Team:
+    team = get_object_or_404(Team, slug=slug)
+    if not can_manage_jobs_of(request.user, team):  # members and staff
+        raise PermissionDenied("Only the team's members (and admins) see its settings.")
+    return team
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def team_settings_page(request: HttpRequest, slug: str) -> HttpResponse:
+    team = _team_for(request, slug)
+    if request.method == "GET":
+        return _render(request, team)
+    action = request.POST.get("action", "")
+    handler = ACTIONS.get(action)
+    try:
+        if handler is None:
+            raise ValidationError("Unknown action.")
+        created = handler(request, team)
+    except Done as done:
+        return done.response
+    except ValidationError as exc:
+        return _render(request, team, failed=action, errors=_sentences(exc), status=400)
+    if created is not None:
+        response = _render(request, team, created=created)
+        response["Cache-Control"] = "no-store"  # it holds a secret, shown this once
+        return response
+    return redirect(_next(request, team))
+
+
+def _render(
+    request: HttpRequest,
+    team: Team,
+    *,
+    failed: str = "",
+    errors: list[str] | None = None,
+    created: dict | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    now = _now()
+    data = team_settings(team, now=now)
+    can_manage = can_manage_team(request.user, team)
+    for rotation in data.rotations:
+        _mark_deletable(request, rotation.upcoming, can_manage=can_manage)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "web/team_settings.html",
+        {
+            "team": team,
+            "data": data,
+            "can_manage": can_manage,
+            "override_people": _override_people(request, data.memberships, can_manage),
+            "override_zone": data.rotations[0].timezone if data.rotations else "UTC",
+            "member_ids": {m.user_id for m in data.memberships},
+            "roles": Membership.Role.choices,
+            "kinds": Integration.Kind.choices,
+            "failed": failed,
+            "errors": errors or [],
+            # What was typed, when a form is refused; empty otherwise.
+            "form": request.POST if failed else {},
+            "created": created,
+            "now": now,
+        },
+        status=status,
+    )
+
+
+def _mark_deletable(
+    request: HttpRequest,
+    overrides: list[RotationOverride],
+    *,
+    can_manage: bool,
+    is_member: bool = True,
+) -> None:
+    # As oncall.permissions.can_delete_override decides, without a query per row.
+    for override in overrides:
+        own = request.user.pk in {override.user_id, override.created_by_id}
+        override.deletable = can_manage or (is_member and own)  # type: ignore[attr-defined]
+
+
+def _override_people(request: HttpRequest, memberships: list[Membership], can_manage: bool) -> list:
+    """Whom the override form offers: the team for its owners, herself for a member."""
+    people = [m.user for m in memberships]
+    return people if can_manage else [p for p in people if p.pk == request.user.pk]
+
+
+def rotation_overrides_context(request: HttpRequest, rotation: Rotation, now: datetime) -> dict:
+    """What the rotation page shows of overrides: those ahead, and the form for the team's
+    people (staff too); read by ``oncall_views.rotation_page``."""
+    team = rotation.team
+    memberships = list(team_memberships(team))
+    can_manage = can_manage_team(request.user, team)
+    overrides = rotation_overrides_upcoming([rotation.pk], now)[rotation.pk]
+    is_member = can_manage or any(m.user_id == request.user.pk for m in memberships)
+    _mark_deletable(request, overrides, can_manage=can_manage, is_member=is_member)
+    return {
+        "overrides": overrides,
+        "override_form": is_member,
+        "override_people": _override_people(request, memberships, can_manage),
+        "override_zone": rotation.timezone,
+        "team": team,
+        "form": {},
+    }
+
+
+def _sentences(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+def _next(request: HttpRequest, team: Team) -> str:
+    # Only our own pages: the override form on a rotation's page returns there.
+    rotation = request.POST.get("next_rotation")
+    if rotation and Rotation.objects.filter(team=team, slug=rotation).exists():
+        return path_for("web:rotation", rotation)
+    return path_for("web:team-settings", team.slug)
+
+
+def _owner_only(request: HttpRequest, team: Team) -> None:
+    if not can_manage_team(request.user, team):
+        raise ValidationError("Only the team's owners (or an admin) may do this.")
+
+
+def _confirm(request: HttpRequest, team: Team, action: str, what: str) -> None:
+    """Ask first, unless the form says it was asked (``confirmed=yes``)."""
+    if request.POST.get("confirmed") == "yes":
+        return
+    fields = [
+        (name, value)
+        for name, value in request.POST.items()
+        if name not in {"csrfmiddlewaretoken", "confirmed"}
+    ]
+    raise Done(
+        render(
+            request,
+            "web/team_settings_confirm.html",
+            {
+                "team": team,
+                "question": CONFIRM[action].format(what=what, team=team.name),
+                "fields": fields,
+                "button": "Yes, " + action.split("-")[-1],
+            },
+        )
+    )
+
+
+# --- members -----------------------------------------------------------------------------
+
+
+def _membership(request: HttpRequest, team: Team) -> Membership:
+    membership = (
+        Membership.objects.select_related("user", "team")
+        .filter(team=team, user__username=request.POST.get("member", ""))
+        .first()
+    )
+    if membership is None:
+        raise ValidationError("No such member of this team.")
+    return membership
+
+
+def member_add_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    user = person_find(request.POST.get("member_user", ""))
+    membership = member_add(
+        team,
+        user=user,
+        role=request.POST.get("member_role", Membership.Role.MEMBER),
+        actor=request.user,
+        request=request,
+    )
+    messages.success(
+        request, f"{user.get_username()} is now in {team.name} ({membership.get_role_display()})."
+    )
+
+
+def member_role_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    membership = _membership(request, team)
+    member_role_change(
+        membership, role=request.POST.get("role", ""), actor=request.user, request=request
+    )
+    messages.success(
+        request, f"{membership.user.get_username()} is now {membership.get_role_display()}."
+    )
+
+
+def member_remove_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    membership = _membership(request, team)
+    name = membership.user.get_username()
+    _confirm(request, team, "member-remove", name)
+    member_remove(membership, actor=request.user, request=request)
+    messages.success(request, f"{name} is no longer in {team.name}.")
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+
+def _local_instant(raw: str, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationError({field: f"{raw[:40]!r} is not a date and time."}) from None
+    return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def override_add_action(request: HttpRequest, team: Team) -> None:
+    post = request.POST
+    rotation = Rotation.objects.filter(team=team, slug=post.get("override_rotation", "")).first()
+    if rotation is None:
+        raise ValidationError("Choose one of the team's rotations.")
+    who = next(
+        (
+            m.user
+            for m in Membership.objects.select_related("user").filter(team=team)
+            if m.user.get_username() == post.get("override_user", "")
+        ),
+        None,
+    )
+    if who is None:
+        raise ValidationError("Choose someone of the team to be on call.")
+    if not can_add_override(request.user, rotation, for_user_id=who.pk):
+        raise ValidationError("A member may put only herself on call; owners put anyone.")
+    try:
+        zone = ZoneInfo(post.get("override_zone") or rotation.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"Unknown time zone {post.get('override_zone', '')[:60]!r}."
+        ) from None
+    override = override_create(
+        rotation,
+        user=who,
+        starts_at=_local_instant(post.get("override_from", ""), zone, "starts_at"),
+        ends_at=_local_instant(post.get("override_to", ""), zone, "ends_at"),
+        now=_now(),
+        reason=post.get("override_reason", "")[:300],
+        actor=request.user,
+        request=request,
+    )
+    messages.success(
+        request,
+        f"{who.get_username()} is on call for {rotation.name} from "
+        f"{override.starts_at.astimezone(zone):%a %Y-%m-%d %H:%M} to "
+        f"{override.ends_at.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key}).",
+    )
+
+
+def override_delete_action(request: HttpRequest, team: Team) -> None:
+    override_id = parse_id(request.POST.get("override", ""))
+    override = (
+        RotationOverride.objects.select_related("rotation__team", "user")
+        .filter(pk=override_id or 0, rotation__team=team)
+        .first()
+    )
+    if override is None:
+        raise Http404("No such override of this team.")
+    if not can_delete_override(request.user, override):
+        raise ValidationError("Only the team's owners, or the person it names, may remove it.")
+    what = f"{override.user.get_username()} on {override.rotation.name}"
+    _confirm(request, team, "override-delete", what)
+    override_delete(override, actor=request.user, request=request)
+    messages.success(request, f"Override removed: {what}.")
+
+
+# --- secrets: ingest keys and integrations -----------------------------------------------
+
+
+def key_create_action(request: HttpRequest, team: Team) -> dict:
+    _owner_only(request, team)
+    name = request.POST.get("key_name", "").strip()
+    if not name:
+        raise ValidationError("Name the key after who sends with it, e.g. 'prod Airflow'.")
+    key, raw = ingest_key_create(
+        name=name[:200], team=team, created_by=request.user, request=request
+    )
+    return {
+        "what": "ingest key",
+        "name": key.name,
+        "raw": raw,
+        "where": absolute_url("otlp-traces"),
+        "how": "Authorization: Bearer <key>",
+    }
+
+
+def key_revoke_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    key = IngestKey.objects.filter(pk=parse_id(request.POST.get("key", "")) or 0, team=team)
+    found = key.first()
+    if found is None:
+        raise Http404("No such ingest key of this team.")
+    _confirm(request, team, "key-revoke", str(found))
+    count = ingest_keys_revoke(keys=key, now=_now(), actor=request.user, request=request)
+    messages.success(request, f"Ingest key {found} revoked." if count else f"{found} was revoked.")
+
+
+def integration_create_action(request: HttpRequest, team: Team) -> dict:
+    _owner_only(request, team)
+    kind = request.POST.get("integration_kind", "")
+    integration, raw = integration_create(
+        name=request.POST.get("integration_name", "").strip()[:200],
+        kind=kind,
+        team=team,
+        actor=request.user,
+        request=request,
+    )
+    viewname, how = INTAKE_URLS[Integration.Kind(kind)]
+    return {
+        "what": "integration token",
+        "name": str(integration),
+        "raw": raw,
+        "where": absolute_url(viewname),
+        "how": how,
+    }
+
+
+def integration_revoke_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    chosen = Integration.objects.filter(
+        pk=parse_id(request.POST.get("integration", "")) or 0, team=team
+    )
+    found = chosen.first()
+    if found is None:
+        raise Http404("No such integration of this team.")
+    _confirm(request, team, "integration-revoke", str(found))
+    integrations_revoke(chosen, now=_now(), actor=request.user, request=request)
+    messages.success(request, f"Integration {found} revoked.")
+
+
+ACTIONS: dict[str, Callable[[HttpRequest, Team], dict | None]] = {
+    "member-add": member_add_action,
+    "member-role": member_role_action,
+    "member-remove": member_remove_action,
+    "override-add": override_add_action,
+    "override-delete": override_delete_action,
+    "key-create": key_create_action,
+    "key-revoke": key_revoke_action,
+    "integration-create": integration_create_action,
+    "integration-revoke": integration_revoke_action,
+}

@@ -1,0 +1,311 @@
+"""The team settings page: owners manage their team's people, overrides, ingest keys and
+integrations without admin; members read (and put themselves on call); outsiders are refused;
+staff may do anything. Personas from tests/conftest.py: owner olivia and member tom of ledger,
+outsider oscar of risk, staff ada."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from batchwatch.alerts.models import Integration
+from batchwatch.alerts.services import integration_create
+from batchwatch.audit.models import AuditEvent
+from batchwatch.catalog.models import Membership
+from batchwatch.ingest.models import IngestKey
+from batchwatch.ingest.services import ingest_key_create
+from batchwatch.oncall.models import RotationOverride
+from batchwatch.oncall.services import layer_save, override_add, rotation_upsert
+
+URL = "/teams/ledger/settings/"
+
+
+@pytest.fixture
+def rotation(team_a, owner, teammate):
+    rotation = rotation_upsert(
+        slug="ledger-primary", name="Ledger primary", team=team_a, timezone="Europe/Berlin"
+    )
+    layer_save(
+        rotation=rotation,
+        participants=[owner, teammate],
+        start_date=date(2026, 1, 5),
+        handoff_time=time(9, 0),
+        turn_length=timedelta(days=7),
+    )
+    return rotation
+
+
+def _post(client, user, **data):
+    client.force_login(user)
+    return client.post(URL, data)
+
+
+def _later(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+
+
+# --- who sees the page ---------------------------------------------------------------------
+
+
+def test_the_page_is_for_the_team_and_staff(client, owner, teammate, outsider, admin):
+    assert client.get(URL).status_code == 302  # to the login
+    for user, status in ((owner, 200), (teammate, 200), (admin, 200), (outsider, 403)):
+        client.force_login(user)
+        assert client.get(URL).status_code == status, user
+    client.force_login(owner)
+    assert client.get("/teams/nope/settings/").status_code == 404
+
+
+def test_owners_get_forms_members_read(client, owner, teammate, rotation):
+    client.force_login(owner)
+    page = client.get(URL).content.decode()
+    assert 'value="member-add"' in page and 'value="key-create"' in page
+    assert "/account/tokens/" in page  # her own API tokens are one link away
+    client.force_login(teammate)
+    page = client.get(URL).content.decode()
+    assert 'value="member-add"' not in page and 'value="key-create"' not in page
+    assert 'value="override-add"' in page  # a member may put herself on call
+
+
+def test_the_team_page_links_the_settings_for_its_people(client, owner, outsider):
+    client.force_login(owner)
+    assert URL in client.get("/teams/ledger/").content.decode()
+    client.force_login(outsider)
+    assert URL not in client.get("/teams/ledger/").content.decode()
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+def test_owner_adds_by_user_name_or_e_mail(client, owner, make_user, team_a):
+    make_user("uma")
+    make_user("vic", email="Vic@Example.org")
+    response = _post(client, owner, action="member-add", member_user="uma", member_role="member")
+    assert response.status_code == 302
+    response = _post(
+        client, owner, action="member-add", member_user="vic@example.org", member_role="owner"
+    )
+    roles = dict(team_a.memberships.values_list("user__username", "role"))
+    assert roles["uma"] == "member" and roles["vic"] == "owner"
+    assert "vic is now in Ledger (Owner)" in client.get(URL).content.decode()
+    assert AuditEvent.objects.filter(action="role.changed", actor=owner).count() == 2
+
+
+def test_a_refused_member_form_keeps_what_was_typed(client, owner):
+    response = _post(client, owner, action="member-add", member_user="nobody-here")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nobody is called" in page and 'value="nobody-here"' in page
+
+
+def test_members_and_outsiders_cannot_change_people(client, teammate, outsider, make_user):
+    make_user("uma")
+    response = _post(client, teammate, action="member-add", member_user="uma")
+    assert response.status_code == 400
+    assert "Only the team&#x27;s owners" in response.content.decode()
+    assert _post(client, outsider, action="member-add", member_user="uma").status_code == 403
+    assert not Membership.objects.filter(user__username="uma").exists()
+
+
+def test_roles_change_but_the_last_owner_stays(client, owner, teammate, team_a):
+    response = _post(client, owner, action="member-role", member="olivia", role="member")
+    assert response.status_code == 400
+    assert "keeps at least one owner" in response.content.decode()
+    _post(client, owner, action="member-role", member="tom", role="owner")
+    assert team_a.memberships.get(user=teammate).role == "owner"
+    _post(client, owner, action="member-role", member="olivia", role="member")
+    assert team_a.memberships.get(user=owner).role == "member"
+
+
+def test_removing_asks_first_and_never_takes_the_last_owner(client, owner, teammate, team_a):
+    response = _post(client, owner, action="member-remove", member="tom")
+    assert response.status_code == 200 and "Take tom out of Ledger?" in response.content.decode()
+    assert team_a.memberships.filter(user=teammate).exists()  # only asked
+    _post(client, owner, action="member-remove", member="tom", confirmed="yes")
+    assert not team_a.memberships.filter(user=teammate).exists()
+    response = _post(client, owner, action="member-remove", member="olivia", confirmed="yes")
+    assert response.status_code == 400 and team_a.memberships.filter(user=owner).exists()
+
+
+def test_staff_manage_any_team(client, admin, teammate, team_a):
+    _post(client, admin, action="member-role", member="tom", role="owner")
+    assert team_a.memberships.get(user=teammate).role == "owner"
+
+
+# --- overrides -----------------------------------------------------------------------------
+
+
+def test_owner_adds_an_override_in_her_zone_and_the_schedule_shows_it(
+    client, owner, teammate, rotation
+):
+    response = _post(
+        client,
+        owner,
+        action="override-add",
+        override_rotation="ledger-primary",
+        override_user="tom",
+        override_from="2030-07-01T09:00",
+        override_to="2030-07-02T09:00",
+        override_zone="Europe/Berlin",
+        override_reason="covering",
+    )
+    assert response.status_code == 302
+    override = RotationOverride.objects.get()
+    assert override.user == teammate and override.created_by == owner
+    assert override.starts_at == datetime(2030, 7, 1, 7, 0, tzinfo=UTC)  # CEST is UTC+2
+    assert AuditEvent.objects.filter(action="override.created", team=rotation.team).exists()
+    page = client.get("/rotations/ledger-primary/").content.decode()
+    assert "2030-07-01 07:00" in page and "covering" in page
+
+
+def test_the_rotation_page_form_returns_to_the_rotation(client, teammate, rotation):
+    client.force_login(teammate)
+    page = client.get("/rotations/ledger-primary/").content.decode()
+    assert 'value="override-add"' in page
+    response = client.post(
+        URL,
+        {
+            "action": "override-add",
+            "override_rotation": "ledger-primary",
+            "next_rotation": "ledger-primary",
+            "override_user": "tom",
+            "override_from": _later(1),
+            "override_to": _later(2),
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/rotations/ledger-primary/"
+
+
+def test_a_member_puts_only_herself_on_call(client, owner, teammate, outsider, rotation):
+    base = {
+        "action": "override-add",
+        "override_rotation": "ledger-primary",
+        "override_from": _later(1),
+        "override_to": _later(2),
+    }
+    response = _post(client, teammate, override_user="olivia", **base)
+    assert response.status_code == 400 and "only herself" in response.content.decode()
+    assert _post(client, outsider, override_user="oscar", **base).status_code == 403
+    assert _post(client, teammate, override_user="tom", **base).status_code == 302
+    assert RotationOverride.objects.get().user == teammate
+
+
+def test_overrides_refuse_bad_times_and_keep_the_input(client, owner, rotation):
+    response = _post(
+        client,
+        owner,
+        action="override-add",
+        override_rotation="ledger-primary",
+        override_user="tom",
+        override_from="2030-07-02T09:00",
+        override_to="2030-07-01T09:00",
+        override_reason="swap",
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "ends after it starts" in page and 'value="swap"' in page
+    past = _post(
+        client,
+        owner,
+        action="override-add",
+        override_rotation="ledger-primary",
+        override_user="tom",
+        override_from="2020-01-01T09:00",
+        override_to="2020-01-02T09:00",
+    )
+    assert past.status_code == 400 and not RotationOverride.objects.exists()
+
+
+def test_override_removal_by_its_person_or_an_owner(client, owner, teammate, rotation):
+    now = datetime.now(UTC)
+    mine = override_add(
+        rotation=rotation, user=teammate, starts_at=now, ends_at=now + timedelta(hours=4)
+    )
+    theirs = override_add(
+        rotation=rotation,
+        user=owner,
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=2),
+    )
+    refused = _post(client, teammate, action="override-delete", override=theirs.pk, confirmed="yes")
+    assert refused.status_code == 400
+    asked = _post(client, teammate, action="override-delete", override=mine.pk)
+    assert "Remove the override" in asked.content.decode()
+    _post(client, teammate, action="override-delete", override=mine.pk, confirmed="yes")
+    _post(client, owner, action="override-delete", override=theirs.pk, confirmed="yes")
+    assert not RotationOverride.objects.exists()
+    assert AuditEvent.objects.filter(action="override.deleted").count() == 2
+
+
+# --- ingest keys and integrations ----------------------------------------------------------
+
+
+def test_owner_creates_an_ingest_key_shown_once(client, owner, team_a):
+    response = _post(client, owner, action="key-create", key_name="prod Airflow")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    key = IngestKey.objects.get(team=team_a)
+    raw = response.context["created"]["raw"]
+    assert raw.startswith(key.key_prefix) and raw in response.content.decode()
+    again = client.get(URL).content.decode()
+    assert raw not in again and key.key_prefix in again
+
+
+def test_owner_revokes_a_key_after_confirming(client, owner, team_a, team_b):
+    key, _ = ingest_key_create(name="old", team=team_a)
+    other, _ = ingest_key_create(name="theirs", team=team_b)
+    asked = _post(client, owner, action="key-revoke", key=key.pk)
+    assert "Revoke the ingest key" in asked.content.decode()
+    _post(client, owner, action="key-revoke", key=key.pk, confirmed="yes")
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert AuditEvent.objects.filter(action="ingest_key.revoked", actor=owner).exists()
+    # Another team's key is not found through this team's page.
+    assert _post(client, owner, action="key-revoke", key=other.pk).status_code == 404
+
+
+def test_members_read_keys_but_do_not_create_or_revoke(client, teammate, outsider, team_a):
+    key, raw = ingest_key_create(name="old", team=team_a)
+    client.force_login(teammate)
+    page = client.get(URL).content.decode()
+    assert key.key_prefix in page and raw not in page
+    assert _post(client, teammate, action="key-create", key_name="x").status_code == 400
+    assert _post(client, teammate, action="key-revoke", key=key.pk).status_code == 400
+    assert _post(client, outsider, action="key-revoke", key=key.pk).status_code == 403
+    assert IngestKey.objects.count() == 1 and IngestKey.objects.get().revoked_at is None
+
+
+def test_owner_creates_and_revokes_an_integration(client, owner, team_a):
+    response = _post(
+        client,
+        owner,
+        action="integration-create",
+        integration_name="prod Alertmanager",
+        integration_kind="alertmanager",
+    )
+    integration = Integration.objects.get(team=team_a)
+    raw = response.context["created"]["raw"]
+    assert raw.startswith(integration.token_prefix)
+    assert "/api/v1/integrations/alertmanager/" in response.content.decode()
+    _post(client, owner, action="integration-revoke", integration=integration.pk, confirmed="yes")
+    integration.refresh_from_db()
+    assert integration.revoked_at is not None
+    actions = set(AuditEvent.objects.filter(actor=owner).values_list("action", flat=True))
+    assert {"integration.created", "integration.revoked"} <= actions
+
+
+def test_a_refused_integration_keeps_its_name(client, owner):
+    response = _post(
+        client, owner, action="integration-create", integration_name="mine", integration_kind="x"
+    )
+    assert response.status_code == 400 and 'value="mine"' in response.content.decode()
+
+
+def test_another_teams_integration_is_not_found(client, owner, team_b):
+    integration, _ = integration_create(name="risk", kind="webhook", team=team_b)
+    response = _post(client, owner, action="integration-revoke", integration=integration.pk)
+    assert response.status_code == 404
+
+
+def test_unknown_actions_are_refused(client, owner):
+    assert _post(client, owner, action="drop-tables").status_code == 400
