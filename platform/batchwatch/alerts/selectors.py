@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from batchwatch.alerts.config import load_config
 from batchwatch.alerts.models import Alert, Incident, TimelineEntry, Timer
@@ -106,3 +106,19 @@ def inhibited_count(incident: Incident, *, now: datetime) -> int:
         if rule is not None and inhibitor.inhibits(rule, target):
             count += 1
     return count
+
+
+def incidents_unacknowledged(
+    team_ids: list[int] | None, *, user_id: int, limit: int = 100
+) -> list[Incident]:
+    """Triggered incidents of the teams or assigned to the user (``team_ids`` None: every
+    incident), high urgency first, then the oldest: what waits for someone to acknowledge
+    it. One query, with team, assignee and alert count."""
+    query = Incident.objects.filter(state=Incident.State.TRIGGERED)
+    if team_ids is not None:
+        query = query.filter(Q(team_id__in=team_ids) | Q(assignee_id=user_id))
+    return list(
+        query.select_related("team", "assignee")
+        .annotate(alert_count=Count("memberships"))
+        .order_by("urgency", "created_at", "id")[:limit]
+    )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
+from batchwatch.catalog.models import Team
+from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import (
+    EscalationPolicy,
     LayerParticipant,
     Rotation,
     RotationLayer,
@@ -137,3 +141,120 @@ def person_shifts(user_id: int, start: datetime, end: datetime) -> list[tuple[Ro
             if shift.user_id == user_id:
                 out.append((rotation, shift))
     return sorted(out, key=lambda item: item[1].starts_at)
+
+
+# The Now page: who is on call for a set of teams and until when, and who cannot be paged.
+
+NOW_HORIZON = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    rotation: Rotation
+    user: User | None  # nobody, in a gap of the schedule
+    until: datetime | None  # the next handoff to someone else (None: not within the horizon)
+
+
+def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
+    """Each rotation of the teams (``None``: all) with who is on call at ``at`` and until
+    when, by team and name. Unlike :func:`oncall_for_teams`, overrides and swaps are read for
+    all rotations at once: six queries whatever the number of rotations."""
+    rotations = rotations_with_layers().order_by("team__name", "name")
+    if team_ids is not None:
+        rotations = rotations.filter(team_id__in=team_ids)
+    found = list(rotations)
+    end = at + NOW_HORIZON
+    ids = [r.pk for r in found]
+    overrides: dict[int, list[PeriodSpec]] = {}
+    for o in RotationOverride.objects.filter(
+        rotation_id__in=ids, ends_at__gt=at, starts_at__lt=end
+    ).order_by("created_at", "id"):
+        overrides.setdefault(o.rotation_id, []).append(
+            PeriodSpec(o.user_id, o.starts_at, o.ends_at)
+        )
+    swaps: dict[int, list[PeriodSpec]] = {}
+    for s in ShiftSwap.objects.filter(
+        rotation_id__in=ids, state=ShiftSwap.State.TAKEN, ends_at__gt=at, starts_at__lt=end
+    ).order_by("created_at", "id"):
+        if s.taker_id is not None:  # (a taken swap has its taker)
+            swaps.setdefault(s.rotation_id, []).append(
+                PeriodSpec(s.taker_id, s.starts_at, s.ends_at, s.requester_id)
+            )
+    current: list[tuple[Rotation, Shift | None]] = []
+    for rotation in found:
+        spec = replace(
+            rotation_spec_layers(rotation),
+            overrides=tuple(overrides.get(rotation.pk, ())),
+            swaps=tuple(swaps.get(rotation.pk, ())),
+        )
+        shifts = final_schedule(spec, at, end)
+        current.append((rotation, shifts[0] if shifts else None))
+    users = users_by_id(shift.user_id for _, shift in current if shift is not None)
+    return [
+        OnCallNow(
+            rotation=rotation,
+            user=users.get(shift.user_id) if shift else None,
+            until=shift.ends_at if shift and shift.ends_at < end else None,
+        )
+        for rotation, shift in current
+    ]
+
+
+def rotation_spec_layers(rotation: Rotation) -> RotationSpec:
+    """A rotation's layers as a spec, from its prefetched layers (no overrides or swaps)."""
+    return RotationSpec(
+        zone=ZoneInfo(rotation.timezone),
+        layers=tuple(
+            LayerSpec(
+                position=layer.position,
+                start_local=datetime.combine(layer.start_date, layer.handoff_time),
+                turn=layer.turn_length,
+                participants=tuple(p.user_id for p in layer.participants.all()),
+                restrictions=parse_restrictions(layer.restrictions or []),
+                ends_at=layer.ends_at,
+                name=layer.name,
+            )
+            for layer in rotation.layers.all()
+        ),
+    )
+
+
+def paging_gaps(team_ids: list[int] | None) -> dict[int, list[str]]:
+    """Why each of the teams (``None``: all) cannot be paged, by team id (teams without a
+    problem left out): no rotation, no escalation policy (or only policies without steps),
+    a channel marked broken by a permanent delivery error. Three queries."""
+    teams = Team.objects.annotate(
+        rotation_count=Count("rotations", distinct=True),
+    ).order_by("name")
+    if team_ids is not None:
+        teams = teams.filter(pk__in=team_ids)
+    policies = EscalationPolicy.objects.annotate(step_count=Count("steps")).values_list(
+        "team_id", "step_count"
+    )
+    if team_ids is not None:
+        policies = policies.filter(team_id__in=team_ids)
+    steps_by_team: dict[int, int] = {}
+    for team_id, steps in policies:
+        steps_by_team[team_id] = steps_by_team.get(team_id, 0) + steps
+    broken = Channel.objects.filter(is_broken=True, team__isnull=False).order_by("name")
+    if team_ids is not None:
+        broken = broken.filter(team_id__in=team_ids)
+    broken_by_team: dict[int, list[Channel]] = {}
+    for channel in broken:
+        if channel.team_id is not None:
+            broken_by_team.setdefault(channel.team_id, []).append(channel)
+    gaps: dict[int, list[str]] = {}
+    for team in teams:
+        problems = []
+        if not team.rotation_count:
+            problems.append("no on-call rotation")
+        if team.pk not in steps_by_team:
+            problems.append("no escalation policy")
+        elif not steps_by_team[team.pk]:
+            problems.append("escalation policies without steps")
+        for channel in broken_by_team.get(team.pk, []):
+            error = f": {channel.last_error[:200]}" if channel.last_error else ""
+            problems.append(f"channel {channel.name} is broken{error}")
+        if problems:
+            gaps[team.pk] = problems
+    return gaps

@@ -252,3 +252,45 @@ def expected_vs_actual(runs: list[Run], *, now: datetime, days: int = 14) -> lis
             TimelineMark(run=run, x=(when - start).total_seconds() / window * 100, when=when)
         )
     return marks
+
+
+@dataclass(frozen=True)
+class RunsNeedingAttention:
+    """What the ledger knows now about a set of teams' runs (the Now page)."""
+
+    late: list[Run]  # not started past the start grace (``deadline``: when it becomes missed)
+    overrunning: list[Run]  # still running past the job's maximum runtime
+    missed: list[Run]  # never started, scheduled since ``since``
+    on_time_jobs: int  # jobs with a run that succeeded on time since ``since``
+
+
+def runs_needing_attention(
+    team_ids: list[int] | None, *, now: datetime, since: datetime, limit: int = 50
+) -> RunsNeedingAttention:
+    """Late, overrunning and missed runs of the teams' jobs (``None``: every job), with their
+    job and team, and how many jobs ran on time: four queries whatever the number of runs."""
+    runs = Run.objects.select_related("job__owner_team")
+    if team_ids is not None:
+        runs = runs.filter(job__owner_team_id__in=team_ids)
+    late = list(
+        runs.filter(state=RunState.SCHEDULED, late_start=True, scheduled_at__gte=since).order_by(
+            "scheduled_at", "id"
+        )[:limit]
+    )
+    overrunning = list(
+        runs.filter(state=RunState.RUNNING, overran=True).order_by("started_at", "id")[:limit]
+    )
+    missed = list(
+        runs.filter(state=RunState.MISSED, scheduled_at__gte=since, scheduled_at__lte=now).order_by(
+            "-scheduled_at", "-id"
+        )[:limit]
+    )
+    on_time = (
+        runs.filter(state=RunState.SUCCEEDED, ended_at__gte=since, late_start=False, overran=False)
+        .values("job_id")
+        .distinct()
+        .count()
+    )
+    return RunsNeedingAttention(
+        late=late, overrunning=overrunning, missed=missed, on_time_jobs=on_time
+    )

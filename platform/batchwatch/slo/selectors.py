@@ -11,9 +11,9 @@ from django.db.models import Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from batchwatch.catalog.models import Job
-from batchwatch.runs.models import Run, RunState
+from batchwatch.runs.models import Run, RunState, Signal
 from batchwatch.slo.models import SLO, SLOState
-from batchwatch.slo.sli import VERDICT_FIELDS
+from batchwatch.slo.sli import VERDICT_FIELDS, deadline_for
 
 
 @dataclass
@@ -220,3 +220,65 @@ def recent_durations(job_ids: set[int], *, newest: int) -> dict[int, list[float]
     ):
         durations.setdefault(job_id, []).append(seconds)
     return durations
+
+
+# The Now page: runs predicted to miss their deadline, SLOs burning their budget fastest.
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    run: Run
+    slo: SLO
+    deadline: datetime
+    summary: str
+
+
+def runs_at_risk(team_ids: list[int] | None, *, limit: int = 50) -> list[AtRisk]:
+    """Runs not finished yet with an open predicted-miss warning (``slo.predictions``), each
+    once, with the earliest deadline among its SLOs, soonest first: two queries."""
+    signals = Signal.objects.filter(
+        kind=Signal.Kind.PREDICTED_MISS,
+        resolved=False,
+        run__state__in=[RunState.SCHEDULED, RunState.RUNNING],
+    ).select_related("run__job__owner_team")
+    if team_ids is not None:
+        signals = signals.filter(job__owner_team_id__in=team_ids)
+    found = list(signals.order_by("-created_at")[: limit * 4])
+    slos = {
+        slo.slug: slo
+        for slo in SLO.objects.filter(
+            slug__in={str(s.labels.get("slo", "")) for s in found}, kind=SLO.Kind.DEADLINE
+        )
+    }
+    by_run: dict[int, AtRisk] = {}
+    for signal in found:
+        slo = slos.get(str(signal.labels.get("slo", "")))
+        run = signal.run
+        if slo is None or run is None or run.scheduled_at is None:
+            continue
+        risk = AtRisk(run, slo, deadline_for(slo, run.scheduled_at), signal.summary)
+        if run.pk not in by_run or risk.deadline < by_run[run.pk].deadline:
+            by_run[run.pk] = risk
+    return sorted(by_run.values(), key=attrgetter("deadline"))[:limit]
+
+
+def fastest_burn(state: SLOState) -> tuple[str, float]:
+    """The state's highest burn rate and its window (``3_runs``, ``7_runs``, ``window``)."""
+    rates = [(k, float(v)) for k, v in (state.burn_rates or {}).items() if v is not None]
+    return max(rates, key=lambda kv: kv[1], default=("", 0.0))
+
+
+def slo_states_burning(team_ids: list[int] | None, *, limit: int = 5) -> list[SLOState]:
+    """The SLO states of the teams' active jobs burning error budget fastest (a burn rate
+    above 0), fastest first: one query, sorted in memory (burn rates are JSON)."""
+    states = (
+        SLOState.objects.filter(slo__is_active=True, job__is_active=True)
+        .exclude(status=SLOState.Status.NO_DATA)
+        .select_related("slo", "job__owner_team")
+        .defer("history")
+    )
+    if team_ids is not None:
+        states = states.filter(job__owner_team_id__in=team_ids)
+    burning = [s for s in states if fastest_burn(s)[1] > 0]
+    burning.sort(key=lambda s: (-fastest_burn(s)[1], s.budget_remaining_ratio or 0.0, s.pk))
+    return burning[:limit]
