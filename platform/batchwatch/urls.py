@@ -17,6 +17,7 @@ from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
 from batchwatch.slo.views import metrics
+from batchwatch.web.api import NowView
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
@@ -59,6 +60,7 @@ urlpatterns = [
     path("slack/commands/", slack_views.commands, name="slack-commands"),
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
+    path("api/v1/now/", NowView.as_view(), name="now"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -4,12 +4,14 @@ from django.urls import path
 from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
-from batchwatch.web import oncall_views, team_views, views
+from batchwatch.web import now_views, oncall_views, team_views, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("now/", now_views.now_page, name="now"),
+    path("now/board/", now_views.now_fragment, name="now-board"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("teams/<slug:slug>/", views.team_page, name="team"),
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
