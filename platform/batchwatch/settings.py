@@ -368,6 +368,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStateEnum": "batchwatch.runs.models.RunState",
         "IncidentStateEnum": "batchwatch.alerts.models.Incident.State",
+        "IntegrationKindEnum": "batchwatch.alerts.models.Integration.Kind",
     },
 }
 

@@ -6,13 +6,16 @@ from rest_framework.routers import DefaultRouter
 from batchwatch.accounts.api import ApiTokenViewSet
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
+from batchwatch.alerts.api_integrations import IntegrationViewSet
 from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.catalog.api_members import TeamMemberViewSet
 from batchwatch.core import views as core_views
 from batchwatch.core.api import api_not_found
 from batchwatch.ingest import views as ingest_views
+from batchwatch.ingest.api import IngestKeyViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
+from batchwatch.oncall.api_overrides import RotationOverrideViewSet
 from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
@@ -31,6 +34,9 @@ router.register("alerts", AlertViewSet, basename="alert")
 router.register("silences", SilenceViewSet, basename="silence")
 router.register("maintenance-windows", MaintenanceViewSet, basename="maintenance")
 router.register("rotations", RotationViewSet, basename="rotation")
+router.register("rotation-overrides", RotationOverrideViewSet, basename="rotation-override")
+router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
+router.register("alert-integrations", IntegrationViewSet, basename="alert-integration")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
 

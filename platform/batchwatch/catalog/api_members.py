@@ -4,6 +4,8 @@ owner stays (``catalog.memberships``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -22,6 +24,14 @@ from batchwatch.catalog.memberships import (
 )
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.catalog.permissions import can_manage_team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def _user(request: Request) -> User:
+    # Only signed-in people reach here (IsAuthenticated); the stubs cannot know it.
+    return cast("User", request.user)
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -104,7 +114,11 @@ class TeamMemberViewSet(
         given.is_valid(raise_exception=True)
         user = person_find(given.validated_data["user"])
         membership = member_add(
-            team, user=user, role=given.validated_data["role"], actor=request.user, request=request
+            team,
+            user=user,
+            role=given.validated_data["role"],
+            actor=_user(request),
+            request=request,
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -119,12 +133,12 @@ class TeamMemberViewSet(
         given = MemberRoleSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         membership = member_role_change(
-            membership, role=given.validated_data["role"], actor=request.user, request=request
+            membership, role=given.validated_data["role"], actor=_user(request), request=request
         )
         return Response(MemberSerializer(membership).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         membership = self.get_object()
         self._check_owner(request, membership.team)
-        member_remove(membership, actor=request.user, request=request)
+        member_remove(membership, actor=_user(request), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
