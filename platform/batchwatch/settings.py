@@ -514,6 +514,11 @@ BATCHWATCH_RUNBOOKS_DIR = os.environ.get("BATCHWATCH_RUNBOOKS_DIR", str(REPO_ROO
 BATCHWATCH_RUNBOOK_REVIEW_DAYS = _env_int("BATCHWATCH_RUNBOOK_REVIEW_DAYS", 180)
 # Grafana (dashboards as code): links from alerts, runbooks and Slack use it when set.
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "").strip()
+# The engines' own UIs, linked from an incident's alerts when set (empty: no link): a Spark
+# history server, a Flink web UI (JobManager), an Airflow webserver.
+BATCHWATCH_SPARK_HISTORY_URL = os.environ.get("BATCHWATCH_SPARK_HISTORY_URL", "").strip()
+BATCHWATCH_FLINK_UI_URL = os.environ.get("BATCHWATCH_FLINK_UI_URL", "").strip()
+BATCHWATCH_AIRFLOW_URL = os.environ.get("BATCHWATCH_AIRFLOW_URL", "").strip()
 # Hosts (comma-separated) that Slack link buttons may point to besides Batchwatch and Grafana,
 # e.g. a wiki with runbooks or a CI server; URLs from alerts to any other host get no button.
 BATCHWATCH_LINK_HOSTS = [

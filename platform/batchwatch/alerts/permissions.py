@@ -1,7 +1,8 @@
 """Who may act on what in alerting. Everyone signed in may read.
 
 * An incident: members of the owning team, whoever is on call for that team right now, the
-  assignee, and admins. An incident without a team: admins (and its assignee) only.
+  assignee, and admins. An incident without a team: admins (and its assignee) only. Its page
+  is for them and for the people it paged (:func:`can_view_incident`).
 * A silence or a maintenance window belongs to the team(s) its ``team="<slug>"`` equality
   matchers name. A member creates them only confined to their own teams' alerts
   (:func:`confine_matchers` adds the team matcher, or refuses a matcher set that could match
@@ -20,6 +21,7 @@ from batchwatch.alerts.matchers import matches_empty, parse_matchers
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.catalog.permissions import is_admin
+from batchwatch.notify.models import Notification
 from batchwatch.oncall.selectors import oncall_for_teams
 
 TEAM_LABEL = "team"
@@ -136,3 +138,11 @@ def can_change_suppression(user, obj) -> bool:
         return True
     teams = suppression_teams(obj.matchers)
     return bool(teams) and Membership.objects.filter(user=user, team__slug__in=teams).exists()
+
+
+def can_view_incident(user, incident: Incident, now: datetime) -> bool:
+    """Who may open an incident's page: whoever may act on it, and anyone it paged (a person
+    an escalation step names may be outside the team). Others are told it does not exist."""
+    if can_act_on_incident(user, incident, now):
+        return True
+    return Notification.objects.filter(incident=incident, user_id=user.pk).exists()
