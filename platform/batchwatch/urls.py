@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from batchwatch.accounts.api import ApiTokenViewSet
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
+from batchwatch.alerts.silence_preview_api import SilencePreviewView
 from batchwatch.alerts.api_integrations import IntegrationViewSet
 from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
@@ -67,6 +68,8 @@ urlpatterns = [
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/now/", NowView.as_view(), name="now"),
+    # Before the router, whose silences/<id>/ would take "preview" for an id.
+    path("api/v1/silences/preview/", SilencePreviewView.as_view(), name="silence-preview"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
