@@ -115,7 +115,8 @@
       button.disabled = true;
       button.textContent = "Acknowledging…";
     }
-    fetch(form.action, {
+    // Not form.action: the form's <input name="action"> shadows that property.
+    fetch(form.getAttribute("action"), {
       method: "POST",
       body: new FormData(form),
       credentials: "same-origin",
