@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.sync_api import Page, expect
 
 
@@ -37,3 +39,32 @@ def test_an_owner_creates_her_own_api_token_and_the_api_accepts_it(page: Page, a
     expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
     gone = api.get("/api/v1/teams/", headers={"Authorization": f"Token {raw}"})
     assert gone.status == 401
+
+
+def test_an_owner_puts_herself_on_call_with_an_override_on_her_team_page(
+    page: Page, log_in, owner, rotation
+):
+    log_in(owner)
+    page.goto("/teams/ledger/")
+    page.get_by_role("link", name="Settings: members, overrides, keys").click()
+    expect(page.get_by_role("heading", name="Ledger: settings")).to_be_visible()
+
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    end = start + timedelta(hours=4)
+    form = page.locator("form.override-form")
+    form.get_by_label("Rotation").select_option(label="Ledger primary")
+    form.get_by_label("Who").select_option(label="olivia")
+    form.get_by_label("From").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("To").fill(end.strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("Time zone").fill("UTC")
+    form.get_by_label("Reason").fill("covering for alice")
+    form.get_by_role("button", name="Add override").click()
+
+    expect(page.get_by_text("olivia is on call for Ledger primary from")).to_be_visible()
+    row = page.locator("#rotations").get_by_role("row").filter(has_text="covering for alice")
+    expect(row).to_contain_text("olivia")
+    expect(row).to_contain_text(f"{end:%Y-%m-%d %H:%M} UTC")
+
+    # It holds at once: the Now page says she is on call, until the override's end.
+    page.goto("/now/")
+    expect(page.get_by_text("You are on call for Ledger (Ledger primary) until")).to_be_visible()
