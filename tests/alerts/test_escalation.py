@@ -149,7 +149,9 @@ def test_a_stale_timer_does_nothing(route_tree):
 def test_resolving_cancels_every_pending_timer(route_tree, people):
     incident = open_incident()
     run_until(T0 + timedelta(seconds=30), T0 + timedelta(seconds=30))
-    services.incident_resolve(incident=incident, actor=people["bob"], now=T0 + timedelta(minutes=1))
+    services.incident_resolve(
+        incident=incident, actor=people["bob"], now=T0 + timedelta(minutes=1), force=True
+    )
     assert not Timer.objects.filter(state=Timer.State.PENDING).exists()
     with pytest.raises(ValidationError):
         services.incident_escalate(incident=incident, now=T0 + timedelta(minutes=2))

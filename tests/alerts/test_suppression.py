@@ -206,7 +206,9 @@ def test_an_upstream_failure_holds_its_downstream_late_alerts(lineage):
     notice = Notification.objects.get(purpose="notice")
     assert notice.channel == notices and "not paging" in notice.subject
     # The upstream incident resolves while the downstream job is still late: now it pages.
-    services.incident_resolve(incident=upstream_incident, now=T0 + timedelta(minutes=20))
+    services.incident_resolve(
+        incident=upstream_incident, now=T0 + timedelta(minutes=20), force=True
+    )
     receive(
         [
             firing(

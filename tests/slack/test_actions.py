@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from batchwatch.alerts.models import TimelineEntry
+from batchwatch.alerts.models import Alert, TimelineEntry
 from batchwatch.slack import blocks
 from tests.slack.conftest import block_actions_payload, post_interaction
 from tests.slack.test_refusals import _ephemeral
@@ -48,6 +48,12 @@ def test_reassign_to_an_unlinked_person_is_explained(client, slack, incident):
 def test_escalate_and_resolve(client, slack, incident):
     click(client, slack, incident, blocks.ESCALATE, value=str(incident.pk), type="button")
     assert TimelineEntry.objects.filter(incident=incident, kind="escalate_requested").exists()
+    click(client, slack, incident, blocks.RESOLVE, value=str(incident.pk), type="button")
+    # Its alert still fires: the button does not resolve, and says how to force it.
+    assert incident.state == "triggered"
+    assert f"`/batchwatch resolve {incident.pk} force`" in _ephemeral(slack)
+    slack.calls.clear()
+    Alert.objects.update(status="resolved")
     click(client, slack, incident, blocks.RESOLVE, value=str(incident.pk), type="button")
     assert incident.state == "resolved"
     click(client, slack, incident, blocks.ESCALATE, value=str(incident.pk), type="button")

@@ -40,7 +40,11 @@ def test_ack_and_resolve(client, slack, incident):
     incident.refresh_from_db()
     assert incident.state == "acknowledged" and incident.acknowledged_by.username == "alice"
     assert "nothing to acknowledge" in _text(client, slack, f"ack {incident.pk}")
-    assert "resolved" in _text(client, slack, f"resolve {incident.pk}")
+    # Its alert still fires: resolving asks for force (the alert then resolves too).
+    assert "1 alert(s) still firing" in _text(client, slack, f"resolve {incident.pk}")
+    incident.refresh_from_db()
+    assert incident.state == "acknowledged"
+    assert "resolved" in _text(client, slack, f"resolve {incident.pk} force")
     incident.refresh_from_db()
     assert incident.state == "resolved"
     assert "No incident 999" in _text(client, slack, "ack 999")

@@ -128,7 +128,7 @@ def test_thread_mode_off_updates_the_message_only(slack, incident, linked, team_
     team_a.save()
     deliver_due(now=T0 + timedelta(seconds=31))
     now = datetime.now(UTC)
-    incidents.incident_resolve(incident=incident, now=now, actor=linked["alice"])
+    incidents.incident_resolve(incident=incident, now=now, actor=linked["alice"], force=True)
     slack_syncs_enqueue(now=now)
     deliver_due(now=now + timedelta(seconds=3))
     [message] = slack.top_level()

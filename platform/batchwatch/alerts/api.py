@@ -1,4 +1,5 @@
-"""REST API: incidents (with timeline and actions), alerts, silences, maintenance windows."""
+"""REST API: alerts, silences, maintenance windows; incidents (with their timeline and
+actions) are in ``api_incidents``."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 from croniter import croniter
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from batchwatch.alerts import selectors, services
+from batchwatch.alerts import services
+from batchwatch.alerts.api_incidents import AlertSerializer, IncidentViewSet
 from batchwatch.alerts.matchers import parse_matchers
-from batchwatch.alerts.models import Alert, Incident, MaintenanceWindow, Silence
+from batchwatch.alerts.models import Alert, MaintenanceWindow, Silence
 from batchwatch.alerts.permissions import (
-    can_act_on_incident,
     can_change_suppression,
     can_manage_silences,
     confine_matchers,
@@ -28,7 +27,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from rest_framework.request import Request
 
-    from batchwatch.catalog.models import Team
+# The router (batchwatch.urls) takes every viewset of alerting from here.
+__all__ = ["AlertViewSet", "IncidentViewSet", "MaintenanceViewSet", "SilenceViewSet"]
 
 
 def _now() -> datetime:
@@ -40,153 +40,6 @@ def _signed_in(request: Request) -> User:
     # The stubs type request.user as User | AnonymousUser: they cannot know the permission
     # class has turned anonymous requests away.
     return cast("User", request.user)
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Alert
-        fields = [
-            "id",
-            "source",
-            "fingerprint",
-            "labels",
-            "annotations",
-            "summary",
-            "severity",
-            "status",
-            "starts_at",
-            "ends_at",
-            "generator_url",
-            "suppressed_reason",
-            "first_received_at",
-            "last_received_at",
-            "received_count",
-        ]
-
-
-class TimelineSerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
-    kind = serializers.CharField()
-    actor = serializers.CharField()
-    message = serializers.CharField()
-
-
-class IncidentSerializer(serializers.ModelSerializer):
-    # null: an incident of no team (staff's), one nobody is assigned
-    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True, allow_null=True
-    )
-    assignee: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
-    alert_count = serializers.IntegerField(read_only=True)
-
-    class Meta:
-        model = Incident
-        fields = [
-            "id",
-            "title",
-            "state",
-            "urgency",
-            "severity",
-            "team",
-            "assignee",
-            "group_key",
-            "group_labels",
-            "route_path",
-            "escalation_step",
-            "snoozed_until",
-            "created_at",
-            "acknowledged_at",
-            "resolved_at",
-            "alert_count",
-        ]
-
-
-class IncidentDetailSerializer(IncidentSerializer):
-    alerts = serializers.SerializerMethodField()
-    timeline = serializers.SerializerMethodField()
-    escalation_policy = serializers.JSONField(source="escalation_snapshot", read_only=True)
-
-    class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "alerts", "timeline", "escalation_policy"]
-
-    def get_alerts(self, incident) -> list[dict]:
-        return [
-            {**AlertSerializer(m.alert).data, "attached_reason": m.attached_reason}
-            for m in incident.memberships.select_related("alert")
-        ]
-
-    def get_timeline(self, incident) -> list[dict]:
-        # many=True makes a ListSerializer, whose data is a list (ReturnList); the stubs type
-        # the call as the serializer itself, whose data is a dict.
-        return cast(
-            "list[dict]", TimelineSerializer(selectors.incident_timeline(incident), many=True).data
-        )
-
-
-class SnoozeInput(serializers.Serializer):
-    until = serializers.DateTimeField()
-
-
-class ReassignInput(serializers.Serializer):
-    user = serializers.SlugRelatedField(
-        slug_field="username", queryset=get_user_model().objects.filter(is_active=True)
-    )
-
-
-class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
-    """Incidents, newest first. Filters: ``state``, ``team`` (slug), ``open=true``."""
-
-    permission_classes = [permissions.IsAuthenticated]
-
-    def get_queryset(self):
-        params = self.request.query_params
-        state = "open" if params.get("open") in ("1", "true", "yes") else params.get("state")
-        return selectors.incidents_query(state=state, team_slug=params.get("team"))
-
-    def get_serializer_class(self):
-        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
-
-    def _act(self, request, func, **kwargs):
-        incident = self.get_object()
-        now = _now()
-        if not can_act_on_incident(request.user, incident, now):
-            raise PermissionDenied(
-                "Only members of the owning team, its on-call, the assignee or an admin may act."
-            )
-        incident = func(incident=incident, now=now, actor=request.user, **kwargs)
-        incident.alert_count = incident.memberships.count()
-        return Response(IncidentDetailSerializer(incident).data)
-
-    @extend_schema(request=None, responses=IncidentDetailSerializer)
-    @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
-        return self._act(request, services.incident_acknowledge)
-
-    @extend_schema(request=None, responses=IncidentDetailSerializer)
-    @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
-        return self._act(request, services.incident_resolve)
-
-    @extend_schema(request=None, responses=IncidentDetailSerializer)
-    @action(detail=True, methods=["post"])
-    def escalate(self, request, pk=None):
-        return self._act(request, services.incident_escalate)
-
-    @extend_schema(request=SnoozeInput, responses=IncidentDetailSerializer)
-    @action(detail=True, methods=["post"])
-    def snooze(self, request, pk=None):
-        data = SnoozeInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(request, services.incident_snooze, until=data.validated_data["until"])
-
-    @extend_schema(request=ReassignInput, responses=IncidentDetailSerializer)
-    @action(detail=True, methods=["post"])
-    def reassign(self, request, pk=None):
-        data = ReassignInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(request, services.incident_reassign, user=data.validated_data["user"])
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):

@@ -4,6 +4,13 @@ The intake claims signals not routed yet, turns each into an alert event and han
 ``alerts_receive`` like any integration's. A batch job's alert resolves when the job
 recovers: a late start when the run starts, a failure (or miss, overrun) when a later run
 succeeds, an SLO alert when the SLO is back to ok, a predicted miss when it is cleared.
+
+* One occurrence's late start and its miss are **one alert** (fingerprint
+  ``not_started:run<id>``): the miss updates the late-start alert, whose severity escalates
+  (warning → critical) in whatever incident holds it, instead of firing a second alert.
+* A signal about a run older than the job's latest successful run (or a failure of a run
+  that has since succeeded on a retry) is **superseded**: recorded as routed, never an
+  alert, so it opens no incident and pages nobody about what has already recovered.
 """
 
 from __future__ import annotations
@@ -41,6 +48,63 @@ RECOVER_ON_SUCCESS: set[str] = {
 }
 
 
+# One occurrence that has not started: late first, then missed, as the same alert.
+NOT_STARTED: set[str] = {Signal.Kind.LATE_START, Signal.Kind.MISSED}
+# A signal about a run that has itself succeeded since (on a retry) is superseded too; not
+# the kinds judged of a succeeded run (overran, too fast).
+SUPERSEDED_BY_OWN_SUCCESS: set[str] = {
+    Signal.Kind.FAILED,
+    Signal.Kind.MISSED,
+    Signal.Kind.LATE_START,
+    Signal.Kind.RETRIED,
+}
+
+
+def fingerprint_of(signal: Signal) -> str:
+    """The alert identity of a signal: its dedup key, but one per occurrence that has not
+    started (late start, then missed) and one per (job, SLO)."""
+    if signal.kind in NOT_STARTED and signal.run_id:
+        return f"not_started:run{signal.run_id}"
+    if signal.kind == Signal.Kind.SLO:
+        # "slo:job<pk>:<slug>:<status>:<time>": one alert per (job, SLO), ok resolves it.
+        return ":".join(signal.dedup_key.split(":", 4)[:3])
+    return signal.dedup_key
+
+
+def _run_time(run: Run) -> datetime | None:
+    return run.started_at or run.scheduled_at or run.expected_at
+
+
+def signals_superseded(signals: list[Signal]) -> set[int]:
+    """The ids of those ``signals`` a success of their job has overtaken: their run has
+    succeeded since, or the job's latest successful run started after their run's time.
+    (Their runs must be set on them, as ``signals_route`` does: one query for all.)"""
+    about_runs = [s for s in signals if s.kind in RECOVER_ON_SUCCESS and s.run is not None]
+    if not about_runs:
+        return set()
+    latest = dict(
+        Run.objects.filter(
+            job_id__in={s.job_id for s in about_runs},
+            state=RunState.SUCCEEDED,
+            started_at__isnull=False,
+        )
+        .values("job_id")
+        .annotate(latest=Max("started_at"))
+        .values_list("job_id", "latest")
+    )
+    superseded = set()
+    for signal in about_runs:
+        run = signal.run
+        assert run is not None  # (filtered above)
+        if signal.kind in SUPERSEDED_BY_OWN_SUCCESS and run.state == RunState.SUCCEEDED:
+            superseded.add(signal.pk)
+            continue
+        success, when = latest.get(signal.job_id), _run_time(run)
+        if success is not None and when is not None and success > when:
+            superseded.add(signal.pk)
+    return superseded
+
+
 def _with_attempts(signal: Signal) -> tuple[str, str]:
     """The signal's summary with what became of each try of its run ("failed on try 1 of 2
     (OOM), then succeeded"), and that sentence; the summary alone for a run of one try."""
@@ -53,11 +117,9 @@ def _with_attempts(signal: Signal) -> tuple[str, str]:
 
 def _event(signal: Signal) -> AlertEvent:
     labels = {**signal.labels, "alertname": ALERTNAMES.get(signal.kind, "BatchSignal")}
-    fingerprint, action = signal.dedup_key, TRIGGER
+    fingerprint, action = fingerprint_of(signal), TRIGGER
     if signal.kind == Signal.Kind.SLO:
-        # "slo:job<pk>:<slug>:<status>:<time>": one alert per (job, SLO), ok resolves it.
         parts = signal.dedup_key.split(":", 4)
-        fingerprint = ":".join(parts[:3])
         if len(parts) > 3 and parts[3] == "ok":
             action = RESOLVE
     if signal.resolved:
@@ -93,7 +155,8 @@ def signals_route(*, now: datetime, limit: int = 2000) -> int:
             if signal.run_id:
                 signal.run = runs.get(signal.run_id)
         Signal.objects.filter(pk__in=[s.pk for s in signals]).update(routed_at=now)
-        fresh = [s for s in signals if now - s.created_at <= MAX_AGE]
+        superseded = signals_superseded(signals)
+        fresh = [s for s in signals if now - s.created_at <= MAX_AGE and s.pk not in superseded]
         pairs = [(_event(s), s) for s in fresh]
         alerts_receive(
             events=[event for event, _ in pairs],

@@ -218,6 +218,11 @@ class Alert(models.Model):
     )
     # Why it is not in an incident right now ("" when it is, or when it is resolved).
     suppressed_reason = models.CharField(max_length=500, blank=True)
+    # Set when a person resolved it along with its incident while it still fired: its next
+    # firing report opens a new incident (it no longer belongs to the resolved one).
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Firing, outside any open incident, and worth reconsidering (silence ends, upstream heals).
     needs_routing = models.BooleanField(default=False)
     first_received_at = models.DateTimeField()
@@ -312,6 +317,10 @@ class Incident(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # True when a person assigned it (reassign): neither an acknowledgement by someone else
+    # nor an escalation step takes the assignment away then. False when the assignee is
+    # whoever was paged last or acknowledged.
+    assigned_explicitly = models.BooleanField(default=False)
     # The escalation policy as it was at creation (steps, targets, waits, repeat, timeout).
     escalation_snapshot = models.JSONField(default=dict, blank=True)
     escalation_step = models.SmallIntegerField(default=-1)
@@ -384,6 +393,9 @@ class TimelineEntry(models.Model):
         SNOOZED = "snoozed", "Snoozed"
         REASSIGNED = "reassigned", "Reassigned"
         RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+        URGENCY_CHANGED = "urgency_changed", "Urgency changed"
+        NOTE = "note", "Note"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField()

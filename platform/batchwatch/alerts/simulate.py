@@ -150,7 +150,8 @@ def _action(raw: dict, at: datetime, report: Report) -> None:
         if raw["do"] == "acknowledge":
             services.incident_acknowledge(incident=incident, now=at, actor=user)
         else:
-            services.incident_resolve(incident=incident, now=at, actor=user)
+            # A scenario's "resolve" is the person's decision: alerts still firing resolve too.
+            services.incident_resolve(incident=incident, now=at, actor=user, force=True)
 
 
 def _collect(report: Report, marker: int, entry_marker: int) -> None:

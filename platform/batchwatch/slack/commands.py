@@ -34,7 +34,7 @@ HELP = """*/batchwatch* — Batchwatch from Slack
 • `/batchwatch oncall [team]` — who is on call now (all teams, or one)
 • `/batchwatch incidents [team]` — open incidents
 • `/batchwatch ack <incident>` — acknowledge (stops the escalation), e.g. `ack 42` or `ack #42`
-• `/batchwatch resolve <incident>` — resolve
+• `/batchwatch resolve <incident> [force]` — resolve (force: even with alerts still firing)
 • `/batchwatch silence <job> <duration> <reason>` — silence a job's alerts, e.g.
   `silence airflow/ledger/nightly 2h backfill running`
 • `/batchwatch help` — this text"""
@@ -73,7 +73,8 @@ def handle_command(command: SlashCommand, *, now: datetime) -> dict:
     if verb == "incidents":
         return _incidents(args)
     if verb in ("ack", "acknowledge", "resolve"):
-        if len(args) != 1:
+        force = verb == "resolve" and len(args) == 2 and args[1].lower() == "force"
+        if len(args) != 1 and not force:
             return _reply(f"Usage: `/batchwatch {verb} <incident>`, e.g. `{verb} 42`.")
         incident = _incident(args[0])
         if incident is None:
@@ -83,7 +84,16 @@ def handle_command(command: SlashCommand, *, now: datetime) -> dict:
             return _reply(NOT_ALLOWED.format(team=team, id=incident.pk))
         label = f"{user.get_username()} (Slack)"
         if verb == "resolve":
-            incidents.incident_resolve(incident=incident, now=now, actor=user, actor_label=label)
+            try:
+                incidents.incident_resolve(
+                    incident=incident, now=now, actor=user, actor_label=label, force=force
+                )
+            except incidents.FiringAlertsError as exc:
+                return _reply(
+                    f"Incident #{incident.pk}: {exc.firing} alert(s) still firing. "
+                    f"`/batchwatch resolve {incident.pk} force` resolves it and them "
+                    "(a later firing opens a new incident)."
+                )
             done = "resolved"
         else:
             before = incident.state

@@ -112,6 +112,13 @@ def handle_block_action(action: BlockAction, *, now: datetime) -> str:
             incidents.incident_reassign(
                 incident=incident, user=target.user, now=now, actor=user, actor_label=label
             )
+    except incidents.FiringAlertsError as exc:
+        return refuse(
+            f"Incident #{incident.pk}: {exc.firing} alert(s) still firing, so it was not "
+            f"resolved. `/batchwatch resolve {incident.pk} force` resolves it and them "
+            "(a later firing opens a new incident).",
+            "alerts firing",
+        )
     except ValidationError as exc:
         return refuse(" ".join(exc.messages), "invalid")
     slack_syncs_enqueue(now=now)

@@ -13,9 +13,11 @@ One module per step an alert goes through (``receive`` → ``suppression`` → `
 from batchwatch.alerts.services.escalation import step_recipients
 from batchwatch.alerts.services.grouping import HIGH_SEVERITIES, RouteOutcome
 from batchwatch.alerts.services.incidents import (
+    FiringAlertsError,
     incident_acknowledge,
     incident_escalate,
     incident_reassign,
+    incident_reopen,
     incident_resolve,
     incident_snooze,
 )
@@ -43,9 +45,11 @@ from batchwatch.alerts.services.maintenance import (
     maintenance_window_delete,
     maintenance_window_update,
 )
+from batchwatch.alerts.services.notes import NOTE_MAX_LENGTH, NOTE_SOURCES, incident_note_add
 from batchwatch.alerts.services.receive import SIGNALS_SOURCE, ReceiveResult, alerts_receive
 from batchwatch.alerts.services.reconsider import alerts_reconsider
 from batchwatch.alerts.services.run_timers import WORKER, timers_run_due
+from batchwatch.alerts.services.semantics import incident_title, incidents_refresh, urgency_for
 from batchwatch.alerts.services.silences import (
     silence_create,
     silence_expire,
@@ -62,10 +66,13 @@ __all__ = [
     "INTAKE_MERGE_WINDOW",
     "INTAKE_QUIET",
     "MAINTENANCE_FIELDS",
+    "NOTE_MAX_LENGTH",
+    "NOTE_SOURCES",
     "OPEN_STATES",
     "SIGNALS_SOURCE",
     "TOKEN_CACHE_SECONDS",
     "WORKER",
+    "FiringAlertsError",
     "Inhibitor",
     "ReceiveResult",
     "RouteOutcome",
@@ -76,9 +83,13 @@ __all__ = [
     "alerts_reconsider",
     "incident_acknowledge",
     "incident_escalate",
+    "incident_note_add",
     "incident_reassign",
+    "incident_reopen",
     "incident_resolve",
     "incident_snooze",
+    "incident_title",
+    "incidents_refresh",
     "intake_drain",
     "intake_drain_due",
     "intake_prune",
@@ -94,4 +105,5 @@ __all__ = [
     "silence_record_event",
     "step_recipients",
     "timers_run_due",
+    "urgency_for",
 ]

@@ -90,7 +90,8 @@ def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> 
     user_ids = [r.user_id for r in recipients if r.user_id]
     incident.escalation_step, incident.escalation_loop = step_index, loop
     fields = ["escalation_step", "escalation_loop"]
-    if user_ids:
+    if user_ids and not incident.assigned_explicitly:
+        # Whoever was paged last holds it, unless a person assigned it explicitly.
         incident.assignee_id = user_ids[0]
         fields.append("assignee")
     incident.save(update_fields=fields)

@@ -19,6 +19,11 @@ from batchwatch.alerts import lineage
 from batchwatch.alerts.config import AlertingConfig
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert, TimelineEntry, Timer
 from batchwatch.alerts.routing import RouteNode, resolve
+from batchwatch.alerts.services.semantics import (
+    URGENCY_BY_SEVERITY,
+    incidents_refresh,
+    urgency_for,
+)
 from batchwatch.alerts.services.suppression import (
     Inhibitor,
     SuppressionKind,
@@ -35,7 +40,8 @@ from batchwatch.oncall.models import EscalationPolicy
 
 logger = logging.getLogger("batchwatch.alerts")
 
-HIGH_SEVERITIES = {"critical", "error", "page", "high", "p1", "p2"}
+# The severities the default mapping makes high urgency (see ``semantics``).
+HIGH_SEVERITIES = set(URGENCY_BY_SEVERITY)
 
 
 @dataclass
@@ -69,6 +75,8 @@ def _route_alerts(alerts: list[Alert], config: AlertingConfig, now: datetime) ->
         Timer(incident=incident, kind=Timer.Kind.FLUSH, due_at=first_flush[incident.pk])
         for incident in opened
     )
+    # Title, severity and urgency follow the alerts now in each group.
+    incidents_refresh({m.incident_id for m in writes.memberships}, now=now)
     return outcome
 
 
@@ -247,6 +255,8 @@ def _policy_snapshot(policy: EscalationPolicy | None) -> dict[str, Any]:
         "repeat": policy.repeat,
         "ack_timeout_seconds": policy.ack_timeout.total_seconds() if policy.ack_timeout else None,
         "steps": steps,
+        # The policy's severity → urgency mapping (today every policy has the default one).
+        "urgency_by_severity": dict(URGENCY_BY_SEVERITY),
     }
 
 
@@ -275,6 +285,7 @@ def _incident_open(
                 f"{k}={v}" for k, v in group_labels.items() if k != "alertname"
             )
     severity = alert.severity or alert.labels.get("severity", "")
+    snapshot = _policy_snapshot(policy)
     try:
         with transaction.atomic():
             incident = Incident.objects.create(
@@ -289,10 +300,8 @@ def _incident_open(
                 repeat_interval=node.repeat_interval,
                 team=team,
                 severity=severity[:20],
-                urgency=Incident.Urgency.HIGH
-                if severity.lower() in HIGH_SEVERITIES
-                else Incident.Urgency.LOW,
-                escalation_snapshot=_policy_snapshot(policy),
+                urgency=urgency_for(severity, snapshot=snapshot),
+                escalation_snapshot=snapshot,
                 created_at=now,
             )
     except IntegrityError:

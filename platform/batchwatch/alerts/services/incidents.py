@@ -1,5 +1,5 @@
-"""The incident lifecycle: people and integrations acknowledging, resolving, snoozing,
-reassigning and escalating incidents (and the resolution a flush makes)."""
+"""The incident lifecycle: people and integrations acknowledging, resolving, reopening,
+snoozing, reassigning and escalating incidents (and the resolution a flush makes)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from batchwatch.alerts.models import Alert, Incident, TimelineEntry, Timer
+from batchwatch.alerts.models import Alert, Incident, IncidentAlert, TimelineEntry, Timer
 from batchwatch.alerts.services.escalation import _escalate, _user_recipient
 from batchwatch.alerts.services.timeline import timeline_write
 from batchwatch.alerts.services.timers import _timer_set, _timers_cancel
@@ -78,9 +78,13 @@ def _locked(incident: Incident) -> Incident:
 
 
 def incident_acknowledge(
-    *, incident: Incident, now: datetime, actor: User | None = None, actor_label: str = ""
+    incident: Incident, *, now: datetime, actor: User | None = None, actor_label: str = ""
 ) -> Incident:
-    """Stop the escalation; an ack timeout (from the policy) re-triggers it later."""
+    """Stop the escalation; an ack timeout (from the policy) re-triggers it later.
+
+    The acknowledger becomes the assignee, unless a person assigned the incident to someone
+    else explicitly (``incident_reassign``): that assignment stands.
+    """
     with transaction.atomic():
         incident = _locked(incident)
         if incident.state != Incident.State.TRIGGERED:
@@ -89,7 +93,9 @@ def incident_acknowledge(
         incident.acknowledged_at = now
         incident.acknowledged_by = actor
         incident.escalation_token += 1
-        if actor is not None and incident.assignee_id is None:
+        if actor is not None and not (
+            incident.assigned_explicitly and incident.assignee_id not in (None, actor.pk)
+        ):
             incident.assignee = actor
         incident.save(
             update_fields=[
@@ -120,26 +126,140 @@ def incident_acknowledge(
     return incident
 
 
+class FiringAlertsError(ValidationError):
+    """Resolving by hand an incident whose alerts still fire, without ``force``."""
+
+    def __init__(self, firing: int) -> None:
+        self.firing = firing
+        super().__init__(
+            f"{firing} alert{'s' if firing != 1 else ''} of this incident still "
+            f"fire{'s' if firing == 1 else ''}. Resolve with force to mark "
+            f"{'them' if firing != 1 else 'it'} resolved too: a later firing then opens a "
+            "new incident.",
+            code="alerts_firing",
+        )
+
+
+def _firing_alert_ids(incident: Incident) -> list[int]:
+    """The incident's own (grouped, not lineage-attached) alerts that still fire."""
+    return list(
+        IncidentAlert.objects.filter(
+            incident=incident, attached_reason="", alert__status=Alert.Status.FIRING
+        ).values_list("alert_id", flat=True)
+    )
+
+
 def incident_resolve(
-    *, incident: Incident, now: datetime, actor: User | None = None, actor_label: str = ""
+    incident: Incident,
+    *,
+    now: datetime,
+    actor: User | None = None,
+    actor_label: str = "",
+    force: bool = False,
 ) -> Incident:
+    """Resolve by hand. Refused (``FiringAlertsError``) while some of its alerts still fire,
+    unless ``force``: those alerts are then marked resolved (by ``actor``), so their next
+    firing report opens a new incident instead of vanishing into this resolved one."""
     with transaction.atomic():
         incident = _locked(incident)
         if incident.state == Incident.State.RESOLVED:
             return incident
+        firing = _firing_alert_ids(incident)
+        if firing and not force:
+            raise FiringAlertsError(len(firing))
+        if firing:
+            Alert.objects.filter(pk__in=firing).update(
+                status=Alert.Status.RESOLVED,
+                ends_at=now,
+                expires_at=None,
+                needs_routing=False,
+                suppressed_reason="",
+                resolved_by=actor,
+            )
         _resolve(
             incident,
             now,
             actor=actor,
             actor_label=_actor_label(actor, actor_label),
-            message="Resolved",
+            message=f"Resolved with {len(firing)} alert(s) still firing, marked resolved"
+            if firing
+            else "Resolved",
         )
     return incident
 
 
-def incident_snooze(
-    *,
+def incident_reopen(
     incident: Incident,
+    *,
+    now: datetime,
+    actor: User | None = None,
+    actor_label: str = "",
+    reason: str = "",
+) -> Incident:
+    """Reopen a resolved incident: it is triggered again and its escalation restarts from
+    the first step of its policy (as snapshotted when it opened), paging as a new incident
+    would. Refused when a newer incident is open for the same group (act on that one)."""
+    reason = reason.strip()
+    if len(reason) > 500:
+        raise ValidationError({"reason": "A reason has at most 500 characters."})
+    with transaction.atomic():
+        incident = _locked(incident)
+        if incident.state != Incident.State.RESOLVED:
+            raise ValidationError("Only a resolved incident can be reopened.")
+        newer = (
+            Incident.objects.filter(open_group_key=incident.group_key)
+            .exclude(pk=incident.pk)
+            .first()
+        )
+        if newer is not None:
+            raise ValidationError(
+                f"Incident #{newer.pk} is open for the same alerts: act on that one instead."
+            )
+        _reopen_fields(incident)
+        try:
+            with transaction.atomic():
+                incident.save(update_fields=_REOPEN_FIELDS)
+        except IntegrityError:  # a new incident of the group opened meanwhile
+            raise ValidationError("A newer incident is open for the same alerts.") from None
+        _log_action(
+            incident,
+            now,
+            TimelineEntry.Kind.REOPENED,
+            f"Reopened: {reason}" if reason else "Reopened",
+            actor,
+            actor_label,
+        )
+        _escalate(incident, 0, 0, now)
+    return incident
+
+
+_REOPEN_FIELDS = [
+    "state",
+    "open_group_key",
+    "resolved_at",
+    "resolved_by",
+    "acknowledged_at",
+    "acknowledged_by",
+    "snoozed_until",
+    "escalation_token",
+    "escalation_step",
+    "escalation_loop",
+]
+
+
+def _reopen_fields(incident: Incident) -> None:
+    incident.state = Incident.State.TRIGGERED
+    incident.open_group_key = incident.group_key
+    incident.resolved_at = incident.resolved_by = None
+    incident.acknowledged_at = incident.acknowledged_by = None
+    incident.snoozed_until = None
+    incident.escalation_token += 1  # timers of before the resolution stay stale
+    incident.escalation_step, incident.escalation_loop = -1, 0
+
+
+def incident_snooze(
+    incident: Incident,
+    *,
     until: datetime,
     now: datetime,
     actor: User | None = None,
@@ -172,8 +292,8 @@ def incident_snooze(
 
 
 def incident_reassign(
-    *,
     incident: Incident,
+    *,
     user: User,
     now: datetime,
     actor: User | None = None,
@@ -184,7 +304,8 @@ def incident_reassign(
         if incident.state == Incident.State.RESOLVED:
             raise ValidationError("A resolved incident cannot be reassigned.")
         incident.assignee = user
-        incident.save(update_fields=["assignee"])
+        incident.assigned_explicitly = True
+        incident.save(update_fields=["assignee", "assigned_explicitly"])
         count = TimelineEntry.objects.filter(
             incident=incident, kind=TimelineEntry.Kind.REASSIGNED
         ).count()
@@ -209,7 +330,7 @@ def incident_reassign(
 
 
 def incident_escalate(
-    *, incident: Incident, now: datetime, actor: User | None = None, actor_label: str = ""
+    incident: Incident, *, now: datetime, actor: User | None = None, actor_label: str = ""
 ) -> Incident:
     """Go to the next escalation step now (by hand)."""
     with transaction.atomic():

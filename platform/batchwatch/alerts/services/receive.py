@@ -13,6 +13,7 @@ from batchwatch.alerts.config import AlertingConfig, load_config
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert, Integration
 from batchwatch.alerts.services.grouping import _route_alerts
 from batchwatch.alerts.services.incidents import incident_acknowledge
+from batchwatch.alerts.services.semantics import incidents_refresh
 from batchwatch.alerts.services.timers import OPEN_STATES, _schedule_flush_for_alerts
 from batchwatch.alerts.wire import ACKNOWLEDGE, RESOLVE, TRIGGER, AlertEvent
 from batchwatch.catalog.models import Job
@@ -37,6 +38,7 @@ _UPDATED_FIELDS = [
     "received_count",
     "needs_routing",
     "suppressed_reason",
+    "resolved_by",
 ]
 
 
@@ -61,6 +63,8 @@ class _Batch:
     job_by_fingerprint: dict[str, Job] | None
     signal_by_fingerprint: dict[str, int] | None
     result: ReceiveResult
+    # Alerts seen before whose status, severity, summary or labels this batch changed.
+    changed: list[int] = field(default_factory=list)
 
 
 def alerts_receive(
@@ -94,6 +98,14 @@ def alerts_receive(
         outcome = _route_alerts(_outside_open_incidents(received), config, now)
         result.grouped, result.suppressed = outcome.grouped, outcome.suppressed
         result.incidents_opened = outcome.opened
+        if batch.changed:
+            # Alerts that changed inside open incidents: what those incidents say follows them.
+            incidents_refresh(
+                IncidentAlert.objects.filter(
+                    alert_id__in=batch.changed, incident__state__in=OPEN_STATES
+                ).values_list("incident_id", flat=True),
+                now=now,
+            )
         _acknowledge(acks, batch)
         if integration is not None:
             Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
@@ -136,9 +148,13 @@ def _dedup(
                 labels=labels or {},
             )
             creates.append(alert)
-        else:
-            updates.append(alert)
+            _apply_event(alert, event, labels, jobs, batch)
+            continue
+        updates.append(alert)
+        before = (alert.status, alert.severity, alert.summary, alert.labels)
         _apply_event(alert, event, labels, jobs, batch)
+        if (alert.status, alert.severity, alert.summary, alert.labels) != before:
+            batch.changed.append(alert.pk)
     return creates, updates, acks
 
 
@@ -178,12 +194,14 @@ def _apply_event(
             result.new += 1
         alert.status = Alert.Status.FIRING
         alert.expires_at = event.expires_at
+        alert.resolved_by = None
     else:
         alert.status = Alert.Status.RESOLVED
         alert.ends_at = event.ends_at or now
         alert.expires_at = None
         alert.needs_routing = False
         alert.suppressed_reason = ""
+        alert.resolved_by = None
         if was_firing:
             result.resolved += 1
 
