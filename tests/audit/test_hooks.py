@@ -72,7 +72,7 @@ def test_silence_created_and_expired_on_the_page(client, outsider, team_b):
     event = only_event(Action.SILENCE_CREATED)
     assert (event.actor, event.team) == (outsider, team_b)
     silence = Silence.objects.get()
-    client.post("/silences/", {"action": "expire", "silence": silence.pk})
+    client.post("/silences/", {"action": "expire", "silence": silence.pk, "confirm": "1"})
     assert only_event(Action.SILENCE_EXPIRED).actor == outsider
 
 

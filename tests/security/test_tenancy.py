@@ -347,14 +347,14 @@ def test_the_silence_page_confines_and_checks_the_team(client, outsider, teammat
         follow=True,
     ).content.decode()
     assert "not a member of team" in page
-    client.post("/silences/", {"action": "expire", "silence": ledgers.pk})
+    client.post("/silences/", {"action": "expire", "silence": ledgers.pk, "confirm": "1"})
     ledgers.refresh_from_db()
     assert ledgers.state_at(datetime.now(UTC)) == "active"
     assert Silence.objects.count() == 1
     client.post("/silences/", {"matchers": 'job="var"', "hours": "2", "comment": "rerun"})
     assert Silence.objects.latest("pk").matchers == ['job="var"', 'team="risk"']
     client.force_login(teammate)
-    client.post("/silences/", {"action": "expire", "silence": ledgers.pk})
+    client.post("/silences/", {"action": "expire", "silence": ledgers.pk, "confirm": "1"})
     ledgers.refresh_from_db()
     assert ledgers.state_at(datetime.now(UTC)) == "expired"
 

@@ -83,6 +83,6 @@ def test_silence_page_creates_and_expires(client, teammate):
         "/silences/", {"matchers": 'job=~".*"', "hours": "2", "comment": "x"}, follow=True
     )
     assert "empty string" in response.content.decode()
-    client.post("/silences/", {"action": "expire", "silence": silence.pk})
+    client.post("/silences/", {"action": "expire", "silence": silence.pk, "confirm": "1"})
     silence.refresh_from_db()
     assert silence.state_at(datetime.now(UTC)) == "expired"

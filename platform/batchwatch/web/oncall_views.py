@@ -1,4 +1,5 @@
-"""Pages for incidents, rotations and silences. Thin: selectors to read, services to act."""
+"""Pages for incidents and rotations (silences: ``silence_views``). Thin: selectors to read,
+services to act."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -15,17 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from batchwatch.accounts.services import rotate_feed_secret
 from batchwatch.alerts import services
-from batchwatch.alerts.models import Incident, MaintenanceWindow, Silence
-from batchwatch.alerts.permissions import (
-    can_act_on_incident,
-    can_change_suppression,
-    can_manage_silences,
-    confine_matchers,
-    suppression_teams,
-)
+from batchwatch.alerts.models import Incident
+from batchwatch.alerts.permissions import can_act_on_incident
 from batchwatch.alerts.selectors import incident_timeline, incidents_query
 from batchwatch.catalog.models import Team
-from batchwatch.catalog.permissions import is_admin
 from batchwatch.notify.selectors import broken_channels_of
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.permissions import can_see_rotation_feed
@@ -235,75 +229,5 @@ def rotation_page(request, slug: str):
                 else None
             ),
             **rotation_overrides_context(request, rotation, now),
-        },
-    )
-
-
-@require_http_methods(["GET", "POST"])
-@login_required
-def silences(request):
-    now = _now()
-    if request.method == "POST":
-        if not can_manage_silences(request.user):
-            messages.error(request, "Only members of a team (or an admin) may silence alerts.")
-            return redirect("web:silences")
-        try:
-            if request.POST.get("action") == "expire":
-                silence = get_object_or_404(Silence, pk=request.POST.get("silence"))
-                if not can_change_suppression(request.user, silence):
-                    raise PermissionDenied(
-                        "Only members of the silence's team (or an admin) may expire it."
-                    )
-                services.silence_expire(
-                    silence=silence, now=now, actor=request.user, request=request
-                )
-                messages.success(request, f"Silence {silence.pk} expired.")
-            else:
-                hours = float(request.POST.get("hours") or 0)
-                if not 0 < hours <= 24 * 14:
-                    raise ValidationError("A silence lasts more than 0 and at most 336 hours.")
-                matchers = [
-                    m.strip() for m in request.POST.get("matchers", "").split("\n") if m.strip()
-                ]
-                # A member's silence is confined to their team (a field, or the only one).
-                matchers = confine_matchers(request.user, matchers, team=request.POST.get("team"))
-                silence = services.silence_create(
-                    matchers=matchers,
-                    starts_at=now,
-                    ends_at=now + timedelta(hours=hours),
-                    comment=request.POST.get("comment", ""),
-                    created_by=request.user,
-                    now=now,
-                    request=request,
-                )
-                messages.success(request, f"Silence {silence.pk} is active.")
-        except (ValidationError, ValueError, PermissionDenied) as exc:
-            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            messages.error(request, text)
-        return redirect("web:silences")
-    staff = is_admin(request.user)
-    # The teams a silence may be for: a member's own (confine_matchers refuses others), any
-    # for staff, who may also leave it global.
-    teams = list(
-        Team.objects.order_by("name")
-        if staff
-        else Team.objects.filter(memberships__user=request.user).order_by("name")
-    )
-    mine = {t.slug for t in teams}
-    rows = list(Silence.objects.select_related("created_by").order_by("-starts_at")[:200])
-    for silence in rows:
-        silence.state = silence.state_at(now)
-        silence.teams = sorted(suppression_teams(silence.matchers))
-        # As can_change_suppression decides, without a query per row.
-        silence.can_expire = staff or bool(mine.intersection(silence.teams))
-    return render(
-        request,
-        "web/silences.html",
-        {
-            "silences": rows,
-            "windows": MaintenanceWindow.objects.order_by("starts_at")[:200],
-            "can_manage": staff or bool(teams),
-            "teams": teams,
-            "may_be_global": staff,
         },
     )

@@ -4,7 +4,7 @@ from django.urls import path
 from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
-from batchwatch.web import now_views, oncall_views, team_views, views
+from batchwatch.web import now_views, oncall_views, silence_views, team_views, views
 
 app_name = "web"
 
@@ -21,7 +21,7 @@ urlpatterns = [
     path("incidents/<int:incident_id>/act", oncall_views.incident_act, name="incident-act"),
     path("rotations/", oncall_views.rotations, name="rotations"),
     path("rotations/<slug:slug>/", oncall_views.rotation_page, name="rotation"),
-    path("silences/", oncall_views.silences, name="silences"),
+    path("silences/", silence_views.silences, name="silences"),
     path("runbooks/", runbook_views.runbooks, name="runbooks"),
     path("runbooks/for/", runbook_views.runbook_for_subject, name="runbook-for"),
     path("runbooks/<slug:slug>/", runbook_views.runbook_page, name="runbook"),
