@@ -17,6 +17,7 @@ from batchwatch.ingest import views as ingest_views
 from batchwatch.ingest.api import IngestKeyViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.oncall.api_overrides import RotationOverrideViewSet
+from batchwatch.oncall.api_policies import EscalationPolicyViewSet
 from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
@@ -38,6 +39,7 @@ router.register("rotations", RotationViewSet, basename="rotation")
 router.register("rotation-overrides", RotationOverrideViewSet, basename="rotation-override")
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("alert-integrations", IntegrationViewSet, basename="alert-integration")
+router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
 

@@ -14,7 +14,7 @@ from batchwatch.audit.models import AuditEvent
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create
 from batchwatch.oncall.models import RotationOverride
-from batchwatch.oncall.services import layer_save, override_add, rotation_upsert
+from batchwatch.oncall.services import layer_save, override_add, policy_save, rotation_upsert
 
 MEMBERS = "/api/v1/teams/ledger/members/"
 
@@ -177,3 +177,49 @@ def test_secret_writes_are_audited(api_as, owner, team_a):
     client.delete(f"/api/v1/alert-integrations/{integration.pk}/")
     actions = set(AuditEvent.objects.filter(actor=owner).values_list("action", flat=True))
     assert {"ingest_key.revoked", "integration.revoked"} <= actions
+
+
+# --- escalation policies -------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy(team_a, rotation):
+    return policy_save(
+        slug="ledger-default",
+        name="Ledger default",
+        team=team_a,
+        steps=[{"target": "rotation", "rotation": rotation}],
+    )
+
+
+def test_everyone_reads_policies_owners_replace_steps(
+    api_as, owner, teammate, outsider, admin, policy
+):
+    url = "/api/v1/escalation-policies/ledger-default/"
+    read = api_as(outsider).get(url)
+    assert read.status_code == 200 and read.json()["steps"][0]["rotation"] == "ledger-primary"
+    body = {
+        "steps": [
+            {"target": "rotation", "rotation": "ledger-primary", "wait": "00:10:00"},
+            {"target": "user", "user": "olivia"},
+        ],
+        "repeat": 1,
+    }
+    assert api_as(teammate).patch(url, body, format="json").status_code == 403
+    assert api_as(outsider).patch(url, body, format="json").status_code == 403
+    changed = api_as(owner).patch(url, body, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert [s["target"] for s in changed.json()["steps"]] == ["rotation", "user"]
+    assert changed.json()["repeat"] == 1
+    assert AuditEvent.objects.filter(action="policy.changed", actor=owner).exists()
+    staff = api_as(admin).patch(url, {"steps": []}, format="json")
+    assert staff.status_code == 200 and staff.json()["steps"] == []
+
+
+def test_a_step_missing_whom_is_a_400_and_changes_nothing(api_as, owner, policy):
+    url = "/api/v1/escalation-policies/ledger-default/"
+    bad = api_as(owner).patch(url, {"steps": [{"target": "user"}]}, format="json")
+    assert bad.status_code == 400 and "needs a user" in bad.content.decode()
+    too_long = {"steps": [{"target": "team", "team": "ledger", "wait": "30 00:00:00"}]}
+    assert api_as(owner).patch(url, too_long, format="json").status_code == 400
+    assert list(policy.steps.values_list("target", flat=True)) == ["rotation"]

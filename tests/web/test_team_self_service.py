@@ -16,7 +16,7 @@ from batchwatch.catalog.models import Membership
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create
 from batchwatch.oncall.models import RotationOverride
-from batchwatch.oncall.services import layer_save, override_add, rotation_upsert
+from batchwatch.oncall.services import layer_save, override_add, policy_save, rotation_upsert
 
 URL = "/teams/ledger/settings/"
 
@@ -309,3 +309,83 @@ def test_another_teams_integration_is_not_found(client, owner, team_b):
 
 def test_unknown_actions_are_refused(client, owner):
     assert _post(client, owner, action="drop-tables").status_code == 400
+
+
+# --- escalation policies -------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy(team_a, rotation):
+    return policy_save(
+        slug="ledger-default",
+        name="Ledger default",
+        team=team_a,
+        steps=[{"target": "rotation", "rotation": rotation, "wait": timedelta(minutes=5)}],
+    )
+
+
+def _steps(**rows):
+    return {"action": "policy-steps", "policy": "ledger-default", **rows}
+
+
+def test_owner_edits_a_policys_steps(client, owner, policy):
+    client.force_login(owner)
+    page = client.get(URL).content.decode()
+    assert 'value="policy-steps"' in page and 'value="rotation:ledger-primary" selected' in page
+    response = _post(
+        client,
+        owner,
+        **_steps(
+            **{
+                "step-0-target": "rotation",
+                "step-0-whom": "rotation:ledger-primary",
+                "step-0-wait": "10",
+                "step-1-target": "user",
+                "step-1-whom": "user:olivia",
+                "step-1-wait": "15",
+                "step-2-target": "",
+                "step-2-whom": "",
+                "step-2-wait": "5",
+                "policy_repeat": "2",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    steps = list(policy.steps.order_by("position"))
+    assert [(s.target, s.wait) for s in steps] == [
+        ("rotation", timedelta(minutes=10)),
+        ("user", timedelta(minutes=15)),
+    ]
+    assert steps[1].user == owner and policy.repeat == 2
+    event = AuditEvent.objects.get(action="policy.changed")
+    assert event.detail["before"] == ["rotation:ledger-primary wait 300s"]
+
+
+def test_a_refused_policy_keeps_the_rows_and_changes_nothing(client, owner, policy):
+    response = _post(
+        client,
+        owner,
+        **_steps(
+            **{
+                "step-0-target": "user",
+                "step-0-whom": "rotation:ledger-primary",
+                "step-0-wait": "7",
+                "policy_repeat": "0",
+            }
+        ),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "needs a user" in page and 'value="7"' in page and "<details" in page
+    assert list(policy.steps.values_list("target", flat=True)) == ["rotation"]
+
+
+def test_members_and_outsiders_do_not_edit_policies(client, teammate, outsider, policy):
+    client.force_login(teammate)
+    assert 'value="policy-steps"' not in client.get(URL).content.decode()
+    assert "Ledger default" in client.get(URL).content.decode()  # read only
+    assert _post(client, teammate, **_steps(policy_repeat="3")).status_code == 400
+    assert _post(client, outsider, **_steps(policy_repeat="3")).status_code == 403
+    policy.refresh_from_db()
+    assert policy.repeat == 0

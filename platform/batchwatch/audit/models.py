@@ -24,6 +24,7 @@ class AuditEvent(models.Model):
         OVERRIDE_DELETED = "override.deleted", "Rotation override removed"
         INTEGRATION_CREATED = "integration.created", "Alert integration created"
         INTEGRATION_REVOKED = "integration.revoked", "Alert integration revoked"
+        POLICY_CHANGED = "policy.changed", "Escalation policy steps changed"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 

@@ -76,8 +76,9 @@ class TeamMemberViewSet(
     permission_classes = [IsAuthenticated]
     queryset = Membership.objects.none()  # for the schema; get_queryset decides
     lookup_field = "username"
-    # User names may hold @ . + - (Django's default validator).
-    lookup_value_regex = r"[\w.@+-]+"
+    # User names may hold @ . + - (Django's default validator); anything but a slash reaches
+    # the view, so that a name no one has is the API's JSON 404, not the web app's page.
+    lookup_value_regex = r"[^/]+"
     pagination_class = None
     filter_backends: list = []
 

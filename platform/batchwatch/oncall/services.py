@@ -284,6 +284,57 @@ def policy_save(
     return policy
 
 
+@transaction.atomic
+def policy_steps_set(
+    policy: EscalationPolicy,
+    *,
+    steps: list[dict[str, Any]],
+    repeat: int,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> EscalationPolicy:
+    """Replace ``policy``'s steps (``policy_step_add`` arguments, in order) and how many times
+    they repeat, validated as the admin does (``ValidationError`` keyed by field; nothing
+    changes then), in the audit log with the steps before and after. Made by the team's
+    owners on the web page and the API: callers check ``catalog.permissions.can_manage_team``.
+    A later ``alerts load-config`` of a file naming the policy replaces them again."""
+    policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
+    before = _steps_summary(policy)
+    policy.repeat = repeat
+    policy.full_clean()
+    policy.save(update_fields=["repeat"])
+    policy_steps_clear(policy=policy)
+    for position, fields in enumerate(steps):
+        policy_step_add(policy=policy, position=position, **fields)
+    record_event(
+        AuditEvent.Action.POLICY_CHANGED,
+        actor=actor,
+        team=policy.team,
+        target=policy,
+        detail={"before": before, "after": _steps_summary(policy), "repeat": repeat},
+        request=request,
+    )
+    return policy
+
+
+def _steps_summary(policy: EscalationPolicy) -> list[str]:
+    steps = policy.steps.select_related("rotation", "user", "team").order_by("position", "id")
+    return [
+        f"{step.target}:"
+        + (
+            step.rotation.slug
+            if step.rotation
+            else step.user.get_username()
+            if step.user
+            else step.team.slug
+            if step.team
+            else ""
+        )
+        + f" wait {int(step.wait.total_seconds())}s"
+        for step in steps
+    ]
+
+
 def handoff_notices_send(*, now: datetime) -> int:
     """Tell people whose shift began in the last few minutes (once: idempotency keys)."""
     sent = 0

@@ -35,9 +35,10 @@ from batchwatch.core.links import absolute_url, path_for
 from batchwatch.core.numbers import parse_id
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create, ingest_keys_revoke
-from batchwatch.oncall.models import Rotation, RotationOverride
+from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation, RotationOverride
 from batchwatch.oncall.permissions import can_add_override, can_delete_override
-from batchwatch.oncall.services import override_create, override_delete
+from batchwatch.oncall.services import override_create, override_delete, policy_steps_set
+from batchwatch.web.team_policies import parse_steps, policy_rows, whom_choices
 from batchwatch.web.team_selectors import (
     rotation_overrides_upcoming,
     team_memberships,
@@ -115,6 +116,10 @@ def _render(
     can_manage = can_manage_team(request.user, team)
     for rotation in data.rotations:
         _mark_deletable(request, rotation.upcoming, can_manage=can_manage)  # type: ignore[attr-defined]
+    for policy in data.policies:
+        refused = failed == "policy-steps" and request.POST.get("policy") == policy.slug
+        policy.rows = policy_rows(policy, request.POST if refused else None)  # type: ignore[attr-defined]
+        policy.refused = refused  # type: ignore[attr-defined]
     return render(
         request,
         "web/team_settings.html",
@@ -127,6 +132,8 @@ def _render(
             "member_ids": {m.user_id for m in data.memberships},
             "roles": Membership.Role.choices,
             "kinds": Integration.Kind.choices,
+            "step_targets": EscalationStep.Target.choices,
+            "whom_choices": whom_choices(team) if can_manage and data.policies else [],
             "failed": failed,
             "errors": errors or [],
             # What was typed, when a form is refused; empty otherwise.
@@ -398,6 +405,21 @@ def integration_revoke_action(request: HttpRequest, team: Team) -> None:
     messages.success(request, f"Integration {found} revoked.")
 
 
+# --- escalation policies -----------------------------------------------------------------
+
+
+def policy_steps_action(request: HttpRequest, team: Team) -> None:
+    _owner_only(request, team)
+    policy = EscalationPolicy.objects.filter(team=team, slug=request.POST.get("policy", "")).first()
+    if policy is None:
+        raise Http404("No such escalation policy of this team.")
+    steps, repeat = parse_steps(request.POST)
+    policy_steps_set(policy, steps=steps, repeat=repeat, actor=request.user, request=request)
+    messages.success(
+        request, f"{policy.name}: {len(steps)} step(s), repeated {repeat} more time(s)."
+    )
+
+
 ACTIONS: dict[str, Callable[[HttpRequest, Team], dict | None]] = {
     "member-add": member_add_action,
     "member-role": member_role_action,
@@ -408,4 +430,5 @@ ACTIONS: dict[str, Callable[[HttpRequest, Team], dict | None]] = {
     "key-revoke": key_revoke_action,
     "integration-create": integration_create_action,
     "integration-revoke": integration_revoke_action,
+    "policy-steps": policy_steps_action,
 }
