@@ -201,6 +201,20 @@ def test_teams_that_cannot_be_paged(client, team_a, team_b, teammate, admin, wor
     assert gaps["risk"] == ["no on-call rotation", "no escalation policy"]
 
 
+@pytest.mark.parametrize(
+    ("persona", "can_fix"), [("owner", True), ("teammate", False), ("admin", True)]
+)
+def test_owners_and_staff_are_sent_to_fix_a_team_that_cannot_be_paged(
+    client, request, world, persona, can_fix
+):
+    user = request.getfixturevalue(persona)
+    page = _page(client, user)
+    assert ('href="/teams/ledger/settings/">Fix it' in page) is can_fix
+    assert ("Ask an owner of the team" in page) is not can_fix
+    gaps = {g["team"]: g for g in _api(user)["unpageable_teams"]}
+    assert gaps["ledger"]["can_fix"] is can_fix
+
+
 def test_slos_burning_fastest(client, teammate, world, ledger_job, risk_job):
     slo = SLO.objects.create(slug="ledger-ok", name="Ledger succeeds", kind=SLO.Kind.SUCCESS_RATIO,
                              job=ledger_job, objective="0.9")  # fmt: skip

@@ -75,6 +75,9 @@ class NowGapSerializer(serializers.Serializer):
     team = serializers.CharField(help_text="The team's slug.")
     team_name = serializers.CharField()
     problems = serializers.ListField(child=serializers.CharField())
+    can_fix = serializers.BooleanField(
+        help_text="The requester may change the team's settings (an owner, or staff)."
+    )
 
 
 class NowSerializer(serializers.Serializer):
@@ -159,7 +162,12 @@ def board_data(board: NowBoard, *, user) -> dict:
             for s in board.slos
         ],
         "unpageable_teams": [
-            {"team": g.team.slug, "team_name": g.team.name, "problems": g.problems}
+            {
+                "team": g.team.slug,
+                "team_name": g.team.name,
+                "problems": g.problems,
+                "can_fix": g.can_fix,
+            }
             for g in board.gaps
         ],
         "on_time_jobs": board.on_time_jobs,

@@ -55,6 +55,7 @@ WINDOW_LABELS = {"3_runs": "over the last 3 runs", "7_runs": "over the last 7 ru
 class TeamGap:
     team: Team
     problems: list[str]
+    can_fix: bool  # the team's owners and staff change its settings; members ask them
 
 
 @dataclass
@@ -109,7 +110,11 @@ def now_board(user, *, now: datetime) -> NowBoard:
         mine=[e for e in oncall if e.user is not None and e.user.pk == user.pk],
         runs=runs,
         slos=[SloRow(s, *reversed(fastest_burn(s))) for s in slo_states_burning(team_ids)],
-        gaps=[TeamGap(t, gaps[t.pk]) for t in teams if t.pk in gaps],
+        gaps=[
+            TeamGap(t, gaps[t.pk], everything or roles.get(t.pk) == Membership.Role.OWNER)
+            for t in teams
+            if t.pk in gaps
+        ],
         on_time_jobs=on_time,
         roles=roles,
     )
