@@ -183,6 +183,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "batchwatch.web.context_processors.batchwatch",
+                "batchwatch.demo.context_processors.demo",
             ],
         },
     },

@@ -79,6 +79,7 @@ urlpatterns = [
     re_path(r"^api/.*/\Z", api_not_found),
     path("admin/", admin.site.urls),
     *auth_urlpatterns,
+    path("", include("batchwatch.demo.urls")),
     path("", include("batchwatch.web.urls")),
 ]
 
