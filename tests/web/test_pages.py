@@ -84,7 +84,7 @@ def test_job_page_shows_schedule_and_edges(client, demo):
     assert "spark:prod-emr/loan_events_compaction" in page  # upstream
     assert "airflow:prod-airflow/ach_settlement_file" in page  # downstream
     assert "Duration of the latest runs" in page  # demo history, charted
-    assert "ExecutorLostFailure" in page
+    assert "AirflowException: task post_journal_entries failed" in page  # an Airflow failure
 
 
 def test_team_page(client, demo):
@@ -117,6 +117,6 @@ def test_job_page_shows_expected_vs_actual_and_signals(client, demo):
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Expected and actual, last 14 days" in page
     assert page.count('class="mark-') >= 14
-    assert "Signals" in page and "run failed: ExecutorLostFailure" in page
+    assert "Signals" in page and "run failed: AirflowException" in page
     assert "Ledger closed by 06:00 ET" in page and 'class="bd-line"' in page  # SLO burn-down
     assert '<span class="muted">expected</span>' in page  # the next occurrence, not yet run

@@ -1,29 +1,33 @@
 """Loads the demo (``fixtures/demo_catalog.yaml``, then the SLOs' and alerting's demo files)
-through the owning apps' services, with two weeks of run history.
+through the owning apps' services, with two weeks of run history (``history.py``), its latest
+failures as resolved incidents and one current incident (``incidents.py``).
 
-Idempotent: teams and jobs are updated in place; existing users keep their passwords.
+Idempotent: teams and jobs are updated in place; existing users keep their passwords; runs
+continue from each job's latest; one incident is open after a load, never more.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 
 from batchwatch.alerts.loading import config_apply, load_document
-from batchwatch.alerts.models import Route
+from batchwatch.alerts.models import Incident, Route
 from batchwatch.catalog import services
 from batchwatch.catalog.models import Job, Membership, OwnershipRule, Team, job_key
-from batchwatch.runs.ledger import occurrences as scheduled_between
-from batchwatch.runs.models import Run, RunSource, Signal
-from batchwatch.runs.observations import RunObservation
-from batchwatch.runs.services import runs_record
+from batchwatch.demo import inbox
+from batchwatch.demo import incidents as demo_incidents
+from batchwatch.demo.history import plan_history
+from batchwatch.demo.models import DemoInstallation
 from batchwatch.slo.loading import load_slo_file
+from batchwatch.slo.services import evaluate_all
 
 APPS = Path(__file__).resolve().parents[1]
 DEMO_FILE = Path(__file__).parent / "fixtures" / "demo_catalog.yaml"
@@ -39,6 +43,7 @@ class DemoSummary:
     jobs: int
     users_created: list[str]
     runs: int = 0
+    incident: Incident | None = None
 
 
 @transaction.atomic
@@ -105,56 +110,44 @@ def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
     now = datetime.now(UTC)
     for entry in spec["observed_jobs"]:
         services.job_register_observed(seen_at=now, **entry)
-
-    runs = _demo_runs(list(jobs.values()), now=now)
     load_slo_file(DEMO_SLOS)
-    _demo_alerting(now)
-    return DemoSummary(teams=len(teams), jobs=Job.objects.count(), users_created=created, runs=runs)
-
-
-def _demo_alerting(now: datetime) -> None:
-    """Rotations, policies and routes; and the ledger's recent judgements as live alerts."""
     if not Route.objects.exists():  # never overwrite a configuration someone edited
         config_apply(load_document(DEMO_ALERTING.read_text()), now=now)
-    # The demo's history is old news, except the last hours: those page (in the log).
-    Signal.objects.filter(routed_at__isnull=True, created_at__lt=now - timedelta(hours=6)).update(
-        routed_at=now
+    _mark_loaded(now)
+    with inbox.capture():
+        runs, incident = _demo_history(list(jobs.values()), now=now)
+    return DemoSummary(
+        teams=len(teams),
+        jobs=Job.objects.count(),
+        users_created=created,
+        runs=runs,
+        incident=incident,
     )
 
 
-def _demo_runs(jobs: list[Job], *, now: datetime, days: int = 14) -> int:
-    """Two weeks of history for the daily demo jobs that have none yet (deterministic)."""
+def _mark_loaded(now: datetime) -> None:
+    marker = DemoInstallation.objects.first()
+    if marker is None:
+        DemoInstallation.objects.create(loaded_at=now)
+    else:
+        DemoInstallation.objects.filter(pk=marker.pk).update(loaded_at=now, loads=F("loads") + 1)
+
+
+def _demo_history(jobs: list[Job], *, now: datetime) -> tuple[int, Incident | None]:
+    """Runs since the last load, the ledger's and SLOs' judgements of them taken in as old
+    news, the latest failures replayed as resolved incidents, and one current incident."""
     rng = random.Random(20261122)  # noqa: S311 - demo data, not secrets
-    with_runs = set(Run.objects.filter(job__in=jobs).values_list("job_id", flat=True))
-    observations = []
-    for job in jobs:
-        if not job.is_active or not job.schedule_cron or job.pk in with_runs:
-            continue
-        # The latest occurrences up to two hours ago: recent history, and a short gap the
-        # ledger's first evaluation judges (so the demo shows late and missed runs too).
-        occurrences = scheduled_between(job, now - timedelta(days=days), now - timedelta(hours=2))
-        occurrences = occurrences[-days:]
-        typical = rng.randint(300, 3600)
-        for i, scheduled in enumerate(occurrences):
-            started = scheduled + timedelta(seconds=rng.randint(5, 240))
-            failed = job.tier == 1 and i == len(occurrences) - 4
-            duration = typical * rng.uniform(0.85, 1.2) * (0.4 if failed else 1)
-            observations.append(
-                RunObservation(
-                    engine=job.engine,
-                    namespace=job.namespace,
-                    job_name=job.name,
-                    external_id=f"scheduled__{scheduled.isoformat()}",
-                    source=RunSource.OPENLINEAGE,
-                    state="failed" if failed else "succeeded",
-                    scheduled_at=scheduled,
-                    started_at=started,
-                    ended_at=started + timedelta(seconds=duration),
-                    failure_reason="ExecutorLostFailure: container killed for exceeding "
-                    "memory limits"
-                    if failed
-                    else "",
-                )
-            )
-    runs_record(observations, seen_at=now)
-    return len(observations)
+    open_incident = Incident.objects.exclude(state=Incident.State.RESOLVED).exists()
+    current_job = next((j for j in jobs if j.key == demo_incidents.CURRENT_JOB), None)
+    hold = {}
+    if not open_incident and current_job is not None:
+        occurrence = demo_incidents.current_occurrence(current_job, now=now)
+        if occurrence is not None:
+            hold[current_job.key] = occurrence
+    history = plan_history(jobs, now=now, rng=rng, hold=hold)
+    runs = demo_incidents.record_and_replay(history, now=now)
+    current = demo_incidents.record_current_failure(now=now)
+    # The ledger's and the SLOs' judgements as of now, of a past nobody is paged about.
+    evaluate_all(now)
+    demo_incidents.signals_settle(now=now, keep=current)
+    return runs, demo_incidents.open_current_incident(current, now=now)
