@@ -112,6 +112,9 @@ def _url_host(host: str) -> str:
 
 
 def _interrupt(signum, frame):
+    # Once: a second SIGTERM (process managers and `timeout` may signal the whole group)
+    # must not interrupt the graceful stop the first one began.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
