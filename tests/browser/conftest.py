@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -25,10 +25,15 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    Response,
     sync_playwright,
 )
 
+from batchwatch.alerts.from_signals import signals_route
 from batchwatch.alerts.models import Incident
+from batchwatch.catalog import services as catalog
+from batchwatch.runs.ledger import signal_build, signals_emit
+from batchwatch.runs.models import Run, RunSource, RunState, Signal, Span
 from tests.alerts.conftest import firing, receive
 from tests.conftest import require
 
@@ -80,19 +85,35 @@ def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
     context.close()
 
 
+# What a page loads that must be there: a missing one breaks the page silently.
+ASSETS = {"script", "stylesheet", "image", "font"}
+
+
 @pytest.fixture
 def page(context: BrowserContext) -> Iterator[Page]:
-    """A page that fails the test on a script error or a refused script/style (CSP)."""
+    """A page that fails the test on a script error, a refused script or style (the CSP says
+    so on the console), a missing asset or any server error. A 4xx answer to a form or a
+    fetch is the application's to give, and tests check it where it matters."""
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
 
     def on_console(message: ConsoleMessage) -> None:
-        # Chromium asks for /favicon.ico by itself; its 404 is no page's doing.
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+        # Chromium logs every 4xx/5xx load as "Failed to load resource"; on_response judges.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             problems.append(f"console: {message.text} ({message.location['url']})")
 
+    def on_response(response: Response) -> None:
+        request = response.request
+        if response.status >= 500 or (
+            response.status >= 400
+            and request.resource_type in ASSETS
+            and not request.url.endswith("/favicon.ico")  # Chromium asks for it by itself
+        ):
+            problems.append(f"{response.status} for {request.method} {request.url}")
+
     page.on("console", on_console)
+    page.on("response", on_response)
     yield page
     assert not problems, "the browser reported:\n" + "\n".join(problems)
 
@@ -128,4 +149,56 @@ def current_incident(route_tree) -> Incident:
         ],
         datetime.now(UTC),
     )
+    return Incident.objects.get()
+
+
+@pytest.fixture
+def failed_run_incident(team_a, route_tree) -> Incident:
+    """The incident of a traced Spark run of Ledger's that failed ten minutes ago, opened as
+    the ledger opens them: a FAILED signal, routed as an alert of its job and run."""
+    now = datetime.now(UTC)
+    job = catalog.job_create(
+        engine="spark", namespace="prod-spark", name="ledger_close", owner_team=team_a
+    )
+    trace_id, root = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    run = Run.objects.create(
+        job=job,
+        external_id="spark-application-1732417200",
+        state=RunState.FAILED,
+        source=RunSource.OTLP,
+        started_at=now - timedelta(minutes=40),
+        ended_at=now - timedelta(minutes=10),
+        trace_id=trace_id,
+        root_span_id=root,
+    )
+    Span.objects.create(
+        trace_id=trace_id,
+        span_id=root,
+        name="ledger_close",
+        start_time=run.started_at,
+        end_time=run.ended_at,
+        status_code=2,
+        status_message="Job aborted: stage 3 failed 4 times",
+        service_name="spark",
+    )
+    Span.objects.create(
+        trace_id=trace_id,
+        span_id="b7ad6b7169203331",
+        parent_span_id=root,
+        name="stage 3: write ledger_balances",
+        start_time=run.started_at + timedelta(minutes=5),
+        end_time=run.ended_at,
+        status_code=2,
+        status_message="ExecutorLostFailure: container killed on exit code 137",
+        service_name="spark",
+    )
+    signal = signal_build(
+        run=run,
+        kind=Signal.Kind.FAILED,
+        severity=Signal.Severity.CRITICAL,
+        summary="ledger_close failed: Job aborted: stage 3 failed 4 times",
+        now=now - timedelta(minutes=9),
+    )
+    assert signals_emit([signal]) == 1
+    assert signals_route(now=now) == 1
     return Incident.objects.get()

@@ -1,0 +1,64 @@
+"""Silencing a noisy job in context: "Silence this" prefills the form, the preview shows
+what it would hold as the matchers are typed, and a refused draft keeps what was typed."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from batchwatch.alerts.models import Silence
+from batchwatch.runs.models import Run
+
+
+def test_a_member_silences_a_noisy_job_from_its_page_with_a_live_preview(
+    page: Page, log_in, teammate, failed_run_incident
+):
+    incident = failed_run_incident
+    job = Run.objects.get().job
+    log_in(teammate)
+    page.goto(f"/jobs/{job.pk}/")
+    page.get_by_role("link", name="Silence this job").click()
+
+    expect(page).to_have_url(re.compile(r"/silences/\?.*#new-silence$"))
+    form = page.locator("#new-silence")
+    row = form.locator(".matcher-row").first
+    expect(row.get_by_label("Label")).to_have_value("job")
+    expect(row.get_by_label("Value")).to_have_value(job.key)
+    preview = form.locator("[data-preview-body]")
+    expect(preview).to_contain_text("1 firing alert and 1 open incident")
+    expect(preview.get_by_role("link", name=f"#{incident.pk} {incident.title}")).to_be_visible()
+
+    # The preview follows the matchers as they are typed, without a reload.
+    row.get_by_label("Value").fill("spark:prod-spark/another_job")
+    expect(preview).to_contain_text("0 firing alerts and 0 open incidents")
+    row.get_by_label("Value").fill(job.key)
+    expect(preview).to_contain_text("1 firing alert and 1 open incident")
+
+    form.get_by_label("Why").fill("re-running the close by hand")
+    form.get_by_role("button", name="Silence", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Silence \d+ is active\."))).to_be_visible()
+    listed = page.get_by_role("row").filter(has_text="re-running the close by hand")
+    expect(listed).to_contain_text(f'job="{job.key}"')
+    expect(listed).to_contain_text("active")
+    silence = Silence.objects.get()
+    assert silence.created_by == teammate
+
+
+def test_a_refused_silence_keeps_what_was_typed(page: Page, log_in, teammate):
+    log_in(teammate)
+    page.goto("/silences/")
+    form = page.locator("#new-silence")
+    row = form.locator(".matcher-row").first
+    row.get_by_label("Label").fill("job")
+    row.get_by_label("Operator").select_option("=~")
+    row.get_by_label("Value").fill("ledger_(close")  # not a regular expression
+    form.get_by_label("Why").fill("backfill")
+    form.get_by_role("button", name="Silence", exact=True).click()
+
+    expect(form.get_by_role("alert").first).to_be_visible()
+    row = form.locator(".matcher-row").first
+    expect(row.get_by_label("Value")).to_have_value("ledger_(close")
+    expect(row.get_by_label("Operator")).to_have_value("=~")
+    expect(form.get_by_label("Why")).to_have_value("backfill")
+    assert not Silence.objects.exists()
