@@ -377,7 +377,11 @@ def test_a_refused_policy_keeps_the_rows_and_changes_nothing(client, owner, poli
     )
     assert response.status_code == 400
     page = response.content.decode()
-    assert "needs a user" in page and 'value="7"' in page and "<details" in page
+    assert (
+        "Step 1: A &#x27;user&#x27; step needs a user" in page
+        and 'value="7"' in page
+        and "<details" in page
+    )
     assert list(policy.steps.values_list("target", flat=True)) == ["rotation"]
 
 

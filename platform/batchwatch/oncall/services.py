@@ -305,7 +305,10 @@ def policy_steps_set(
     policy.save(update_fields=["repeat"])
     policy_steps_clear(policy=policy)
     for position, fields in enumerate(steps):
-        policy_step_add(policy=policy, position=position, **fields)
+        try:
+            policy_step_add(policy=policy, position=position, **fields)
+        except ValidationError as exc:  # say which step: the same sentence fits several
+            raise ValidationError([f"Step {position + 1}: {m}" for m in exc.messages]) from exc
     record_event(
         AuditEvent.Action.POLICY_CHANGED,
         actor=actor,
