@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from batchwatch.alerts.models import Integration
 from batchwatch.alerts.services import integration_create
@@ -393,3 +395,29 @@ def test_members_and_outsiders_do_not_edit_policies(client, teammate, outsider, 
     assert _post(client, outsider, **_steps(policy_repeat="3")).status_code == 403
     policy.refresh_from_db()
     assert policy.repeat == 0
+
+
+def test_the_page_reads_in_queries_that_do_not_grow_with_the_team(
+    client, owner, make_user, team_a, rotation, policy
+):
+    client.force_login(owner)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(URL).status_code == 200
+        return len(queries)
+
+    before = count()
+    now = datetime.now(UTC)
+    for i in range(4):
+        person = make_user(f"extra{i}")
+        Membership.objects.create(team=team_a, user=person)
+        ingest_key_create(name=f"k{i}", team=team_a)
+        integration_create(name=f"i{i}", kind="webhook", team=team_a)
+        override_add(
+            rotation=rotation,
+            user=person,
+            starts_at=now + timedelta(days=i),
+            ends_at=now + timedelta(days=i, hours=2),
+        )
+    assert count() == before
