@@ -85,6 +85,19 @@ def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
     context.close()
 
 
+# now.js polls every 15 s; the page's clock is Playwright's, so tests move it instead of waiting.
+PAST_A_REFRESH_MS = 16_000
+
+
+def mark_the_document(page: Page) -> None:
+    """A flag that only survives if the page is never reloaded."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+
+
 # What a page loads that must be there: a missing one breaks the page silently.
 ASSETS = {"script", "stylesheet", "image", "font"}
 

@@ -9,18 +9,7 @@ from playwright.sync_api import Page, expect
 
 from batchwatch.alerts.models import Incident
 from tests.alerts.conftest import firing, receive
-
-# now.js polls every 15 s; the page's clock is Playwright's, so tests move it instead of waiting.
-PAST_A_REFRESH_MS = 16_000
-
-
-def mark_the_document(page: Page) -> None:
-    """A flag that only survives if the page is never reloaded."""
-    page.evaluate("window.__notReloaded = true")
-
-
-def assert_not_reloaded(page: Page) -> None:
-    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+from tests.browser.conftest import PAST_A_REFRESH_MS, assert_not_reloaded, mark_the_document
 
 
 def test_now_shows_the_current_incident_and_counts_it_in_the_tab_title(
