@@ -238,3 +238,22 @@ def test_the_confirmation_of_an_unknown_silence_is_a_404(client, teammate):
     client.force_login(teammate)
     assert client.post("/silences/", {"action": "expire", "silence": "nope"}).status_code == 404
     assert client.post("/silences/", {"action": "expire", "silence": 999}).status_code == 404
+
+
+def test_each_row_says_what_is_wrong_with_it_and_every_error_shows_at_once(client, teammate):
+    client.force_login(teammate)
+    sent = _form(
+        m_name=["1job", "job", "sev"],
+        m_op=["=", "=~", "="],
+        m_value=["x", "(bad", "critical"],
+        comment="",
+        ends_at="2020-01-01T00:00",
+        starts_at="2030-01-01T00:00",
+    )
+    html = client.post("/silences/", sent).content.decode()
+    rows = re.findall(r'<tr class="matcher-error"><td colspan="4" class="error">([^<]*)<', html)
+    assert rows[0].startswith("A label is a letter")
+    assert rows[1].startswith("The regular expression is invalid")
+    assert len(rows) == 2  # the good row has none
+    assert "The end must be after the start." in html and "Say why" in html
+    assert 'value="critical"' in html and not Silence.objects.exists()

@@ -6,6 +6,7 @@ error next to its field; only a valid draft becomes matchers and UTC times.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from batchwatch.catalog.validators import validate_timezone
 DEFAULT_HOURS = "2"
 MAX_HOURS = 24 * 14
 MAX_ROWS = 50
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.]*")
 
 
 @dataclass
@@ -103,15 +105,19 @@ def draft_matchers(draft: SilenceDraft) -> list[str]:
     ``matchers``."""
     matchers = []
     for row in draft.rows:
-        if row.op not in OPERATORS:
+        text = matcher_text(row.name, row.op, row.value)
+        if not LABEL_NAME.fullmatch(row.name):
+            row.error = "A label is a letter or _, then letters, digits, _ or . (like job or team)."
+        elif row.op not in OPERATORS:
             row.error = f"Choose one of {', '.join(OPERATORS)}."
-            continue
-        try:
-            parse_matcher(matcher_text(row.name, row.op, row.value))
-        except ValueError as exc:
-            row.error = str(exc)
-            continue
-        matchers.append(matcher_text(row.name, row.op, row.value))
+        else:
+            try:
+                parse_matcher(text)
+            except ValueError as exc:  # the row says which matcher: the sentence need not
+                sentence = str(exc).removeprefix(f"{text!r}: ")
+                row.error = sentence[:1].upper() + sentence[1:]
+                continue
+            matchers.append(text)
     for line in draft.text.splitlines():
         if line.strip():
             try:

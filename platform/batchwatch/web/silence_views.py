@@ -104,7 +104,10 @@ def _create(request):
     draft = draft_from_post(request.POST)
     matchers = _confined(request, draft)
     times = draft_times(draft, now=now)
-    if matchers is None or times is None:
+    if not draft.comment.strip() and request.POST.get("action") != "preview":
+        # silence_create says so too; said here, it comes with the form's other errors.
+        draft.add_error("comment", "Say why (it is what the next on-call reads).")
+    if matchers is None or times is None or draft.errors:
         return _render(request, draft, status=400)
     if request.POST.get("action") == "preview":
         return _render(request, draft, preview=_preview(request, matchers))

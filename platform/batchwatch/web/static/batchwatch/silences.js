@@ -83,6 +83,10 @@
     var remove = row.querySelector("[data-remove-row]");
     remove.hidden = false;
     remove.addEventListener("click", function () {
+      var error = row.nextElementSibling;
+      if (error && error.classList.contains("matcher-error")) {
+        error.remove();
+      }
       if (rows.querySelectorAll(".matcher-row").length > 1) {
         row.remove();
       } else {
@@ -103,9 +107,6 @@
       input.value = "";
     });
     row.querySelector("select").value = "=";
-    row.querySelectorAll(".error").forEach(function (error) {
-      error.remove();
-    });
     rows.appendChild(row);
     wireRow(row);
     row.querySelector("input").focus();
