@@ -55,6 +55,8 @@ def test_the_page_is_for_the_team_and_staff(client, owner, teammate, outsider, a
     for user, status in ((owner, 200), (teammate, 200), (admin, 200), (outsider, 403)):
         client.force_login(user)
         assert client.get(URL).status_code == status, user
+    client.force_login(outsider)
+    assert "Only members of Ledger" in client.get(URL).content.decode()
     client.force_login(owner)
     assert client.get("/teams/nope/settings/").status_code == 404
 

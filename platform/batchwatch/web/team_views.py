@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -72,17 +72,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _team_for(request: HttpRequest, slug: str) -> Team:
-    team = get_object_or_404(Team, slug=slug)
-    if not can_manage_jobs_of(request.user, team):  # members and staff
-        raise PermissionDenied("Only the team's members (and admins) see its settings.")
-    return team
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def team_settings_page(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_for(request, slug)
+    team = get_object_or_404(Team, slug=slug)
+    if not can_manage_jobs_of(request.user, team):  # members and staff
+        return render(request, "web/team_settings_denied.html", {"team": team}, status=403)
     if request.method == "GET":
         return _render(request, team)
     action = request.POST.get("action", "")
