@@ -6,8 +6,8 @@ from rest_framework.routers import DefaultRouter
 from batchwatch.accounts.api import ApiTokenViewSet
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
-from batchwatch.alerts.silence_preview_api import SilencePreviewView
 from batchwatch.alerts.api_integrations import IntegrationViewSet
+from batchwatch.alerts.silence_preview_api import SilencePreviewView
 from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.catalog.api_members import TeamMemberViewSet
@@ -23,6 +23,7 @@ from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
 from batchwatch.slo.views import metrics
 from batchwatch.web.api import NowView
+from batchwatch.web.incident_api import IncidentHubView
 from batchwatch.web.urls import auth_urlpatterns
 
 router = DefaultRouter()
@@ -72,6 +73,7 @@ urlpatterns = [
     path("api/v1/now/", NowView.as_view(), name="now"),
     # Before the router, whose silences/<id>/ would take "preview" for an id.
     path("api/v1/silences/preview/", SilencePreviewView.as_view(), name="silence-preview"),
+    path("api/v1/incidents/<str:pk>/hub/", IncidentHubView.as_view(), name="incident-hub"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

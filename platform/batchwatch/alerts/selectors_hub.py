@@ -276,4 +276,3 @@ def incident_pages(incident: Incident) -> list[Notification]:
         .select_related("user", "channel")
         .order_by("created_at", "id")
     )
-

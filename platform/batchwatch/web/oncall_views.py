@@ -1,26 +1,21 @@
-"""Pages for incidents and rotations (silences: ``silence_views``). Thin: selectors to read,
-services to act."""
+"""Pages for the incident list and rotations (one incident: ``incident_views``; silences:
+``silence_views``). Thin: selectors to read, services to act."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from batchwatch.accounts.services import rotate_feed_secret
-from batchwatch.alerts import services
 from batchwatch.alerts.models import Incident
-from batchwatch.alerts.permissions import can_act_on_incident
-from batchwatch.alerts.selectors import incident_timeline, incidents_query
+from batchwatch.alerts.selectors import incidents_query
 from batchwatch.catalog.models import Team
-from batchwatch.notify.selectors import broken_channels_of
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
@@ -31,9 +26,7 @@ from batchwatch.oncall.selectors import (
 )
 from batchwatch.oncall.services import rotation_feed_rotate
 from batchwatch.web.team_views import rotation_overrides_context
-from batchwatch.runbooks.selectors import incident_runbook
 
-SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
 CALENDAR_DAYS = 14
 
 
@@ -62,67 +55,6 @@ def incidents(request):
             "now": _now(),
         },
     )
-
-
-@require_GET
-@login_required
-def incident_page(request, incident_id: int):
-    incident = get_object_or_404(
-        Incident.objects.select_related("team", "assignee", "acknowledged_by"), pk=incident_id
-    )
-    members = incident.memberships.select_related("alert").order_by("added_at", "id")
-    return render(
-        request,
-        "web/incident.html",
-        {
-            "incident": incident,
-            "members": members,
-            "timeline": incident_timeline(incident),
-            "can_act": can_act_on_incident(request.user, incident, _now()),
-            "people": get_user_model().objects.filter(is_active=True).order_by("username"),
-            "snoozes": list(SNOOZES),
-            "broken_channels": broken_channels_of(incident),
-            "runbook": incident_runbook(incident),
-            "slack_messages": incident.slack_messages.exclude(ts=""),
-        },
-    )
-
-
-@require_POST
-@login_required
-def incident_act(request, incident_id: int):
-    incident = get_object_or_404(Incident, pk=incident_id)
-    now = _now()
-    if not can_act_on_incident(request.user, incident, now):
-        messages.error(
-            request, "Only the owning team, its on-call, the assignee or an admin may act."
-        )
-        return redirect("web:incident", incident_id)
-    action = request.POST.get("action")
-    try:
-        if action == "acknowledge":
-            services.incident_acknowledge(incident=incident, now=now, actor=request.user)
-        elif action == "resolve":
-            services.incident_resolve(incident=incident, now=now, actor=request.user)
-        elif action == "escalate":
-            services.incident_escalate(incident=incident, now=now, actor=request.user)
-        elif action and action.startswith("snooze-") and action[7:] in SNOOZES:
-            services.incident_snooze(
-                incident=incident,
-                until=now + SNOOZES[action[7:]],
-                now=now,
-                actor=request.user,
-            )
-        elif action == "reassign":
-            user = get_user_model().objects.filter(username=request.POST.get("user")).first()
-            if user is None:
-                raise ValidationError("Choose someone to assign it to.")
-            services.incident_reassign(incident=incident, user=user, now=now, actor=request.user)
-        else:
-            raise ValidationError("Unknown action.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("web:incident", incident_id)
 
 
 @require_http_methods(["GET", "POST"])

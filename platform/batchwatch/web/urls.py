@@ -4,7 +4,7 @@ from django.urls import path
 from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
-from batchwatch.web import now_views, oncall_views, silence_views, team_views, views
+from batchwatch.web import incident_views, now_views, oncall_views, silence_views, team_views, views
 
 app_name = "web"
 
@@ -17,8 +17,8 @@ urlpatterns = [
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", views.run_page, name="run"),
     path("incidents/", oncall_views.incidents, name="incidents"),
-    path("incidents/<int:incident_id>/", oncall_views.incident_page, name="incident"),
-    path("incidents/<int:incident_id>/act", oncall_views.incident_act, name="incident-act"),
+    path("incidents/<int:incident_id>/", incident_views.incident_page, name="incident"),
+    path("incidents/<int:incident_id>/act", incident_views.incident_act, name="incident-act"),
     path("rotations/", oncall_views.rotations, name="rotations"),
     path("rotations/<slug:slug>/", oncall_views.rotation_page, name="rotation"),
     path("silences/", silence_views.silences, name="silences"),
