@@ -215,6 +215,35 @@ def test_owners_and_staff_are_sent_to_fix_a_team_that_cannot_be_paged(
     assert gaps["ledger"]["can_fix"] is can_fix
 
 
+def test_an_outsider_sees_nothing_of_another_teams_rotations_risks_or_slos(
+    client, team_a, teammate, outsider, world, ledger_job
+):
+    rotation = Rotation.objects.create(slug="ledger-primary", name="Ledger primary", team=team_a)
+    layer_save(
+        rotation=rotation, participants=[teammate], start_date=date(2026, 1, 1),
+        handoff_time=time(9, 0), turn_length=timedelta(days=7),
+    )  # fmt: skip
+    slo = SLO.objects.create(
+        slug="ledger-by-6", name="Ledger by 06:00", kind=SLO.Kind.DEADLINE, job=ledger_job,
+        objective="0.95", deadline_time=time(6, 0), deadline_timezone="UTC",
+    )  # fmt: skip
+    running = _run(ledger_job, RunState.RUNNING, hours_ago=0.2, started_at=_now())
+    Signal.objects.create(
+        kind=Signal.Kind.PREDICTED_MISS, severity=Signal.Severity.WARNING, job=ledger_job,
+        run=running, summary="predicted late", labels={"slo": slo.slug}, dedup_key="pm-1",
+        created_at=_now(),
+    )  # fmt: skip
+    SLOState.objects.create(slo=slo, job=ledger_job, status="warning", burn_rates={"7_runs": 2})
+    data = _api(outsider)
+    assert data["oncall"] == [] and data["slos"] == []
+    assert {r["team"] for r in data["runs"]} == {"risk"}
+    assert [g["team"] for g in data["unpageable_teams"]] == ["risk"]
+    page = _page(client, outsider)
+    for text in ("Ledger primary", "Ledger by 06:00", "predicted late", "ledger_nightly_close"):
+        assert text not in page
+    assert "Ledger by 06:00" in _page(client, teammate)
+
+
 def test_slos_burning_fastest(client, teammate, world, ledger_job, risk_job):
     slo = SLO.objects.create(slug="ledger-ok", name="Ledger succeeds", kind=SLO.Kind.SUCCESS_RATIO,
                              job=ledger_job, objective="0.9")  # fmt: skip
