@@ -160,7 +160,7 @@ def test_owner_adds_an_override_in_her_zone_and_the_schedule_shows_it(
     assert override.starts_at == datetime(2030, 7, 1, 7, 0, tzinfo=UTC)  # CEST is UTC+2
     assert AuditEvent.objects.filter(action="override.created", team=rotation.team).exists()
     page = client.get("/rotations/ledger-primary/").content.decode()
-    assert "2030-07-01 07:00" in page and "covering" in page
+    assert "2030-07-01 09:00" in page and "covering" in page  # shown in the rotation's zone
 
 
 def test_the_rotation_page_form_returns_to_the_rotation(client, teammate, rotation):

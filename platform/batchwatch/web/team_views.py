@@ -115,6 +115,8 @@ def _render(
         refused = failed == "policy-steps" and request.POST.get("policy") == policy.slug
         policy.rows = policy_rows(policy, request.POST if refused else None)  # type: ignore[attr-defined]
         policy.refused = refused  # type: ignore[attr-defined]
+        for step in policy.steps.all():  # prefetched: the rows the template lists
+            step.minutes = int(step.wait.total_seconds() // 60)  # type: ignore[attr-defined]
     return render(
         request,
         "web/team_settings.html",
