@@ -11,11 +11,12 @@ from batchwatch.catalog.models import Engine, Job, JobDependency
 from batchwatch.demo import inbox
 from batchwatch.demo.engines import FAILURES
 from batchwatch.demo.incidents import CURRENT_JOB
+from batchwatch.demo.live import demo_runs_tick
 from batchwatch.demo.loader import load_demo_catalog
 from batchwatch.demo.models import InboxMessage
 from batchwatch.notify.models import Notification
 from batchwatch.notify.services import deliver_due
-from batchwatch.runs.models import Run, RunState, Span
+from batchwatch.runs.models import Run, RunState, Signal, Span
 from batchwatch.slo.services import evaluate_all
 
 
@@ -93,6 +94,7 @@ def _serve_for(start: datetime, seconds: int, tick: int = 15) -> None:
     """What the embedded scheduler does, every ``tick`` seconds for ``seconds``."""
     for offset in range(0, seconds + 1, tick):
         now = start + timedelta(seconds=offset)
+        demo_runs_tick(now)
         signals_route(now=now)
         evaluate_all(now)
         timers_run_due(now=now)
@@ -126,3 +128,13 @@ def test_outside_the_demo_pages_are_sent_as_configured(demo):
     _serve_for(datetime.now(UTC), 60)
     assert len(mail.outbox) == 1
     assert not InboxMessage.objects.filter(incident_id=demo.incident.pk).exists()
+
+
+def test_served_the_demo_jobs_run_on_schedule_and_nothing_is_late(demo):
+    start = datetime.now(UTC)
+    later = start + timedelta(minutes=45)
+    assert demo_runs_tick(later) >= 1  # partner_leads_sync runs every 30 minutes, at least
+    assert demo_runs_tick(later) == 0  # recorded once
+    evaluate_all(later)
+    late = Signal.objects.filter(kind__in=[Signal.Kind.LATE_START, Signal.Kind.MISSED])
+    assert not late.filter(created_at__gt=start).exists()

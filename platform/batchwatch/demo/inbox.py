@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 
 from batchwatch.core.links import absolute_url
 from batchwatch.core.startup import Output
+from batchwatch.demo import live
 from batchwatch.demo.models import DemoInstallation, InboxMessage
 from batchwatch.notify import transports
 from batchwatch.notify.models import Notification
@@ -123,7 +124,8 @@ def on_startup(now: datetime, stdout: Output, stderr: Output) -> None:
     """Before ``serve`` listens: a demo database delivers into the inbox."""
     if demo_loaded():
         activate()
+        live.start()
         stdout.write(
-            "Demo: e-mails, webhooks and log-channel notices go to the demo inbox, "
-            f"{absolute_url('demo-inbox')}, instead of being sent."
+            "Demo: its jobs run on schedule; e-mails, webhooks and log-channel notices go to "
+            f"the demo inbox, {absolute_url('demo-inbox')}, instead of being sent."
         )

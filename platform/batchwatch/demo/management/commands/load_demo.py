@@ -34,6 +34,13 @@ class Command(BaseCommand):
                 f"Created demo users {', '.join(summary.users_created)} "
                 f"with the password '{DEMO_PASSWORD}'."
             )
+        if summary.incident is not None:
+            self.stdout.write(
+                f"Open incident: {summary.incident.title} "
+                f"({absolute_url('web:incident', summary.incident.pk)}). It pages Ledger's "
+                f"on-call engineer a minute after start-up; the pages land in the demo inbox, "
+                f"{absolute_url('demo-inbox')}."
+            )
         self.stdout.write(
             f"Log in at {absolute_url('login')} as '{DEMO_ADMIN}' (admin) or "
             f"'alice' (owner of Ledger & Accounting), password '{DEMO_PASSWORD}' "
