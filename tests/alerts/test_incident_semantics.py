@@ -140,6 +140,8 @@ def test_several_jobs_are_counted_with_their_team(by_team):
             "newest (+1 more alert)",
         ),
         ([("", "A", "x"), ("", "B", "y"), ("", "C", "newest")], "newest (+2 more alerts)"),
+        ([("j1", "LedgerLate", "")], "LedgerLate — job=j1"),
+        ([("", "LedgerLate", "")], "LedgerLate"),
     ],
 )
 def test_title_rule(alerts, title):
@@ -248,3 +250,16 @@ def test_an_overrun_of_the_latest_success_still_alerts(job):
     emit(job, Signal.Kind.OVERRAN, run=run, severity="warning")
     signals_route(now=T0 + timedelta(seconds=1))
     assert Alert.objects.get().labels["alertname"] == "BatchJobOverran"
+
+
+def test_an_expired_alert_leaves_the_title_and_urgency(by_team):
+    receive([firing(ledger("a"), severity="warning", summary="a failed")], T0)
+    receive(
+        [firing(ledger("b"), severity="critical", expires_at=T0 + timedelta(minutes=5))],
+        T0 + timedelta(seconds=5),
+    )
+    incident = Incident.objects.get()
+    assert (incident.title, incident.urgency) == ("2 jobs of Ledger failed", "high")
+    services.alerts_reconsider(now=T0 + timedelta(minutes=6))
+    incident.refresh_from_db()
+    assert (incident.title, incident.urgency) == ("a failed", "low")

@@ -339,7 +339,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(TimelineSerializer(item).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=CandidateSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="reassign-candidates")
+    @action(detail=True, methods=["get"], url_path="reassign-candidates", pagination_class=None)
     def reassign_candidates(self, request, pk=None):
         """Whom to reassign to: the team's on-call first, then its members, then others."""
         candidates = reassign_candidates(self.get_object(), now=_now())

@@ -10,6 +10,7 @@ from django.db.models import F
 from batchwatch.alerts.config import load_config
 from batchwatch.alerts.models import Alert, IncidentAlert
 from batchwatch.alerts.services.grouping import _route_alerts
+from batchwatch.alerts.services.semantics import incidents_refresh
 from batchwatch.alerts.services.timers import OPEN_STATES, _schedule_flush_for_alerts
 
 
@@ -29,6 +30,12 @@ def alerts_reconsider(*, now: datetime) -> int:
                 suppressed_reason="",
             )
             _schedule_flush_for_alerts(expired, now)
+            incidents_refresh(
+                IncidentAlert.objects.filter(
+                    alert_id__in=expired, incident__state__in=OPEN_STATES
+                ).values_list("incident_id", flat=True),
+                now=now,
+            )
         waiting = list(
             Alert.objects.filter(needs_routing=True, status=Alert.Status.FIRING).select_related(
                 "job", "integration"

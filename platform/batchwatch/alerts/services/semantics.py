@@ -87,7 +87,13 @@ def urgency_for(severity: str, *, snapshot: dict[str, Any] | None) -> str:
 
 
 def _title_of(alert: AlertState) -> str:
-    return alert.summary or alert.labels.get("alertname") or alert.fingerprint
+    """Its summary; else its name, with its job when it has one."""
+    if alert.summary:
+        return alert.summary
+    name, job = alert.labels.get("alertname"), alert.labels.get("job")
+    if name and job:
+        return f"{name} — job={job}"
+    return name or alert.fingerprint
 
 
 def incident_title(alerts: Sequence[AlertState], *, team_name: str = "") -> str:
