@@ -35,21 +35,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _visible(request, incident_id: int, now: datetime) -> Incident:
+def _visible(request, incident_id: int, now: datetime) -> tuple[Incident, bool]:
+    """The incident if the user may see it (else 404), and whether they may act on it."""
     incident = get_object_or_404(
         Incident.objects.select_related("team", "assignee", "acknowledged_by", "resolved_by"),
         pk=incident_id,
     )
-    if not can_view_incident(request.user, incident, now):
+    can_act = can_act_on_incident(request.user, incident, now)
+    if not can_act and not can_view_incident(request.user, incident, now):
         raise Http404("No such incident")
-    return incident
+    return incident, can_act
 
 
 @require_GET
 @login_required
 def incident_page(request, incident_id: int):
     now = _now()
-    incident = _visible(request, incident_id, now)
+    incident, can_act = _visible(request, incident_id, now)
     return render(
         request,
         "web/incident.html",
@@ -59,7 +61,7 @@ def incident_page(request, incident_id: int):
             "now": now,
             "group_labels": sorted(incident.group_labels.items()),
             "timeline": incident_timeline(incident),
-            "can_act": can_act_on_incident(request.user, incident, now),
+            "can_act": can_act,
             "confirm_resolve": request.GET.get("confirm") == "resolve",
             "people": reassign_candidates(incident, now=now),
             "snoozes": list(SNOOZES),
@@ -73,8 +75,8 @@ def incident_page(request, incident_id: int):
 @login_required
 def incident_act(request, incident_id: int):
     now = _now()
-    incident = _visible(request, incident_id, now)
-    if not can_act_on_incident(request.user, incident, now):
+    incident, can_act = _visible(request, incident_id, now)
+    if not can_act:
         messages.error(
             request, "Only the owning team, its on-call, the assignee or an admin may act."
         )
