@@ -4,11 +4,13 @@ what it would hold as the matchers are typed, and a refused draft keeps what was
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from playwright.sync_api import Page, expect
 
-from batchwatch.alerts.models import Silence
+from batchwatch.alerts.models import Incident, Silence
 from batchwatch.runs.models import Run
+from tests.alerts.conftest import firing, receive
 
 
 def test_a_member_silences_a_noisy_job_from_its_page_with_a_live_preview(
@@ -62,3 +64,42 @@ def test_a_refused_silence_keeps_what_was_typed(page: Page, log_in, teammate):
     expect(row.get_by_label("Operator")).to_have_value("=~")
     expect(form.get_by_label("Why")).to_have_value("backfill")
     assert not Silence.objects.exists()
+
+
+def test_a_member_silences_one_noisy_alert_of_an_incident_and_s_offers_the_whole_incident(
+    page: Page, log_in, teammate, route_tree
+):
+    labels = {"alertname": "LedgerPartitionLate", "job": "close", "team": "ledger"}
+    receive(
+        [
+            firing({**labels, "partition": "eu"}, summary="EU partition late"),
+            firing({**labels, "partition": "us"}, summary="US partition late (noisy)"),
+        ],
+        datetime.now(UTC),
+    )
+    incident = Incident.objects.get()
+    log_in(teammate)
+    page.goto(f"/incidents/{incident.pk}/")
+
+    # 's': the whole incident (its group's labels), both alerts in the preview.
+    page.keyboard.press("s")
+    expect(page).to_have_url(re.compile(r"/silences/\?.*#new-silence$"))
+    preview = page.locator("#new-silence [data-preview-body]")
+    expect(preview).to_contain_text("2 firing alerts and 1 open incident")
+    expect(preview).to_contain_text("all its alerts")
+    page.go_back()
+
+    # "Silence this alert" on the noisy one: that alert alone.
+    noisy = page.locator("table.hub-alerts tr").filter(has_text="US partition late (noisy)")
+    noisy.get_by_role("link", name="Silence this alert").click()
+    form = page.locator("#new-silence")
+    preview = form.locator("[data-preview-body]")
+    expect(preview).to_contain_text("1 firing alert and 1 open incident")
+    expect(preview).to_contain_text("US partition late (noisy)")
+    expect(preview).not_to_contain_text("EU partition late")
+    expect(preview).to_contain_text("some of its alerts")
+    form.get_by_label("Why").fill("known noisy partition, fixed tomorrow")
+    form.get_by_role("button", name="Silence", exact=True).click()
+
+    expect(page.get_by_text(re.compile(r"Silence \d+ is active\."))).to_be_visible()
+    assert 'partition="us"' in Silence.objects.get().matchers
