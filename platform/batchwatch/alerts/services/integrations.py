@@ -116,7 +116,10 @@ def integrations_revoke(
     within ``TOKEN_CACHE_SECONDS`` in the others. Revoked by a person (``actor``), each is in
     the audit log."""
     revoked = list(
-        integrations.filter(revoked_at__isnull=True).select_for_update().select_related("team")
+        # of=self: the team is a nullable join, which PostgreSQL will not lock.
+        integrations.filter(revoked_at__isnull=True)
+        .select_for_update(of=("self",))
+        .select_related("team")
     )
     Integration.objects.filter(pk__in=[i.pk for i in revoked]).update(revoked_at=now)
     if actor is not None:
