@@ -11,6 +11,7 @@ import pytest
 from django.template import Context, Template
 
 from batchwatch.alerts.models import Alert, Incident, Silence
+from batchwatch.catalog import services as catalog
 from tests.alerts.conftest import firing, receive
 
 CLOSE = "airflow:prod-airflow/ledger_nightly_close"
@@ -69,7 +70,7 @@ def test_silence_this_on_an_incident_and_an_alert(incident):
         'team="ledger"',
     ]
     # The include works with matchers of one's own, and shows nothing without any.
-    html = Template('{% include "web/_silence_this.html" with matchers=m label="Mute" %}')
+    html = Template('{% include "web/_silence_this.html" with matchers=m silence_label="Mute" %}')
     assert "Mute" in html.render(Context({"m": ['job="x"']}))
     assert "silence-this" not in html.render(Context({"m": []}))
 
@@ -240,6 +241,21 @@ def test_the_confirmation_of_an_unknown_silence_is_a_404(client, teammate):
     assert client.post("/silences/", {"action": "expire", "silence": 999}).status_code == 404
 
 
+def test_the_incident_page_offers_to_silence_the_incident_and_each_alert(
+    client, teammate, incident
+):
+    client.force_login(teammate)
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    links = _silence_links(page)
+    assert ['alertname="CloseFailed"', f'job="{CLOSE}"'] in links
+    assert [
+        'alertname="CloseFailed"',
+        f'job="{CLOSE}"',
+        'severity="critical"',
+        'team="ledger"',
+    ] in links
+
+
 def test_each_row_says_what_is_wrong_with_it_and_every_error_shows_at_once(client, teammate):
     client.force_login(teammate)
     sent = _form(
@@ -257,3 +273,16 @@ def test_each_row_says_what_is_wrong_with_it_and_every_error_shows_at_once(clien
     assert len(rows) == 2  # the good row has none
     assert "The end must be after the start." in html and "Say why" in html
     assert 'value="critical"' in html and not Silence.objects.exists()
+
+
+def test_silence_this_chooses_the_team_for_a_member_of_several(client, teammate, team_b, incident):
+    catalog.membership_set(team=team_b, user=teammate)
+    html = Template("{% load bw_silences %}{% silence_this incident %}").render(
+        Context({"incident": incident})
+    )
+    href = re.search(r'href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(href).query)["team"] == ["ledger"]
+    client.force_login(teammate)
+    form = client.get(href).content.decode()
+    assert "several teams" not in form and re.search(r"data-alert-count>1<", form)
+    assert '<option value="ledger" selected>' in form

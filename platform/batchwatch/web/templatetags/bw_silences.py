@@ -21,21 +21,29 @@ register = template.Library()
 
 
 @register.simple_tag
-def silence_url(matchers: Sequence[str]) -> str:
-    """The silence form with these matchers in its rows."""
-    return path_for("web:silences", query={"matcher": list(matchers)}) + "#new-silence"
+def silence_url(matchers: Sequence[str], team: str = "") -> str:
+    """The silence form with these matchers in its rows (and the team it is for chosen)."""
+    query: dict[str, object] = {"matcher": list(matchers)}
+    if team:
+        query["team"] = team
+    return path_for("web:silences", query=query) + "#new-silence"
 
 
-def subject_matchers(subject: Incident | Alert | Job | None) -> list[str]:
+def subject_matchers(subject: Incident | Alert | Job | None) -> tuple[list[str], str]:
+    """The matchers of a silence of ``subject`` and the team it is for ("" if unknown): a
+    member of several teams then need not choose."""
     if isinstance(subject, Incident):
-        return incident_silence_matchers(subject)
+        return incident_silence_matchers(subject), subject.team.slug if subject.team else ""
     if isinstance(subject, Alert):
-        return alert_silence_matchers(subject)
+        return alert_silence_matchers(subject), str(subject.labels.get("team", ""))
     if isinstance(subject, Job):
-        return job_silence_matchers(subject.key)
-    return []
+        return job_silence_matchers(subject.key), (
+            subject.owner_team.slug if subject.owner_team else ""
+        )
+    return [], ""
 
 
 @register.inclusion_tag("web/_silence_this.html")
 def silence_this(subject: Incident | Alert | Job | None, label: str = "Silence this") -> dict:
-    return {"matchers": subject_matchers(subject), "label": label}
+    matchers, team = subject_matchers(subject)
+    return {"matchers": matchers, "silence_team": team, "silence_label": label}
