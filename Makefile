@@ -31,6 +31,7 @@ venv: $(STAMP)
 
 # `make run PORT=8001`: another port, and the links the demo prints and sends point to it.
 run: $(STAMP)
+	@$(RUN_ENV) $(PY) manage.py serve --check-port $(if $(PORT),--port $(PORT))
 	$(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py load_demo
 	$(RUN_ENV) $(PY) manage.py serve $(if $(PORT),--port $(PORT))

@@ -89,3 +89,18 @@ def test_serve_prints_the_url_it_actually_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_check_port_answers_before_anything_is_loaded(tmp_path, busy_port):
+    """`make run` asks first, so a taken port is said before the demo loads."""
+    env = _env(tmp_path)
+    taken = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--check-port", "--port", str(busy_port)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert taken.returncode == 1 and "already in use" in taken.stderr
+    free = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--check-port", "--port", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert free.returncode == 0 and free.stdout == "" and free.stderr == ""

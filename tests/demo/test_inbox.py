@@ -1,12 +1,14 @@
 """The demo inbox: the demo's notifications kept instead of sent, and the page showing them."""
 
+import io
 from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from batchwatch.demo import inbox
+from batchwatch.core import periodic
+from batchwatch.demo import inbox, live
 from batchwatch.demo.models import DemoInstallation, InboxMessage
 from batchwatch.notify import transports
 from batchwatch.notify.models import Notification
@@ -87,3 +89,17 @@ def test_the_navigation_links_the_inbox_only_when_serving_the_demo(client, demo_
     assert b"Demo inbox" not in client.get("/").content
     with inbox.capture():
         assert b'href="/demo/inbox/"' in client.get("/").content
+
+
+def test_serving_a_demo_database_turns_the_inbox_and_the_demo_runs_on(db):
+    out = io.StringIO()
+    inbox.on_startup(datetime.now(UTC), out, out)  # no demo: nothing
+    assert not inbox.is_active() and out.getvalue() == ""
+    DemoInstallation.objects.create(loaded_at=datetime.now(UTC))
+    try:
+        inbox.on_startup(datetime.now(UTC), out, out)
+        assert inbox.is_active() and "/demo/inbox/" in out.getvalue()
+        assert periodic.get_task(live.TASK).func is live.demo_runs_tick
+    finally:
+        inbox.deactivate()
+        periodic.unregister(live.TASK)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 
 from batchwatch.core.links import absolute_url
@@ -122,7 +122,11 @@ def inbox_messages(*, to: str | None = None, limit: int = 200) -> QuerySet[Inbox
 
 def on_startup(now: datetime, stdout: Output, stderr: Output) -> None:
     """Before ``serve`` listens: a demo database delivers into the inbox."""
-    if demo_loaded():
+    try:
+        loaded = demo_loaded()
+    except DatabaseError:  # not migrated yet: no demo either
+        loaded = False
+    if loaded:
         activate()
         live.start()
         stdout.write(

@@ -42,12 +42,17 @@ class Command(BaseCommand):
             "Python runs one core per process",
         )
         parser.add_argument(
+            "--check-port",
+            action="store_true",
+            help="only check that the port can be bound, then exit (make run asks first)",
+        )
+        parser.add_argument(
             "--no-scheduler",
             action="store_true",
             help="do not start the embedded scheduler (production uses Celery beat)",
         )
 
-    def handle(self, *args, host, port, threads, processes, no_scheduler, **options):
+    def handle(self, *args, host, port, threads, processes, no_scheduler, check_port, **options):
         application = get_wsgi_application()
         if not 0 <= port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535, or 0 for any free one).")
@@ -61,6 +66,9 @@ class Command(BaseCommand):
         # Bind before anything else: the port may be taken, and saying "serving" (or starting
         # the scheduler) before knowing would be a lie.
         listener = bind(host, port)
+        if check_port:
+            listener.close()
+            return
         url = f"http://{_url_host(host)}:{listener.getsockname()[1]}"
         # What the apps do as the server starts (runbooks: load runbooks/*.md).
         startup.run_all(now=datetime.now(UTC), stdout=self.stdout, stderr=self.stderr)
