@@ -18,6 +18,7 @@ from batchwatch.ingest.api import IngestKeyViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.oncall.api_overrides import RotationOverrideViewSet
 from batchwatch.oncall.api_policies import EscalationPolicyViewSet
+from batchwatch.oncall.api_swaps import ShiftSwapViewSet
 from batchwatch.runs.api import RunViewSet, TraceView
 from batchwatch.slack import views as slack_views
 from batchwatch.slo.api import SLOViewSet
@@ -41,6 +42,7 @@ router.register("rotation-overrides", RotationOverrideViewSet, basename="rotatio
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("alert-integrations", IntegrationViewSet, basename="alert-integration")
 router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
+router.register("shift-swaps", ShiftSwapViewSet, basename="shift-swap")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
 

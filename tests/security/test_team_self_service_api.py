@@ -223,3 +223,31 @@ def test_a_step_missing_whom_is_a_400_and_changes_nothing(api_as, owner, policy)
     too_long = {"steps": [{"target": "team", "team": "ledger", "wait": "30 00:00:00"}]}
     assert api_as(owner).patch(url, too_long, format="json").status_code == 400
     assert list(policy.steps.values_list("target", flat=True)) == ["rotation"]
+
+
+# --- shift swaps ---------------------------------------------------------------------------
+
+
+def test_swaps_by_persona(api_as, owner, teammate, outsider, rotation):
+    url = "/api/v1/shift-swaps/"
+    start = datetime.now(UTC) + timedelta(days=1)
+    body = {
+        "rotation": "ledger-primary",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=1)).isoformat(),
+    }
+    assert api_as(outsider).post(url, body, format="json").status_code == 403
+    hers = api_as(teammate).post(url, {**body, "requester": "olivia"}, format="json")
+    assert hers.status_code == 403
+    offered = api_as(teammate).post(url, body, format="json")
+    assert offered.status_code == 201 and offered.json()["requester"] == "tom"
+    pk = offered.json()["id"]
+    assert api_as(teammate).post(f"{url}{pk}/take/").status_code == 403  # her own
+    assert api_as(outsider).post(f"{url}{pk}/take/").status_code == 403
+    taken = api_as(owner).post(f"{url}{pk}/take/")
+    assert taken.status_code == 200 and taken.json()["taker"] == "olivia"
+    assert api_as(owner).post(f"{url}{pk}/take/").status_code == 400  # taken already
+    assert api_as(outsider).post(f"{url}{pk}/cancel/").status_code == 403
+    cancelled = api_as(teammate).post(f"{url}{pk}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    assert api_as(outsider).get(url, {"state": "cancelled"}).json()["count"] == 1

@@ -17,7 +17,8 @@ from batchwatch.audit.models import AuditEvent
 from batchwatch.catalog.models import Membership
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create
-from batchwatch.oncall.models import RotationOverride
+from batchwatch.oncall.models import RotationOverride, ShiftSwap
+from batchwatch.oncall.selectors import rotation_schedule
 from batchwatch.oncall.services import layer_save, override_add, policy_save, rotation_upsert
 
 URL = "/teams/ledger/settings/"
@@ -423,3 +424,54 @@ def test_the_page_reads_in_queries_that_do_not_grow_with_the_team(
             ends_at=now + timedelta(days=i, hours=2),
         )
     assert count() == before
+
+
+# --- shift swaps ---------------------------------------------------------------------------
+
+
+def _offer(user: str, days: int = 1) -> dict:
+    return {
+        "action": "swap-offer",
+        "swap_rotation": "ledger-primary",
+        "swap_user": user,
+        "swap_from": _later(days),
+        "swap_to": _later(days + 1),
+    }
+
+
+def test_a_member_offers_her_shifts_and_another_takes_them(
+    client, owner, teammate, outsider, rotation
+):
+    assert _post(client, teammate, **_offer("olivia")).status_code == 400  # not hers
+    assert _post(client, outsider, **_offer("oscar")).status_code == 403
+    assert _post(client, teammate, **_offer("tom")).status_code == 302
+    swap = ShiftSwap.objects.get()
+    assert swap.requester == teammate and swap.state == "open"
+    refused = _post(client, teammate, action="swap-take", swap=swap.pk)  # her own offer
+    assert refused.status_code == 400
+    client.force_login(owner)
+    assert "Take these shifts" in client.get("/rotations/ledger-primary/").content.decode()
+    _post(client, owner, action="swap-take", swap=swap.pk)
+    swap.refresh_from_db()
+    assert swap.state == "taken" and swap.taker == owner
+    # The schedule gives the taker the requester's shifts of the period.
+    shifts = rotation_schedule(rotation, swap.starts_at, swap.ends_at)
+    assert {s.user_id for s in shifts if s.user_id} <= {owner.pk}
+    again = _post(client, owner, action="swap-take", swap=swap.pk)
+    assert again.status_code == 400
+    assert AuditEvent.objects.filter(action="swap.changed").count() == 2
+
+
+def test_a_swap_is_cancelled_after_confirming_by_its_people(
+    client, owner, teammate, make_user, team_a, rotation
+):
+    _post(client, teammate, **_offer("tom"))
+    swap = ShiftSwap.objects.get()
+    other = make_user("uma")
+    Membership.objects.create(team=team_a, user=other)
+    assert _post(client, other, action="swap-cancel", swap=swap.pk).status_code == 400
+    asked = _post(client, teammate, action="swap-cancel", swap=swap.pk)
+    assert "Cancel the swap of tom" in asked.content.decode()
+    _post(client, teammate, action="swap-cancel", swap=swap.pk, confirmed="yes")
+    swap.refresh_from_db()
+    assert swap.state == "cancelled"

@@ -25,6 +25,7 @@ class AuditEvent(models.Model):
         INTEGRATION_CREATED = "integration.created", "Alert integration created"
         INTEGRATION_REVOKED = "integration.revoked", "Alert integration revoked"
         POLICY_CHANGED = "policy.changed", "Escalation policy steps changed"
+        SWAP_CHANGED = "swap.changed", "Shift swap offered, taken or cancelled"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 

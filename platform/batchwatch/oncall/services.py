@@ -21,6 +21,7 @@ from batchwatch.oncall.models import (
     Rotation,
     RotationLayer,
     RotationOverride,
+    ShiftSwap,
     _feed_token,
 )
 from batchwatch.oncall.selectors import rotation_schedule, rotations_with_layers, users_by_id
@@ -201,6 +202,97 @@ def _override_event(
             "user": override.user.get_username(),
             "starts_at": override.starts_at.isoformat(),
             "ends_at": override.ends_at.isoformat(),
+        },
+        request=request,
+    )
+
+
+@transaction.atomic
+def swap_offer(
+    rotation: Rotation,
+    *,
+    requester: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> ShiftSwap:
+    """``requester`` offers her shifts of ``rotation`` within the period to whoever of the
+    team takes them (open until then); audited. Callers check
+    ``oncall.permissions.can_offer_swap`` first."""
+    if not rotation.team.memberships.filter(user=requester).exists():
+        raise ValidationError(
+            {"requester": f"{requester.get_username()} is not in {rotation.team.name}."}
+        )
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": "A swap ends after it starts."})
+    if ends_at <= now:
+        raise ValidationError({"ends_at": "This period is over already: choose a later end."})
+    swap = ShiftSwap.objects.create(
+        rotation=rotation, requester=requester, starts_at=starts_at, ends_at=ends_at
+    )
+    _swap_event(swap, actor, request)
+    return swap
+
+
+@transaction.atomic
+def swap_take(
+    swap: ShiftSwap,
+    *,
+    taker: User,
+    now: datetime,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> ShiftSwap:
+    """``taker`` takes an open swap: from now the schedule gives her the requester's shifts
+    of the period. Two people taking it at once: the row lock lets one through, the other is
+    told it is taken. Callers check ``oncall.permissions.can_take_swap`` first."""
+    swap = ShiftSwap.objects.select_for_update().select_related("rotation__team").get(pk=swap.pk)
+    if swap.state != ShiftSwap.State.OPEN:
+        raise ValidationError(f"This swap is {swap.get_state_display().lower()} already.")
+    if swap.ends_at <= now:
+        raise ValidationError("This swap's period is over.")
+    if not swap.rotation.team.memberships.filter(user=taker).exists():
+        raise ValidationError({"taker": f"{taker.get_username()} is not in the rotation's team."})
+    swap.taker = taker
+    swap.state = ShiftSwap.State.TAKEN
+    swap.save(update_fields=["taker", "state"])
+    _swap_event(swap, actor, request)
+    return swap
+
+
+@transaction.atomic
+def swap_cancel(
+    swap: ShiftSwap,
+    *,
+    actor: User | None = None,
+    request: HttpRequest | Request | None = None,
+) -> ShiftSwap:
+    """Cancel an open or taken swap (the schedule forgets it). Callers check
+    ``oncall.permissions.can_cancel_swap`` first."""
+    swap = ShiftSwap.objects.select_for_update().select_related("rotation__team").get(pk=swap.pk)
+    if swap.state == ShiftSwap.State.CANCELLED:
+        raise ValidationError("This swap is cancelled already.")
+    swap.state = ShiftSwap.State.CANCELLED
+    swap.save(update_fields=["state"])
+    _swap_event(swap, actor, request)
+    return swap
+
+
+def _swap_event(swap: ShiftSwap, actor: User | None, request: HttpRequest | Request | None) -> None:
+    record_event(
+        AuditEvent.Action.SWAP_CHANGED,
+        actor=actor,
+        team=swap.rotation.team,
+        target=swap,
+        detail={
+            "rotation": swap.rotation.slug,
+            "state": swap.state,
+            "requester": swap.requester.get_username(),
+            "taker": swap.taker.get_username() if swap.taker else None,
+            "starts_at": swap.starts_at.isoformat(),
+            "ends_at": swap.ends_at.isoformat(),
         },
         request=request,
     )

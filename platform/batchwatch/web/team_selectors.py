@@ -11,14 +11,20 @@ from django.db.models import Prefetch, QuerySet
 from batchwatch.alerts.models import Integration, Route
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.ingest.models import IngestKey
-from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation, RotationOverride
+from batchwatch.oncall.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Rotation,
+    RotationOverride,
+    ShiftSwap,
+)
 
 
 @dataclass
 class TeamSettings:
     team: Team
     memberships: list[Membership]
-    rotations: list[Rotation]  # each with .upcoming: its overrides not over yet
+    rotations: list[Rotation]  # each with .upcoming and .swaps_ahead: those not over yet
     ingest_keys: list[IngestKey]
     integrations: list[Integration]
     policies: list[EscalationPolicy]
@@ -46,11 +52,27 @@ def rotation_overrides_upcoming(rotation_ids: list[int], now: datetime) -> dict[
     return found
 
 
+def rotation_swaps_ahead(rotation_ids: list[int], now: datetime) -> dict[int, list[Any]]:
+    """Per rotation, its open and taken swaps that have not ended at ``now``, soonest first."""
+    found: dict[int, list[Any]] = {pk: [] for pk in rotation_ids}
+    rows = (
+        ShiftSwap.objects.filter(rotation_id__in=rotation_ids, ends_at__gt=now)
+        .exclude(state=ShiftSwap.State.CANCELLED)
+        .select_related("requester", "taker", "rotation__team")
+        .order_by("starts_at", "id")
+    )
+    for swap in rows:
+        found[swap.rotation_id].append(swap)
+    return found
+
+
 def team_settings(team: Team, *, now: datetime) -> TeamSettings:
     rotations = list(Rotation.objects.filter(team=team).order_by("name"))
     upcoming = rotation_overrides_upcoming([r.pk for r in rotations], now)
+    swaps = rotation_swaps_ahead([r.pk for r in rotations], now)
     for rotation in rotations:
         rotation.upcoming = upcoming[rotation.pk]  # type: ignore[attr-defined]
+        rotation.swaps_ahead = swaps[rotation.pk]  # type: ignore[attr-defined]
     steps = EscalationStep.objects.select_related("rotation", "user", "team").order_by(
         "position", "id"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import messages
@@ -35,20 +36,44 @@ from batchwatch.core.links import absolute_url, path_for
 from batchwatch.core.numbers import parse_id
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create, ingest_keys_revoke
-from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation, RotationOverride
-from batchwatch.oncall.permissions import can_add_override, can_delete_override
-from batchwatch.oncall.services import override_create, override_delete, policy_steps_set
+from batchwatch.oncall.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Rotation,
+    RotationOverride,
+    ShiftSwap,
+)
+from batchwatch.oncall.permissions import (
+    can_add_override,
+    can_cancel_swap,
+    can_delete_override,
+    can_offer_swap,
+    can_take_swap,
+)
+from batchwatch.oncall.services import (
+    override_create,
+    override_delete,
+    policy_steps_set,
+    swap_cancel,
+    swap_offer,
+    swap_take,
+)
 from batchwatch.web.team_policies import parse_steps, policy_rows, whom_choices
 from batchwatch.web.team_selectors import (
     rotation_overrides_upcoming,
+    rotation_swaps_ahead,
     team_memberships,
     team_settings,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # What a destructive action asks before it acts, by action.
 CONFIRM = {
     "member-remove": "Take {what} out of {team}?",
     "override-delete": "Remove the override {what}?",
+    "swap-cancel": "Cancel the swap {what}?",
     "key-revoke": "Revoke the ingest key {what}? Senders using it are refused from now on.",
     "integration-revoke": (
         "Revoke the integration {what}? Alerts sent with its token are refused from now on."
@@ -111,6 +136,7 @@ def _render(
     can_manage = can_manage_team(request.user, team)
     for rotation in data.rotations:
         _mark_deletable(request, rotation.upcoming, can_manage=can_manage)  # type: ignore[attr-defined]
+        _mark_swaps(request, rotation.swaps_ahead, can_manage=can_manage)  # type: ignore[attr-defined]
     for policy in data.policies:
         refused = failed == "policy-steps" and request.POST.get("policy") == policy.slug
         policy.rows = policy_rows(policy, request.POST if refused else None)  # type: ignore[attr-defined]
@@ -155,6 +181,20 @@ def _mark_deletable(
         override.deletable = can_manage or (is_member and own)  # type: ignore[attr-defined]
 
 
+def _mark_swaps(
+    request: HttpRequest, swaps: list[ShiftSwap], *, can_manage: bool, is_member: bool = True
+) -> None:
+    # As oncall.permissions decides for taking and cancelling, without a query per row.
+    for swap in swaps:
+        mine = request.user.pk in {swap.requester_id, swap.taker_id}
+        swap.takeable = (  # type: ignore[attr-defined]
+            is_member
+            and swap.state == ShiftSwap.State.OPEN
+            and request.user.pk != swap.requester_id
+        )
+        swap.cancellable = can_manage or (is_member and mine)  # type: ignore[attr-defined]
+
+
 def _override_people(request: HttpRequest, memberships: list[Membership], can_manage: bool) -> list:
     """Whom the override form offers: the team for its owners, herself for a member."""
     people = [m.user for m in memberships]
@@ -168,10 +208,13 @@ def rotation_overrides_context(request: HttpRequest, rotation: Rotation, now: da
     memberships = list(team_memberships(team))
     can_manage = can_manage_team(request.user, team)
     overrides = rotation_overrides_upcoming([rotation.pk], now)[rotation.pk]
+    swaps = rotation_swaps_ahead([rotation.pk], now)[rotation.pk]
     is_member = can_manage or any(m.user_id == request.user.pk for m in memberships)
     _mark_deletable(request, overrides, can_manage=can_manage, is_member=is_member)
+    _mark_swaps(request, swaps, can_manage=can_manage, is_member=is_member)
     return {
         "overrides": overrides,
+        "swaps": swaps,
         "override_form": is_member,
         "override_people": _override_people(request, memberships, can_manage),
         "override_zone": rotation.timezone,
@@ -280,29 +323,36 @@ def _local_instant(raw: str, zone: ZoneInfo, field: str) -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def override_add_action(request: HttpRequest, team: Team) -> None:
+def _rotation_person_zone(
+    request: HttpRequest, team: Team, prefix: str
+) -> tuple[Rotation, User, ZoneInfo]:
+    """The rotation, the person of the team and the zone an override or swap form names
+    (fields ``<prefix>_rotation``, ``<prefix>_user``, ``<prefix>_zone``)."""
     post = request.POST
-    rotation = Rotation.objects.filter(team=team, slug=post.get("override_rotation", "")).first()
+    rotation = Rotation.objects.filter(team=team, slug=post.get(f"{prefix}_rotation", "")).first()
     if rotation is None:
         raise ValidationError("Choose one of the team's rotations.")
-    who = next(
-        (
-            m.user
-            for m in Membership.objects.select_related("user").filter(team=team)
-            if m.user.get_username() == post.get("override_user", "")
-        ),
-        None,
+    who = (
+        Membership.objects.select_related("user")
+        .filter(team=team, user__username=post.get(f"{prefix}_user", ""))
+        .first()
     )
     if who is None:
-        raise ValidationError("Choose someone of the team to be on call.")
-    if not can_add_override(request.user, rotation, for_user_id=who.pk):
-        raise ValidationError("A member may put only herself on call; owners put anyone.")
+        raise ValidationError("Choose someone of the team.")
     try:
-        zone = ZoneInfo(post.get("override_zone") or rotation.timezone)
+        zone = ZoneInfo(post.get(f"{prefix}_zone") or rotation.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            f"Unknown time zone {post.get('override_zone', '')[:60]!r}."
+            f"Unknown time zone {post.get(f'{prefix}_zone', '')[:60]!r}."
         ) from None
+    return rotation, who.user, zone
+
+
+def override_add_action(request: HttpRequest, team: Team) -> None:
+    post = request.POST
+    rotation, who, zone = _rotation_person_zone(request, team, "override")
+    if not can_add_override(request.user, rotation, for_user_id=who.pk):
+        raise ValidationError("A member may put only herself on call; owners put anyone.")
     override = override_create(
         rotation,
         user=who,
@@ -336,6 +386,59 @@ def override_delete_action(request: HttpRequest, team: Team) -> None:
     _confirm(request, team, "override-delete", what)
     override_delete(override, actor=request.user, request=request)
     messages.success(request, f"Override removed: {what}.")
+
+
+# --- shift swaps ---------------------------------------------------------------------------
+
+
+def swap_offer_action(request: HttpRequest, team: Team) -> None:
+    post = request.POST
+    rotation, who, zone = _rotation_person_zone(request, team, "swap")
+    if not can_offer_swap(request.user, rotation, requester_id=who.pk):
+        raise ValidationError("A member may offer only her own shifts; owners offer anyone's.")
+    swap_offer(
+        rotation,
+        requester=who,
+        starts_at=_local_instant(post.get("swap_from", ""), zone, "starts_at"),
+        ends_at=_local_instant(post.get("swap_to", ""), zone, "ends_at"),
+        now=_now(),
+        actor=request.user,
+        request=request,
+    )
+    messages.success(
+        request, f"{who.get_username()}'s shifts on {rotation.name} are offered to the team."
+    )
+
+
+def _swap(request: HttpRequest, team: Team) -> ShiftSwap:
+    swap = (
+        ShiftSwap.objects.select_related("rotation__team", "requester", "taker")
+        .filter(pk=parse_id(request.POST.get("swap", "")) or 0, rotation__team=team)
+        .first()
+    )
+    if swap is None:
+        raise Http404("No such swap of this team.")
+    return swap
+
+
+def swap_take_action(request: HttpRequest, team: Team) -> None:
+    swap = _swap(request, team)
+    if not can_take_swap(request.user, swap):
+        raise ValidationError("Someone of the team other than its requester takes a swap.")
+    swap_take(swap, taker=request.user, now=_now(), actor=request.user, request=request)
+    messages.success(
+        request, f"You took {swap.requester.get_username()}'s shifts on {swap.rotation.name}."
+    )
+
+
+def swap_cancel_action(request: HttpRequest, team: Team) -> None:
+    swap = _swap(request, team)
+    if not can_cancel_swap(request.user, swap):
+        raise ValidationError("Only its requester, its taker or an owner cancels a swap.")
+    what = f"of {swap.requester.get_username()}'s shifts on {swap.rotation.name}"
+    _confirm(request, team, "swap-cancel", what)
+    swap_cancel(swap, actor=request.user, request=request)
+    messages.success(request, f"Swap {what} cancelled.")
 
 
 # --- secrets: ingest keys and integrations -----------------------------------------------
@@ -423,6 +526,9 @@ ACTIONS: dict[str, Callable[[HttpRequest, Team], dict | None]] = {
     "member-remove": member_remove_action,
     "override-add": override_add_action,
     "override-delete": override_delete_action,
+    "swap-offer": swap_offer_action,
+    "swap-take": swap_take_action,
+    "swap-cancel": swap_cancel_action,
     "key-create": key_create_action,
     "key-revoke": key_revoke_action,
     "integration-create": integration_create_action,
