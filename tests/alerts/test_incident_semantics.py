@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from batchwatch.alerts import services
 from batchwatch.alerts.from_signals import signals_route
@@ -263,3 +264,20 @@ def test_an_expired_alert_leaves_the_title_and_urgency(by_team):
     services.alerts_reconsider(now=T0 + timedelta(minutes=6))
     incident.refresh_from_db()
     assert (incident.title, incident.urgency) == ("a failed", "low")
+
+
+def test_the_policy_can_map_a_severity_to_high_urgency(route_tree, policy):
+    policy.urgency_by_severity = {"Warning": "high"}
+    policy.full_clean()
+    policy.save()
+    receive([firing(ledger("a"), severity="warning")], T0)
+    incident = Incident.objects.get()
+    assert incident.escalation_snapshot["urgency_by_severity"]["warning"] == "high"
+    assert (incident.urgency, incident.severity) == ("high", "warning")
+
+
+@pytest.mark.parametrize("mapping", [["warning"], {"warning": "urgent"}, {"": "high"}])
+def test_a_policy_mapping_is_validated(policy, mapping):
+    policy.urgency_by_severity = mapping
+    with pytest.raises(ValidationError):
+        policy.full_clean()

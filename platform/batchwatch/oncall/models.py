@@ -147,6 +147,24 @@ class ShiftSwap(models.Model):
         return f"{self.requester} → {self.taker or '?'} {self.starts_at:%Y-%m-%d %H:%M}"
 
 
+# The default severity -> urgency mapping of a policy: these are high, anything else low.
+HIGH_URGENCY_SEVERITIES = ("critical", "error", "page", "high", "p1", "p2")
+URGENCIES = ("high", "low")
+
+
+def validate_urgency_mapping(value: object) -> None:
+    """A policy's overrides of the default mapping: ``{"<severity>": "high"|"low"}``."""
+    if not isinstance(value, dict):
+        raise ValidationError('A mapping of severity to urgency, e.g. {"warning": "high"}.')
+    for severity, urgency in value.items():
+        if not isinstance(severity, str) or not severity.strip() or len(severity) > 20:
+            raise ValidationError(f"{severity!r} is not a severity (1 to 20 characters).")
+        if urgency not in URGENCIES:
+            raise ValidationError(
+                f"Severity {severity!r}: urgency is high or low, not {urgency!r}."
+            )
+
+
 class EscalationPolicy(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -162,6 +180,13 @@ class EscalationPolicy(models.Model):
         blank=True,
         help_text="An acknowledged incident returns to triggered after this long, unresolved.",
     )
+    urgency_by_severity = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_urgency_mapping],
+        help_text='Overrides of the severity → urgency mapping, e.g. {"warning": "high"}. '
+        "By default critical, error, page, high, p1 and p2 are high, anything else low.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -170,6 +195,13 @@ class EscalationPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def urgency_mapping(self) -> dict[str, str]:
+        """The whole severity → urgency mapping: the defaults with this policy's overrides."""
+        mapping = dict.fromkeys(HIGH_URGENCY_SEVERITIES, "high")
+        for severity, urgency in (self.urgency_by_severity or {}).items():
+            mapping[str(severity).strip().lower()] = str(urgency)
+        return mapping
 
 
 class EscalationStep(models.Model):

@@ -255,8 +255,8 @@ def _policy_snapshot(policy: EscalationPolicy | None) -> dict[str, Any]:
         "repeat": policy.repeat,
         "ack_timeout_seconds": policy.ack_timeout.total_seconds() if policy.ack_timeout else None,
         "steps": steps,
-        # The policy's severity → urgency mapping (today every policy has the default one).
-        "urgency_by_severity": dict(URGENCY_BY_SEVERITY),
+        # The policy's severity → urgency mapping (the defaults with its overrides).
+        "urgency_by_severity": policy.urgency_mapping(),
     }
 
 

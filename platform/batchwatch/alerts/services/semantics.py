@@ -23,6 +23,7 @@ from batchwatch.alerts.models import Alert, Incident, IncidentAlert, TimelineEnt
 from batchwatch.alerts.services.timeline import timeline_entry
 from batchwatch.alerts.services.timers import OPEN_STATES, _timer_set, _timers_cancel
 from batchwatch.core.bulk import update_rows
+from batchwatch.oncall.models import HIGH_URGENCY_SEVERITIES
 
 # Higher is worse. Unknown severities rank between warning and error: unknown is not benign.
 SEVERITY_RANK: dict[str, int] = {
@@ -43,10 +44,9 @@ SEVERITY_RANK: dict[str, int] = {
     "": 0,
 }
 UNKNOWN_RANK = 40
-# The default severity → urgency mapping of a policy: anything not named here is low.
-URGENCY_BY_SEVERITY: dict[str, str] = {
-    name: Incident.Urgency.HIGH for name in ("critical", "error", "page", "high", "p1", "p2")
-}
+# The default severity → urgency mapping (a policy's ``urgency_by_severity`` overrides it):
+# anything not named here is low.
+URGENCY_BY_SEVERITY: dict[str, str] = dict.fromkeys(HIGH_URGENCY_SEVERITIES, Incident.Urgency.HIGH)
 
 # What several jobs' alerts of one kind have in common, for a title: "3 jobs of Ledger failed".
 JOB_VERBS: dict[str, str] = {
