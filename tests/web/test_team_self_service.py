@@ -475,3 +475,37 @@ def test_a_swap_is_cancelled_after_confirming_by_its_people(
     _post(client, teammate, action="swap-cancel", swap=swap.pk, confirmed="yes")
     swap.refresh_from_db()
     assert swap.state == "cancelled"
+
+
+def test_staff_do_everything_on_any_team(client, admin, teammate, team_a, rotation, policy):
+    assert _post(client, admin, action="key-create", key_name="staff key").status_code == 200
+    created = _post(
+        client,
+        admin,
+        action="integration-create",
+        integration_name="staff AM",
+        integration_kind="webhook",
+    )
+    assert created.status_code == 200
+    override = _post(
+        client,
+        admin,
+        action="override-add",
+        override_rotation="ledger-primary",
+        override_user="tom",
+        override_from=_later(1),
+        override_to=_later(2),
+    )
+    assert override.status_code == 302
+    steps = _post(client, admin, **_steps(policy_repeat="1"))
+    assert steps.status_code == 302
+    assert IngestKey.objects.filter(team=team_a).count() == 1
+    assert Integration.objects.filter(team=team_a).count() == 1
+    assert RotationOverride.objects.get().created_by == admin
+
+
+def test_outsiders_read_the_rotation_but_get_no_forms(client, outsider, rotation):
+    client.force_login(outsider)
+    page = client.get("/rotations/ledger-primary/").content.decode()
+    assert "Overrides ahead" in page
+    assert 'value="override-add"' not in page and 'value="swap-offer"' not in page
