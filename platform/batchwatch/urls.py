@@ -13,6 +13,7 @@ from batchwatch.catalog.api import JobViewSet, TeamViewSet
 from batchwatch.catalog.api_members import TeamMemberViewSet
 from batchwatch.core import views as core_views
 from batchwatch.core.api import api_not_found
+from batchwatch.demo.api import DemoInboxView
 from batchwatch.ingest import views as ingest_views
 from batchwatch.ingest.api import IngestKeyViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
@@ -73,6 +74,7 @@ urlpatterns = [
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/now/", NowView.as_view(), name="now"),
+    path("api/v1/demo/inbox/", DemoInboxView.as_view(), name="demo-inbox-api"),
     # Before the router, whose silences/<id>/ would take "preview" for an id.
     path("api/v1/silences/preview/", SilencePreviewView.as_view(), name="silence-preview"),
     path("api/v1/incidents/<str:pk>/hub/", IncidentHubView.as_view(), name="incident-hub"),

@@ -103,3 +103,23 @@ def test_serving_a_demo_database_turns_the_inbox_and_the_demo_runs_on(db):
     finally:
         inbox.deactivate()
         periodic.unregister(live.TASK)
+
+
+@pytest.mark.parametrize("persona", ["admin", "owner", "teammate", "outsider"])
+def test_inbox_api_for_every_signed_in_persona(request, api_as, demo_db, persona):
+    """The demo's people are fictional and its inbox is everyone's: staff, a team's owner and
+    member, and a member of another team all read it."""
+    user = request.getfixturevalue(persona)
+    with inbox.capture():
+        transports.send(_notification("email", "alice@example.com"))
+    response = api_as(user).get("/api/v1/demo/inbox/")
+    assert response.status_code == 200
+    [message] = response.json()
+    assert message["transport"] == "email" and message["address"] == "alice@example.com"
+    assert api_as(user).get("/api/v1/demo/inbox/", {"to": "me"}).json() == []
+
+
+def test_inbox_api_needs_a_login_and_the_demo(api_as, db, teammate):
+    assert api_as().get("/api/v1/demo/inbox/").status_code in (401, 403)
+    assert api_as(teammate).get("/api/v1/demo/inbox/").status_code == 404
+    assert "/api/v1/demo/inbox/" in api_as(teammate).get("/api/schema/?format=json").json()["paths"]
