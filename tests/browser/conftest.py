@@ -77,39 +77,19 @@ def api(playwright: Playwright, live_server) -> Iterator[APIRequestContext]:
     context.dispose()
 
 
-@pytest.fixture
-def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
-    context = browser.new_context(base_url=live_server.url, timezone_id="UTC")
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context
-    context.close()
-
-
-# now.js polls every 15 s; the page's clock is Playwright's, so tests move it instead of waiting.
-PAST_A_REFRESH_MS = 16_000
-
-
-def mark_the_document(page: Page) -> None:
-    """A flag that only survives if the page is never reloaded."""
-    page.evaluate("window.__notReloaded = true")
-
-
-def assert_not_reloaded(page: Page) -> None:
-    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
-
-
 # What a page loads that must be there: a missing one breaks the page silently.
 ASSETS = {"script", "stylesheet", "image", "font"}
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A page that fails the test on a script error, a refused script or style (the CSP says
-    so on the console), a missing asset or any server error. A 4xx answer to a form or a
-    fetch is the application's to give, and tests check it where it matters."""
-    page = context.new_page()
+def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
+    """A fresh browser profile whose pages (every tab) fail the test on a script error, a
+    refused script or style (the CSP says so on the console), a missing asset or any server
+    error. A 4xx answer to a form or a fetch is the application's to give; tests check it
+    where it matters."""
+    context = browser.new_context(base_url=live_server.url, timezone_id="UTC")
+    context.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
 
     def on_console(message: ConsoleMessage) -> None:
         # Chromium logs every 4xx/5xx load as "Failed to load resource"; on_response judges.
@@ -125,10 +105,31 @@ def page(context: BrowserContext) -> Iterator[Page]:
         ):
             problems.append(f"{response.status} for {request.method} {request.url}")
 
-    page.on("console", on_console)
-    page.on("response", on_response)
-    yield page
+    context.on("weberror", lambda error: problems.append(f"script error: {error.error}"))
+    context.on("console", on_console)
+    context.on("response", on_response)
+    yield context
+    context.close()
     assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """A tab of ``context`` (more: ``context.new_page()``, watched the same way)."""
+    return context.new_page()
+
+
+# now.js polls every 15 s; the page's clock is Playwright's, so tests move it instead of waiting.
+PAST_A_REFRESH_MS = 16_000
+
+
+def mark_the_document(page: Page) -> None:
+    """A flag that only survives if the page is never reloaded."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -49,21 +50,24 @@ def test_an_owner_puts_herself_on_call_with_an_override_on_her_team_page(
     page.get_by_role("link", name="Settings: members, overrides, keys").click()
     expect(page.get_by_role("heading", name="Ledger: settings")).to_be_visible()
 
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    # Times are typed in the rotation's zone, which the form offers, and shown in it.
+    zone = ZoneInfo(rotation.timezone)
+    start = datetime.now(zone).replace(second=0, microsecond=0) - timedelta(minutes=5)
     end = start + timedelta(hours=4)
     form = page.locator("form.override-form")
+    expect(form.get_by_label("Time zone")).to_have_value(rotation.timezone)
     form.get_by_label("Rotation").select_option(label="Ledger primary")
     form.get_by_label("Who").select_option(label="olivia")
     form.get_by_label("From").fill(start.strftime("%Y-%m-%dT%H:%M"))
     form.get_by_label("To").fill(end.strftime("%Y-%m-%dT%H:%M"))
-    form.get_by_label("Time zone").fill("UTC")
     form.get_by_label("Reason").fill("covering for alice")
     form.get_by_role("button", name="Add override").click()
 
     expect(page.get_by_text("olivia is on call for Ledger primary from")).to_be_visible()
     row = page.locator("#rotations").get_by_role("row").filter(has_text="covering for alice")
     expect(row).to_contain_text("olivia")
-    expect(row).to_contain_text(f"{end:%Y-%m-%d %H:%M} UTC")
+    expect(row).to_contain_text(f"{start:%Y-%m-%d %H:%M}")
+    expect(row).to_contain_text(f"{end:%Y-%m-%d %H:%M}")
 
     # It holds at once: the Now page says she is on call, until the override's end.
     page.goto("/now/")
