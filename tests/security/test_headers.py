@@ -58,6 +58,7 @@ def site(admin, ledger_job, rotation, route_tree):
     kwargs = {
         "job": {"job_id": ledger_job.pk},
         "team": {"slug": ledger_job.owner_team.slug},
+        "team-settings": {"slug": ledger_job.owner_team.slug},
         "run": {"run_id": run.pk},
         "incident": {"incident_id": Incident.objects.get().pk},
         "incident-act": {"incident_id": Incident.objects.get().pk},

@@ -2,9 +2,11 @@
 (acknowledge, resolve, reopen, snooze, reassign, escalate, notes), whom to reassign to, and
 acting on many at once (``bulk``).
 
-Reading is for everyone signed in; acting is for members of the owning team, its on-call,
-the assignee and admins (``alerts.permissions.can_act_on_incident``); bulk actions touch
-only the incidents the caller may act on.
+Reading is for whoever may open the incident's page (``alerts.permissions.can_view_incident``:
+those who may act, and the people it paged); to others an incident does not exist (404, and
+not listed). Acting is for members of the owning team, its on-call, the assignee and admins
+(``alerts.permissions.can_act_on_incident``); bulk actions touch only the incidents the
+caller may act on.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rest_framework.response import Response
 from batchwatch.alerts import selectors, services
 from batchwatch.alerts.models import Alert, Incident
 from batchwatch.alerts.permissions import can_act_on_incident
-from batchwatch.alerts.selectors_people import reassign_candidates
+from batchwatch.alerts.selectors_people import incidents_visible_to, reassign_candidates
 from batchwatch.alerts.services.bulk import (
     BULK_ACTIONS,
     IncidentFilter,
@@ -212,8 +214,8 @@ LIST_FILTERS = [
 
 
 class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
-    """Incidents, newest first. Filters: ``state``, ``open=true``, ``team`` (slug),
-    ``urgency``, ``mine=true`` (assigned to me)."""
+    """Incidents the caller may see, newest first. Filters: ``state``, ``open=true``,
+    ``team`` (slug), ``urgency``, ``mine=true`` (assigned to me)."""
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -225,7 +227,9 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
             query = query.filter(urgency=params["urgency"])
         if params.get("mine") in TRUE:
             query = query.filter(assignee_id=self.request.user.pk)
-        return query
+        # The incident page's rule, so the API shows no more than the pages do; the detail
+        # and the actions look incidents up here too, so an unseen one is a 404 for them.
+        return incidents_visible_to(self.request.user, query, now=_now())
 
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer

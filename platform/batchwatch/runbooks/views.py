@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from batchwatch.alerts.models import Incident
+from batchwatch.alerts.permissions import can_view_incident
 from batchwatch.catalog.models import Job
 from batchwatch.core.links import path_for
 from batchwatch.core.numbers import parse_id
@@ -28,10 +30,15 @@ from batchwatch.runs.models import Run
 
 
 def _subject(request):
-    """The incident, run or job named in the query string (the values to render with)."""
+    """The incident, run or job named in the query string (the values to render with).
+
+    An incident the reader may not see (``can_view_incident``) is treated as not named: the
+    runbook is for everyone signed in, the incident's job and failure are not, and a 404
+    would only make a shared link useless to them.
+    """
     if incident_id := parse_id(request.GET.get("incident")):
         incident = Incident.objects.select_related("team").filter(pk=incident_id).first()
-        if incident:
+        if incident and can_view_incident(request.user, incident, datetime.now(UTC)):
             return "incident", incident
     if run_id := parse_id(request.GET.get("run")):
         run = Run.objects.select_related("job__owner_team").filter(pk=run_id).first()

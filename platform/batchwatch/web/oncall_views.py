@@ -15,7 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from batchwatch.accounts.services import rotate_feed_secret
 from batchwatch.alerts.models import Incident
 from batchwatch.alerts.selectors import incidents_query
+from batchwatch.alerts.selectors_people import incidents_visible_to
 from batchwatch.catalog.models import Team
+from batchwatch.catalog.permissions import is_admin
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
@@ -41,8 +43,14 @@ def incidents(request):
     if state not in {"open", "all", *Incident.State.values}:
         state = "open"
     team = Team.objects.filter(slug=request.GET.get("team") or "").first()
-    rows = incidents_query(
-        state=None if state == "all" else state, team_slug=team.slug if team else None
+    now = _now()
+    # Only those whose page the person may open (alerts.permissions.can_view_incident).
+    rows = incidents_visible_to(
+        request.user,
+        incidents_query(
+            state=None if state == "all" else state, team_slug=team.slug if team else None
+        ),
+        now=now,
     )[:200]
     return render(
         request,
@@ -52,7 +60,8 @@ def incidents(request):
             "state": state,
             "team": team,
             "teams": Team.objects.all(),
-            "now": _now(),
+            "now": now,
+            "all_visible": is_admin(request.user),
         },
     )
 
