@@ -1,8 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.utils.html import escape
 
 from batchwatch.alerts.from_signals import signals_route
 from batchwatch.alerts.models import Incident
@@ -138,3 +140,13 @@ def test_served_the_demo_jobs_run_on_schedule_and_nothing_is_late(demo):
     evaluate_all(later)
     late = Signal.objects.filter(kind__in=[Signal.Kind.LATE_START, Signal.Kind.MISSED])
     assert not late.filter(created_at__gt=start).exists()
+
+
+def test_a_traced_run_page_shows_its_waterfall(client, demo):
+    run = Run.objects.exclude(trace_id="").filter(state=RunState.FAILED).first()
+    assert run is not None
+    client.force_login(User.objects.get(username="alice"))
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert escape(run.failure_reason[:40]) in page
+    step = Span.objects.filter(trace_id=run.trace_id).exclude(parent_span_id="").first()
+    assert step is not None and escape(step.name) in page
