@@ -66,12 +66,18 @@ def member_add(
 
 
 def _is_last_owner(membership: Membership) -> bool:
+    """Whether ``membership`` is its team's only owner, holding the locks of all its owners'
+    rows (in one order, so that two owners demoting each other at once wait rather than
+    deadlock): the second sees the first's change and is refused."""
     if membership.role != Membership.Role.OWNER:
         return False
-    owners = Membership.objects.select_for_update().filter(
-        team_id=membership.team_id, role=Membership.Role.OWNER
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(team_id=membership.team_id, role=Membership.Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    return not owners.exclude(pk=membership.pk).exists()
+    return owners == [membership.pk] or not owners
 
 
 @transaction.atomic
