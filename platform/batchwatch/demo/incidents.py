@@ -29,8 +29,11 @@ from batchwatch.runs.services import runs_record, spans_store
 # The current incident: a job that runs every four hours, so "it failed minutes ago" is true
 # whatever the hour the demo starts.
 CURRENT_JOB = "temporal:payments/disbursement_reconciliation"
-# How long ago the current run failed when the demo loads.
+# How long ago the current run failed when the demo loads (less when it started later: it
+# is the latest occurrence's, so the job's next run, hours away, is what recovers it).
 CURRENT_AGE = timedelta(minutes=6)
+# The latest occurrence at least this old is the current run's.
+CURRENT_SINCE = timedelta(minutes=3)
 # How many of the history's failures become (resolved) incidents: the latest few.
 REPLAYED = 4
 
@@ -157,7 +160,7 @@ def record_current_failure(*, now: datetime) -> Signal | None:
                 state="failed",
                 scheduled_at=scheduled,
                 started_at=scheduled + timedelta(seconds=40),
-                ended_at=now - CURRENT_AGE,
+                ended_at=max(scheduled + timedelta(seconds=100), now - CURRENT_AGE),
                 failure_reason=failure_reason(job.engine),
             )
         ],
@@ -178,8 +181,7 @@ def open_current_incident(signal: Signal | None, *, now: datetime) -> Incident |
 
 
 def current_occurrence(job: Job, *, now: datetime) -> datetime | None:
-    """The occurrence of ``job`` whose run is the current incident's (it failed
-    ``CURRENT_AGE`` ago, having run at least a few minutes)."""
-    failed_at = now - CURRENT_AGE
-    due = scheduled_between(job, failed_at - timedelta(days=1), failed_at - timedelta(minutes=5))
+    """The occurrence of ``job`` whose run is the current incident's: its latest that has
+    had time to start and fail, so no run of the job is due before hours have passed."""
+    due = scheduled_between(job, now - timedelta(days=1), now - CURRENT_SINCE)
     return due[-1] if due else None
