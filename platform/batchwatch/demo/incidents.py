@@ -32,8 +32,7 @@ CURRENT_JOB = "temporal:payments/disbursement_reconciliation"
 # How long ago the current run failed when the demo loads (less when it started later: it
 # is the latest occurrence's, so the job's next run, hours away, is what recovers it).
 CURRENT_AGE = timedelta(minutes=6)
-# The latest occurrence at least this old is the current run's.
-CURRENT_SINCE = timedelta(minutes=3)
+
 # How many of the history's failures become (resolved) incidents: the latest few.
 REPLAYED = 4
 
@@ -149,6 +148,8 @@ def record_current_failure(*, now: datetime) -> Signal | None:
     if Run.objects.filter(job=job, scheduled_at=scheduled, started_at__isnull=False).exists():
         return None
     external_id = f"scheduled__{scheduled.isoformat()}"
+    # (An occurrence of the last minutes started a little early: it has had time to fail.)
+    started = min(scheduled + timedelta(seconds=40), now - timedelta(seconds=100))
     runs_record(
         [
             RunObservation(
@@ -159,8 +160,8 @@ def record_current_failure(*, now: datetime) -> Signal | None:
                 source=RunSource.OPENLINEAGE,
                 state="failed",
                 scheduled_at=scheduled,
-                started_at=scheduled + timedelta(seconds=40),
-                ended_at=max(scheduled + timedelta(seconds=100), now - CURRENT_AGE),
+                started_at=started,
+                ended_at=max(started + timedelta(seconds=60), now - CURRENT_AGE),
                 failure_reason=failure_reason(job.engine),
             )
         ],
@@ -181,7 +182,7 @@ def open_current_incident(signal: Signal | None, *, now: datetime) -> Incident |
 
 
 def current_occurrence(job: Job, *, now: datetime) -> datetime | None:
-    """The occurrence of ``job`` whose run is the current incident's: its latest that has
-    had time to start and fail, so no run of the job is due before hours have passed."""
-    due = scheduled_between(job, now - timedelta(days=1), now - CURRENT_SINCE)
+    """The occurrence of ``job`` whose run is the current incident's: its latest, so no run
+    of the job is due (and recovers it) before hours have passed."""
+    due = scheduled_between(job, now - timedelta(days=1), now)
     return due[-1] if due else None
