@@ -82,12 +82,18 @@ ASSETS = {"script", "stylesheet", "image", "font"}
 
 
 @pytest.fixture
-def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
+def timezone_id() -> str:
+    """The browser's time zone (``@pytest.mark.parametrize("timezone_id", [...])`` for another)."""
+    return "UTC"
+
+
+@pytest.fixture
+def context(browser: Browser, live_server, timezone_id: str) -> Iterator[BrowserContext]:
     """A fresh browser profile whose pages (every tab) fail the test on a script error, a
     refused script or style (the CSP says so on the console), a missing asset or any server
     error. A 4xx answer to a form or a fetch is the application's to give; tests check it
     where it matters."""
-    context = browser.new_context(base_url=live_server.url, timezone_id="UTC")
+    context = browser.new_context(base_url=live_server.url, timezone_id=timezone_id)
     context.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from batchwatch.alerts.models import Incident, Silence
@@ -103,3 +104,26 @@ def test_a_member_silences_one_noisy_alert_of_an_incident_and_s_offers_the_whole
 
     expect(page.get_by_text(re.compile(r"Silence \d+ is active\."))).to_be_visible()
     assert 'partition="us"' in Silence.objects.get().matchers
+
+
+@pytest.mark.parametrize("timezone_id", ["Europe/Paris"])
+def test_a_silence_is_typed_in_the_browsers_time_zone_and_kept_in_utc(page: Page, log_in, teammate):
+    log_in(teammate)
+    page.goto("/silences/")
+    form = page.locator("#new-silence")
+    expect(form.locator("[data-tz-label]")).to_have_text("Europe/Paris")
+    row = form.locator(".matcher-row").first
+    row.get_by_label("Label").fill("job")
+    row.get_by_label("Value").fill("spark:prod-spark/ledger_close")
+    form.get_by_label("Starts").fill("2030-12-02T09:00")  # 08:00 UTC: Paris is UTC+1 in winter
+    form.get_by_label("Ends").fill("2030-12-02T11:30")
+    form.get_by_label("Why").fill("planned maintenance")
+    form.get_by_role("button", name="Silence", exact=True).click()
+
+    expect(page.get_by_text(re.compile(r"Silence \d+ is scheduled\."))).to_be_visible()
+    listed = page.get_by_role("row").filter(has_text="planned maintenance")
+    expect(listed).to_contain_text("2030-12-02 08:00 UTC")
+    expect(listed).to_contain_text("2030-12-02 10:30 UTC")
+    silence = Silence.objects.get()
+    assert silence.starts_at == datetime(2030, 12, 2, 8, 0, tzinfo=UTC)
+    assert silence.ends_at == datetime(2030, 12, 2, 10, 30, tzinfo=UTC)
