@@ -61,6 +61,9 @@ def test_one_current_incident_the_others_resolved_history(demo):
     assert CURRENT_JOB in incident.title and "WorkflowExecutionFailed" in incident.title
     alert = incident.alerts.get()
     assert now - alert.starts_at < timedelta(hours=1)
+    # Its run is traced: the incident's links lead to the failing activity.
+    run = Run.objects.filter(job__key=CURRENT_JOB, state=RunState.FAILED).latest("scheduled_at")
+    assert run.trace_id and Span.objects.filter(trace_id=run.trace_id, status_code=2).exists()
     # The history's latest failures were incidents too, paged, acknowledged and resolved
     # when their re-run succeeded, days ago.
     history = Incident.objects.filter(state=Incident.State.RESOLVED)

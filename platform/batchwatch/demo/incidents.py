@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from batchwatch.alerts.models import Incident
 from batchwatch.alerts.services import incident_acknowledge, incident_resolve, timers_run_due
 from batchwatch.catalog.models import Job
 from batchwatch.demo.engines import failure_reason
-from batchwatch.demo.history import History, finished
+from batchwatch.demo.history import History, finished, spans_for
 from batchwatch.notify.models import Notification
 from batchwatch.notify.services import deliver_due
 from batchwatch.runs.ledger import occurrences as scheduled_between
@@ -150,23 +151,24 @@ def record_current_failure(*, now: datetime) -> Signal | None:
     external_id = f"scheduled__{scheduled.isoformat()}"
     # (An occurrence of the last minutes started a little early: it has had time to fail.)
     started = min(scheduled + timedelta(seconds=40), now - timedelta(seconds=100))
-    runs_record(
-        [
-            RunObservation(
-                engine=job.engine,
-                namespace=job.namespace,
-                job_name=job.name,
-                external_id=external_id,
-                source=RunSource.OPENLINEAGE,
-                state="failed",
-                scheduled_at=scheduled,
-                started_at=started,
-                ended_at=max(started + timedelta(seconds=60), now - CURRENT_AGE),
-                failure_reason=failure_reason(job.engine),
-            )
-        ],
-        seen_at=now,
+    rng = random.Random(int(scheduled.timestamp()))  # noqa: S311 - demo data, not secrets
+    failed = RunObservation(
+        engine=job.engine,
+        namespace=job.namespace,
+        job_name=job.name,
+        external_id=external_id,
+        source=RunSource.OPENLINEAGE,
+        state="failed",
+        scheduled_at=scheduled,
+        started_at=started,
+        ended_at=max(started + timedelta(seconds=60), now - CURRENT_AGE),
+        failure_reason=failure_reason(job.engine),
+        # Traced: the incident links its run's trace, where the failing activity shows.
+        trace_id=f"{rng.getrandbits(128):032x}",
+        root_span_id=f"{rng.getrandbits(64):016x}",
     )
+    runs_record([failed], seen_at=now)
+    spans_store(spans_for(failed, rng))
     return Signal.objects.filter(
         run__job=job, run__external_id=external_id, kind=Signal.Kind.FAILED
     ).first()
