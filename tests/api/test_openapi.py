@@ -44,7 +44,10 @@ def test_the_documented_request_examples_are_accepted(db, django_user_model):
         for example in content.get("application/json", {}).get("examples", {}).values():
             if path.startswith("/api/v1/") and "{" not in path:
                 response = staff.post(path, example["value"], format="json")
-                assert response.status_code == 201, (path, response.content)
+                # the success the schema documents: 201 for a creation, 200 for a read by POST
+                # (a silence preview)
+                documented = {int(code) for code in item["post"]["responses"] if code < "300"}
+                assert response.status_code in documented, (path, response.content)
                 tried += 1
     assert tried >= 2
 
