@@ -6,7 +6,8 @@ Debian's (`apt-get install chromium`): `playwright install` downloads browsers, 
 Missing Chromium skips these tests locally and fails them in CI (tests/conftest.py's `require`).
 
 Personas log in by a session cookie made on the server side (``log_in``), which is quick; the
-login form itself is exercised once, in test_smoke.py.
+login form itself is exercised in test_smoke.py and test_demo.py. Every tab fails its test on
+a script error, a CSP refusal, a missing asset or a server error (``context``).
 """
 
 from __future__ import annotations
