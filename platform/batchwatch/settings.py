@@ -266,7 +266,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "web:overview"
+LOGIN_REDIRECT_URL = "web:now"  # the signed-in home: what needs me now
 LOGOUT_REDIRECT_URL = "login"
 # Sign-in lockouts (django-axes, web login and admin): a user name is locked after
 # BATCHWATCH_LOGIN_FAILURES_PER_USER wrong passwords from anywhere, an address after

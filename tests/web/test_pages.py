@@ -21,12 +21,13 @@ def test_login_page_and_a_wrong_password(client, teammate):
     assert b"do not match" in response.content
 
 
-def test_login_lands_on_the_overview(client, teammate):
+def test_login_lands_on_now(client, teammate):
+    # the signed-in home is what needs me now; the overview is one click away
     response = client.post(
         "/login/", {"username": "tom", "password": "correct horse battery"}, follow=True
     )
-    assert response.redirect_chain[-1][0] == "/"
-    assert b"Overview" in response.content
+    assert response.redirect_chain[-1][0] == "/now/"
+    assert b"Overview" in response.content  # in the navigation
 
 
 def test_empty_catalog_explains_how_to_start(client, teammate):
