@@ -137,6 +137,9 @@ SHAPE = Mapping(
                     "repeat": Scalar(),
                     "ack_timeout": Scalar(),
                     "default": Scalar(),
+                    "urgency_by_severity": Mapping(
+                        values=Text(), expected="a mapping of severity to urgency (high or low)"
+                    ),
                     "steps": ListOf(
                         Mapping(
                             {

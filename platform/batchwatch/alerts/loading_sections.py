@@ -28,7 +28,12 @@ from batchwatch.alerts.timeintervals import parse_intervals
 from batchwatch.catalog.models import Team
 from batchwatch.notify.models import Channel
 from batchwatch.notify.services import channel_upsert
-from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation
+from batchwatch.oncall.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Rotation,
+    validate_urgency_mapping,
+)
 from batchwatch.oncall.services import (
     layer_save,
     override_ensure,
@@ -339,6 +344,7 @@ def escalation_policies_apply(load: Load, node: Any) -> None:
         if raw.get("ack_timeout"):
             ack_timeout = check.run(f"{where}.ack_timeout", parse_duration, raw["ack_timeout"])
         repeat = check.run(f"{where}.repeat", int, raw.get("repeat", 0) or 0)
+        urgency = _urgency_overrides(load, raw.get("urgency_by_severity"), where)
         policy = check.save(
             where,
             _POLICY_KEYS,
@@ -349,6 +355,7 @@ def escalation_policies_apply(load: Load, node: Any) -> None:
             repeat=repeat if repeat is not None else 0,
             ack_timeout=ack_timeout,
             is_team_default=bool(raw.get("default", False)),
+            urgency_by_severity=urgency,
         )
         steps = raw.get("steps") or []
         if not steps:
@@ -361,6 +368,22 @@ def escalation_policies_apply(load: Load, node: Any) -> None:
         for j, step in enumerate(steps):
             _step_add(load, policy, owner, j, step, f"{where}.steps[{j}]")
     load.counts["escalation_policies"] = len(node or [])
+
+
+def _urgency_overrides(load: Load, node: Any, where: str) -> dict[str, str]:
+    """A policy's ``urgency_by_severity:``, each entry checked by the model's own rule so a
+    refusal names its severity's node; only the valid entries are returned (a refused one
+    is reported here, not again by the policy's save; the document fails anyway)."""
+    valid: dict[str, str] = {}
+    for severity, urgency in node.items() if isinstance(node, dict) else ():
+        try:
+            validate_urgency_mapping({severity: urgency})
+        except ValidationError as exc:
+            at = f"{where}.urgency_by_severity.{severity}"
+            load.check.errors.append(f"{at}: {'; '.join(exc.messages)}")
+        else:
+            valid[severity] = urgency
+    return valid
 
 
 def _step_add(

@@ -307,9 +307,11 @@ def policy_upsert(
     repeat: int = 0,
     ack_timeout: timedelta | None = None,
     is_team_default: bool = False,
+    urgency_by_severity: dict[str, str] | None = None,
 ) -> EscalationPolicy:
     """Create the policy ``slug`` or update its fields, validated as the admin does
-    (``ValidationError`` keyed by field). Its steps are left as they are."""
+    (``ValidationError`` keyed by field). Its steps are left as they are;
+    ``urgency_by_severity`` (overrides of the default mapping) absent means none."""
     policy = EscalationPolicy.objects.select_for_update().filter(slug=slug).first()
     policy = policy or EscalationPolicy(slug=slug)
     policy.name = name
@@ -317,6 +319,7 @@ def policy_upsert(
     policy.repeat = repeat
     policy.ack_timeout = ack_timeout
     policy.is_team_default = is_team_default
+    policy.urgency_by_severity = urgency_by_severity or {}
     policy.full_clean()
     policy.save()
     return policy
@@ -360,6 +363,7 @@ def policy_save(
     repeat: int = 0,
     ack_timeout: timedelta | None = None,
     is_team_default: bool = False,
+    urgency_by_severity: dict[str, str] | None = None,
 ) -> EscalationPolicy:
     """Create or replace a policy and its steps (``steps``: ``policy_step_add`` arguments)."""
     policy = policy_upsert(
@@ -369,6 +373,7 @@ def policy_save(
         repeat=repeat,
         ack_timeout=ack_timeout,
         is_team_default=is_team_default,
+        urgency_by_severity=urgency_by_severity,
     )
     policy_steps_clear(policy=policy)
     for position, fields in enumerate(steps):
@@ -382,19 +387,24 @@ def policy_steps_set(
     *,
     steps: list[dict[str, Any]],
     repeat: int,
+    urgency_by_severity: dict[str, str] | None = None,
     actor: User | None = None,
     request: HttpRequest | Request | None = None,
 ) -> EscalationPolicy:
-    """Replace ``policy``'s steps (``policy_step_add`` arguments, in order) and how many times
-    they repeat, validated as the admin does (``ValidationError`` keyed by field; nothing
-    changes then), in the audit log with the steps before and after. Made by the team's
-    owners on the web page and the API: callers check ``catalog.permissions.can_manage_team``.
-    A later ``alerts load-config`` of a file naming the policy replaces them again."""
+    """Replace ``policy``'s steps (``policy_step_add`` arguments, in order), how many times
+    they repeat and, unless None, its severity -> urgency overrides, validated as the admin
+    does (``ValidationError`` keyed by field; nothing changes then), in the audit log with
+    the steps before and after. Made by the team's owners on the web page and the API:
+    callers check ``catalog.permissions.can_manage_team``. A later ``alerts load-config``
+    of a file naming the policy replaces them again."""
     policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
     before = _steps_summary(policy)
+    urgency_before = dict(policy.urgency_by_severity or {})
     policy.repeat = repeat
+    if urgency_by_severity is not None:
+        policy.urgency_by_severity = urgency_by_severity
     policy.full_clean()
-    policy.save(update_fields=["repeat"])
+    policy.save(update_fields=["repeat", "urgency_by_severity"])
     policy_steps_clear(policy=policy)
     for position, fields in enumerate(steps):
         try:
@@ -406,7 +416,13 @@ def policy_steps_set(
         actor=actor,
         team=policy.team,
         target=policy,
-        detail={"before": before, "after": _steps_summary(policy), "repeat": repeat},
+        detail={
+            "before": before,
+            "after": _steps_summary(policy),
+            "repeat": repeat,
+            "urgency_before": urgency_before,
+            "urgency_after": policy.urgency_by_severity,
+        },
         request=request,
     )
     return policy
