@@ -71,6 +71,7 @@ urlpatterns = [
     path("ical/people/<str:username>.ics", person_ical, name="person-ical"),
     path("slack/interactions/", slack_views.interactions, name="slack-interactions"),
     path("slack/commands/", slack_views.commands, name="slack-commands"),
+    path("slack/events/", slack_views.events, name="slack-events"),
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/now/", NowView.as_view(), name="now"),

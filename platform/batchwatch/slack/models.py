@@ -98,3 +98,28 @@ class SlackMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.incident_id} in {self.address} ({self.ts})"
+
+
+class SlackThreadNote(models.Model):
+    """A thread reply made into a note, once: Slack redelivers events it thinks we missed."""
+
+    slack_channel_id = models.CharField(max_length=32)
+    ts = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=64, blank=True)
+    incident = models.ForeignKey(
+        "alerts.Incident", on_delete=models.CASCADE, related_name="slack_thread_notes"
+    )
+    entry = models.ForeignKey(
+        "alerts.TimelineEntry", on_delete=models.CASCADE, related_name="+", null=True
+    )
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slack_channel_id", "ts"], name="slack_thread_note_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} ← {self.slack_channel_id}/{self.ts}"

@@ -200,4 +200,11 @@ def thread_entries(message: SlackMessage, mode: str) -> list[TimelineEntry]:
     )
     if mode != "all":
         entries = entries.filter(kind__in=IMPORTANT_KINDS)
-    return list(entries.order_by("id"))
+    # A note written as a reply in this thread is already there: never echo it back.
+    return [
+        entry
+        for entry in entries.order_by("id")
+        if not (
+            entry.kind == TimelineEntry.Kind.NOTE and (entry.data or {}).get("source") == "slack"
+        )
+    ]

@@ -1,4 +1,4 @@
-"""Slack's two request URLs. Thin: verify, parse, hand over, answer fast.
+"""Slack's request URLs. Thin: verify, parse, hand over, answer fast.
 
 Refusals are documented in docs/slack.md: 401 with a message for a missing, forged or stale
 signature; 400 for a malformed payload; 503 when Slack is not configured or the database is
@@ -18,7 +18,16 @@ from django.views.decorators.http import require_POST
 
 from batchwatch.slack.commands import handle_command
 from batchwatch.slack.interactions import handle_block_action
-from batchwatch.slack.wire import SlackRequestError, parse_command, parse_interaction, verify
+from batchwatch.slack.thread_notes import handle_thread_reply
+from batchwatch.slack.wire import (
+    SlackRequestError,
+    ThreadReply,
+    UrlVerification,
+    parse_command,
+    parse_event,
+    parse_interaction,
+    verify,
+)
 
 logger = logging.getLogger("batchwatch.slack")
 
@@ -66,5 +75,29 @@ def commands(request):
     def handle(body: bytes):
         command = parse_command(body)
         return JsonResponse(handle_command(command, now=datetime.now(UTC)))
+
+    return _verified(request, handle)
+
+
+@csrf_exempt
+@require_POST
+def events(request):
+    """Events API: the URL check when the request URL is saved, then thread replies."""
+
+    def handle(body: bytes):
+        event = parse_event(body)
+        if isinstance(event, UrlVerification):
+            return JsonResponse({"challenge": event.challenge})
+        if isinstance(event, ThreadReply):
+            outcome = handle_thread_reply(event, now=datetime.now(UTC))
+            logger.info(
+                "slack.thread_reply",
+                extra={
+                    "outcome": outcome,
+                    "event_id": event.event_id,
+                    "retry": request.headers.get("X-Slack-Retry-Num", ""),
+                },
+            )
+        return HttpResponse(status=200)
 
     return _verified(request, handle)

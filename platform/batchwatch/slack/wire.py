@@ -156,3 +156,79 @@ def parse_command(body: bytes) -> SlashCommand:
         response_url=form.get("response_url", ""),
         trigger_id=form.get("trigger_id", ""),
     )
+
+
+@dataclass(frozen=True)
+class ThreadReply:
+    """A person's new message in a thread (Events API ``message`` event), as we act on it."""
+
+    event_id: str
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    ts: str
+    user_id: str
+    user_name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class UrlVerification:
+    challenge: str
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise SlackRequestError(400, "Malformed event: the body is not UTF-8 JSON.") from None
+    if not isinstance(payload, dict):
+        raise SlackRequestError(400, "Malformed event: the body is not a JSON object.")
+    return payload
+
+
+def _thread_reply(payload: dict, event: dict) -> ThreadReply | None:
+    def text(value) -> str:
+        return value if isinstance(value, str) else ""
+
+    # Bots (ours included: our thread replies must not come back as notes), edits, deletions,
+    # joins and every other subtype are not someone writing in the thread.
+    if event.get("subtype") or event.get("bot_id") or event.get("bot_profile"):
+        return None
+    thread_ts, ts = text(event.get("thread_ts")), text(event.get("ts"))
+    # A message that starts a thread (or is not in one) is not a reply.
+    if not thread_ts or not ts or thread_ts == ts:
+        return None
+    user, channel = text(event.get("user")), text(event.get("channel"))
+    if not user or not channel:
+        raise SlackRequestError(400, "Malformed event: a message without user or channel.")
+    profile = event.get("user_profile") if isinstance(event.get("user_profile"), dict) else {}
+    return ThreadReply(
+        event_id=text(payload.get("event_id")),
+        team_id=text(payload.get("team_id")) or text(event.get("team")),
+        channel_id=channel,
+        thread_ts=thread_ts,
+        ts=ts,
+        user_id=user,
+        user_name=text(profile.get("display_name")) or text(profile.get("real_name")),
+        text=text(event.get("text")),
+    )
+
+
+def parse_event(body: bytes) -> UrlVerification | ThreadReply | None:
+    """Slack's Events API body: a URL check, a thread reply, or None for what we ignore."""
+    payload = _json_object(body)
+    kind = payload.get("type")
+    if kind == "url_verification":
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise SlackRequestError(400, "Malformed url_verification: no challenge.")
+        return UrlVerification(challenge=challenge)
+    if kind != "event_callback":
+        return None
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise SlackRequestError(400, "Malformed event_callback: no event object.")
+    if event.get("type") != "message":
+        return None
+    return _thread_reply(payload, event)
