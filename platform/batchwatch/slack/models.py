@@ -7,6 +7,8 @@
   only linked people can act from Slack, with their own Batchwatch permissions.
 * ``SlackMessage`` is the one interactive message of an incident in one channel: updated in
   place (``chat.update``) and threaded, never posted twice.
+* ``SlackThreadNote`` records a reply in such a thread made into a note, so that Slack's
+  redelivery of the event adds nothing.
 """
 
 from __future__ import annotations
