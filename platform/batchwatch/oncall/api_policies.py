@@ -1,6 +1,7 @@
 """``/api/v1/escalation-policies/``: who is paged, in order, for a team's incidents. Everyone
 signed in reads them (on-call work crosses team lines); the team's owners and staff replace a
-policy's steps and how many times they repeat (``PATCH``), as on the team's settings page."""
+policy's steps, how many times they repeat and its severity -> urgency overrides
+(``PATCH``), as on the team's settings page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -18,7 +20,13 @@ from rest_framework.response import Response
 
 from batchwatch.catalog.models import Team
 from batchwatch.catalog.permissions import can_manage_team
-from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation
+from batchwatch.oncall.models import (
+    URGENCIES,
+    EscalationPolicy,
+    EscalationStep,
+    Rotation,
+    validate_urgency_mapping,
+)
 from batchwatch.oncall.services import policy_steps_set
 
 if TYPE_CHECKING:
@@ -26,6 +34,11 @@ if TYPE_CHECKING:
 
 MAX_STEPS = 30
 MAX_REPEAT = 10
+MAX_OVERRIDES = 50
+URGENCY_HELP = (
+    'Overrides of the severity -> urgency mapping, e.g. {"warning": "high"}. By default '
+    "critical, error, page, high, p1 and p2 are high, anything else low."
+)
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -58,21 +71,51 @@ class PolicySerializer(serializers.ModelSerializer):
         slug_field="slug", read_only=True
     )
     steps = StepSerializer(many=True, read_only=True)
+    urgency_by_severity = serializers.DictField(
+        child=serializers.ChoiceField(choices=URGENCIES), read_only=True, help_text=URGENCY_HELP
+    )
 
     class Meta:
         model = EscalationPolicy
-        fields = ["id", "slug", "name", "team", "is_team_default", "repeat", "ack_timeout", "steps"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "team",
+            "is_team_default",
+            "repeat",
+            "ack_timeout",
+            "urgency_by_severity",
+            "steps",
+        ]
         read_only_fields = fields
 
 
 class PolicyStepsSerializer(serializers.Serializer):
-    steps = StepSerializer(many=True, max_length=MAX_STEPS)  # type: ignore[call-arg]
+    steps = StepSerializer(  # type: ignore[call-arg]
+        many=True, max_length=MAX_STEPS, required=False, help_text="The steps (absent: kept)."
+    )
     repeat = serializers.IntegerField(
         min_value=0,
         max_value=MAX_REPEAT,
         required=False,
         help_text="How many more times to run the steps when nobody acknowledges (absent: kept).",
     )
+    urgency_by_severity = serializers.DictField(
+        child=serializers.ChoiceField(choices=URGENCIES),
+        required=False,
+        help_text=URGENCY_HELP
+        + " Replaces the policy's overrides ({}: the defaults; absent: kept).",
+    )
+
+    def validate_urgency_by_severity(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_OVERRIDES:
+            raise serializers.ValidationError(f"At most {MAX_OVERRIDES} severities.")
+        try:  # the model's rule, so the API refuses what the admin and the loader refuse
+            validate_urgency_mapping(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
 
 @extend_schema_view(
@@ -99,7 +142,7 @@ class EscalationPolicyViewSet(
         )
 
     @extend_schema(
-        summary="Replace a policy's steps (the team's owners, staff)",
+        summary="Replace a policy's steps or urgency mapping (the team's owners, staff)",
         request=PolicyStepsSerializer,
         responses=PolicySerializer,
     )
@@ -112,8 +155,9 @@ class EscalationPolicyViewSet(
         data = given.validated_data
         policy_steps_set(
             policy,
-            steps=[dict(step) for step in data["steps"]],
+            steps=[dict(step) for step in data["steps"]] if "steps" in data else None,
             repeat=data.get("repeat", policy.repeat),
+            urgency_by_severity=data.get("urgency_by_severity"),
             actor=cast("User", request.user),
             request=request,
         )

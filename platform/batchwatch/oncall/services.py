@@ -385,16 +385,16 @@ def policy_save(
 def policy_steps_set(
     policy: EscalationPolicy,
     *,
-    steps: list[dict[str, Any]],
+    steps: list[dict[str, Any]] | None,
     repeat: int,
     urgency_by_severity: dict[str, str] | None = None,
     actor: User | None = None,
     request: HttpRequest | Request | None = None,
 ) -> EscalationPolicy:
-    """Replace ``policy``'s steps (``policy_step_add`` arguments, in order), how many times
-    they repeat and, unless None, its severity -> urgency overrides, validated as the admin
-    does (``ValidationError`` keyed by field; nothing changes then), in the audit log with
-    the steps before and after. Made by the team's owners on the web page and the API:
+    """Replace ``policy``'s steps (``policy_step_add`` arguments, in order; None: kept), how
+    many times they repeat and, unless None, its severity -> urgency overrides, validated as
+    the admin does (``ValidationError`` keyed by field; nothing changes then), in the audit
+    log with the steps before and after. Made by the team's owners on the web page and the API:
     callers check ``catalog.permissions.can_manage_team``. A later ``alerts load-config``
     of a file naming the policy replaces them again."""
     policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
@@ -405,12 +405,8 @@ def policy_steps_set(
         policy.urgency_by_severity = urgency_by_severity
     policy.full_clean()
     policy.save(update_fields=["repeat", "urgency_by_severity"])
-    policy_steps_clear(policy=policy)
-    for position, fields in enumerate(steps):
-        try:
-            policy_step_add(policy=policy, position=position, **fields)
-        except ValidationError as exc:  # say which step: the same sentence fits several
-            raise ValidationError([f"Step {position + 1}: {m}" for m in exc.messages]) from exc
+    if steps is not None:
+        _steps_replace(policy, steps=steps)
     record_event(
         AuditEvent.Action.POLICY_CHANGED,
         actor=actor,
@@ -426,6 +422,15 @@ def policy_steps_set(
         request=request,
     )
     return policy
+
+
+def _steps_replace(policy: EscalationPolicy, *, steps: list[dict[str, Any]]) -> None:
+    policy_steps_clear(policy=policy)
+    for position, fields in enumerate(steps):
+        try:
+            policy_step_add(policy=policy, position=position, **fields)
+        except ValidationError as exc:  # say which step: the same sentence fits several
+            raise ValidationError([f"Step {position + 1}: {m}" for m in exc.messages]) from exc
 
 
 def _steps_summary(policy: EscalationPolicy) -> list[str]:

@@ -2,7 +2,8 @@
 wait in minutes) and what a posted form means as ``oncall.services.policy_steps_set``
 arguments. Whom is one choice among rotations, people and teams (``rotation:<slug>``,
 ``user:<username>``, ``team:<slug>``); the model refuses a step whose target needs another
-kind (a rotation step naming a person), with its own sentence."""
+kind (a rotation step naming a person), with its own sentence. Under the steps, the policy's
+overrides of the severity -> urgency mapping: a row each (severity, high or low)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,20 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from batchwatch.catalog.models import Team
-from batchwatch.oncall.models import EscalationPolicy, EscalationStep, Rotation
+from batchwatch.oncall.models import (
+    URGENCIES,
+    EscalationPolicy,
+    EscalationStep,
+    Rotation,
+    validate_urgency_mapping,
+)
 
 EXTRA_ROWS = 2  # empty rows under the steps, to add some
 MAX_ROWS = 30
 MAX_WAIT_MINUTES = 24 * 60
 MAX_REPEAT = 10
+EXTRA_URGENCY_ROWS = 2  # empty rows under the overrides, to add some
+MAX_URGENCY_ROWS = 50
 
 
 def _whom(step: EscalationStep) -> str:
@@ -116,3 +125,48 @@ def parse_steps(posted: QueryDict) -> tuple[list[dict[str, Any]], int]:
         )
     repeat = _number(posted.get("policy_repeat", ""), field="Repeat", top=MAX_REPEAT)
     return steps, repeat
+
+
+def urgency_rows(policy: EscalationPolicy, posted: QueryDict | None) -> list[dict[str, str]]:
+    """The overrides' rows: as posted when this policy's form was refused, else its own."""
+    if posted is not None:
+        return [
+            {
+                "severity": posted.get(f"urgency-{i}-severity", ""),
+                "urgency": posted.get(f"urgency-{i}-urgency", ""),
+            }
+            for i in range(_urgency_row_count(posted))
+        ]
+    rows = [
+        {"severity": str(severity), "urgency": str(urgency)}
+        for severity, urgency in sorted((policy.urgency_by_severity or {}).items())
+    ]
+    return rows + [{"severity": "", "urgency": "high"} for _ in range(EXTRA_URGENCY_ROWS)]
+
+
+def _urgency_row_count(posted: QueryDict) -> int:
+    found = sum(1 for name in posted if name.startswith("urgency-") and name.endswith("-severity"))
+    return min(MAX_URGENCY_ROWS, found)
+
+
+def parse_urgency(posted: QueryDict) -> dict[str, str] | None:
+    """The overrides from a posted form (rows without a severity are left out), checked by
+    the model's rule; None when the form had no such rows (a form of before: kept)."""
+    if not any(name.startswith("urgency-") for name in posted):
+        return None
+    mapping: dict[str, str] = {}
+    for i in range(_urgency_row_count(posted)):
+        # Severities are matched lower-cased (EscalationPolicy.urgency_mapping): stored so.
+        severity = posted.get(f"urgency-{i}-severity", "").strip().lower()
+        if not severity:
+            continue
+        urgency = posted.get(f"urgency-{i}-urgency", "")
+        if severity in mapping:
+            raise ValidationError(f"Severity {severity[:40]!r} is in two rows.")
+        if urgency not in URGENCIES:
+            raise ValidationError(
+                f"Severity {severity[:40]!r}: urgency is high or low, not {urgency[:20]!r}."
+            )
+        mapping[severity] = urgency
+    validate_urgency_mapping(mapping)
+    return mapping

@@ -37,6 +37,7 @@ from batchwatch.core.numbers import parse_id
 from batchwatch.ingest.models import IngestKey
 from batchwatch.ingest.services import ingest_key_create, ingest_keys_revoke
 from batchwatch.oncall.models import (
+    URGENCIES,
     EscalationPolicy,
     EscalationStep,
     Rotation,
@@ -58,7 +59,13 @@ from batchwatch.oncall.services import (
     swap_offer,
     swap_take,
 )
-from batchwatch.web.team_policies import parse_steps, policy_rows, whom_choices
+from batchwatch.web.team_policies import (
+    parse_steps,
+    parse_urgency,
+    policy_rows,
+    urgency_rows,
+    whom_choices,
+)
 from batchwatch.web.team_selectors import (
     rotation_overrides_upcoming,
     rotation_swaps_ahead,
@@ -140,6 +147,7 @@ def _render(
     for policy in data.policies:
         refused = failed == "policy-steps" and request.POST.get("policy") == policy.slug
         policy.rows = policy_rows(policy, request.POST if refused else None)  # type: ignore[attr-defined]
+        policy.urgency_rows = urgency_rows(policy, request.POST if refused else None)  # type: ignore[attr-defined]
         policy.refused = refused  # type: ignore[attr-defined]
         for step in policy.steps.all():  # prefetched: the rows the template lists
             step.minutes = int(step.wait.total_seconds() // 60)  # type: ignore[attr-defined]
@@ -156,6 +164,7 @@ def _render(
             "roles": Membership.Role.choices,
             "kinds": Integration.Kind.choices,
             "step_targets": EscalationStep.Target.choices,
+            "urgencies": URGENCIES,
             "whom_choices": whom_choices(team) if can_manage and data.policies else [],
             "failed": failed,
             "errors": errors or [],
@@ -514,7 +523,15 @@ def policy_steps_action(request: HttpRequest, team: Team) -> None:
     if policy is None:
         raise Http404("No such escalation policy of this team.")
     steps, repeat = parse_steps(request.POST)
-    policy_steps_set(policy, steps=steps, repeat=repeat, actor=request.user, request=request)
+    urgency = parse_urgency(request.POST)
+    policy_steps_set(
+        policy,
+        steps=steps,
+        repeat=repeat,
+        urgency_by_severity=urgency,
+        actor=request.user,
+        request=request,
+    )
     messages.success(
         request, f"{policy.name}: {len(steps)} step(s), repeated {repeat} more time(s)."
     )
