@@ -18,7 +18,8 @@ from tests.alerts.conftest import firing, receive
 from tests.runbooks.test_links import REPO_RUNBOOKS
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
-STATUS = {"incident-act": 405, "runbook-for": 302}  # POST only; a redirect to the runbook
+# POST only; a redirect to the runbook
+STATUS = {"incident-act": 405, "incidents-bulk": 405, "runbook-for": 302}
 NAMES = sorted(p.name for p in urlpatterns)
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_HANDLER = re.compile(rb"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)

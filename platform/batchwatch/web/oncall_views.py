@@ -18,6 +18,7 @@ from batchwatch.alerts.selectors import incidents_query
 from batchwatch.alerts.selectors_people import incidents_visible_to
 from batchwatch.catalog.models import Team
 from batchwatch.catalog.permissions import is_admin
+from batchwatch.core.links import path_for
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
@@ -27,6 +28,7 @@ from batchwatch.oncall.selectors import (
     users_by_id,
 )
 from batchwatch.oncall.services import rotation_feed_rotate
+from batchwatch.web.incident_bulk_views import filters_query, list_filters
 from batchwatch.web.team_views import rotation_overrides_context
 
 CALENDAR_DAYS = 14
@@ -39,19 +41,22 @@ def _now() -> datetime:
 @require_GET
 @login_required
 def incidents(request):
-    state = request.GET.get("state", "open")
-    if state not in {"open", "all", *Incident.State.values}:
-        state = "open"
-    team = Team.objects.filter(slug=request.GET.get("team") or "").first()
+    # Filters combine and stay in the URL; the bulk actions (incident_bulk_views) take the same.
+    filters = list_filters(request.GET)
+    state = filters["state"]
+    team = Team.objects.filter(slug=filters["team"]).first() if filters["team"] else None
+    filters["team"] = team.slug if team else ""  # an unknown team: all, for the bulk form too
     now = _now()
+    query = incidents_query(
+        state=None if state == "all" else state, team_slug=team.slug if team else None
+    )
+    if filters["mine"]:
+        query = query.filter(assignee=request.user)
+    if filters["urgency"]:
+        query = query.filter(urgency=filters["urgency"])
     # Only those whose page the person may open (alerts.permissions.can_view_incident).
-    rows = incidents_visible_to(
-        request.user,
-        incidents_query(
-            state=None if state == "all" else state, team_slug=team.slug if team else None
-        ),
-        now=now,
-    )[:200]
+    rows = incidents_visible_to(request.user, query, now=now)[:200]
+    confirm_ids = request.GET.get("ids", "")
     return render(
         request,
         "web/incidents.html",
@@ -62,6 +67,13 @@ def incidents(request):
             "teams": Team.objects.all(),
             "now": now,
             "all_visible": is_admin(request.user),
+            "filters": filters,
+            "filters_query": filters_query(filters).items(),
+            "list_url": path_for("web:incidents", query=filters_query(filters)),
+            "urgencies": Incident.Urgency.values,
+            "confirm_resolve": request.GET.get("confirm") == "resolve",
+            "confirm_all": request.GET.get("all") == "1",
+            "confirm_ids": [v for v in confirm_ids.split(",") if v.isdigit()][:500],
         },
     )
 

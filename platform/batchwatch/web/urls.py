@@ -4,7 +4,15 @@ from django.urls import path
 from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
-from batchwatch.web import incident_views, now_views, oncall_views, silence_views, team_views, views
+from batchwatch.web import (
+    incident_bulk_views,
+    incident_views,
+    now_views,
+    oncall_views,
+    silence_views,
+    team_views,
+    views,
+)
 
 app_name = "web"
 
@@ -17,6 +25,7 @@ urlpatterns = [
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", views.run_page, name="run"),
     path("incidents/", oncall_views.incidents, name="incidents"),
+    path("incidents/bulk", incident_bulk_views.incidents_bulk, name="incidents-bulk"),
     path("incidents/<int:incident_id>/", incident_views.incident_page, name="incident"),
     path("incidents/<int:incident_id>/act", incident_views.incident_act, name="incident-act"),
     path("rotations/", oncall_views.rotations, name="rotations"),
