@@ -1,11 +1,8 @@
+"""Ingest's refusals are the edge's: one class, so that ``core.body.read_body``'s refusals and
+ingest's own reach the sender the same way."""
+
 from __future__ import annotations
 
+from batchwatch.core.errors import RequestError as IngestError
 
-class IngestError(Exception):
-    """A request we refuse, with the HTTP status and a sentence for the sender."""
-
-    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
+__all__ = ["IngestError"]

@@ -20,9 +20,9 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from batchwatch.core.body import read_body
 from batchwatch.ingest import otlp
 from batchwatch.ingest.auth import authenticate
-from batchwatch.ingest.body import read_body
 from batchwatch.ingest.errors import IngestError
 from batchwatch.ingest.flink import observations_from_logs
 from batchwatch.ingest.openlineage import parse_run_event
