@@ -26,6 +26,7 @@ class AuditEvent(models.Model):
         INTEGRATION_REVOKED = "integration.revoked", "Alert integration revoked"
         POLICY_CHANGED = "policy.changed", "Escalation policy steps changed"
         SWAP_CHANGED = "swap.changed", "Shift swap offered, taken or cancelled"
+        LAYER_CHANGED = "layer.changed", "Rotation layer added, edited or removed"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 

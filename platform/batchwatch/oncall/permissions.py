@@ -55,3 +55,9 @@ def can_cancel_swap(user: AbstractBaseUser | AnonymousUser, swap: ShiftSwap) -> 
         return True
     own = user.pk in {swap.requester_id, swap.taker_id}
     return own and can_manage_jobs_of(user, swap.rotation.team)
+
+
+def can_edit_layers(user: AbstractBaseUser | AnonymousUser, rotation: Rotation) -> bool:
+    """Layers decide everyone's shifts: the team's owners and staff add, change and remove
+    them; members and everyone else read them."""
+    return can_manage_team(user, rotation.team)
