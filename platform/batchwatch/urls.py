@@ -17,6 +17,7 @@ from batchwatch.demo.api import DemoInboxView
 from batchwatch.ingest import views as ingest_views
 from batchwatch.ingest.api import IngestKeyViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
+from batchwatch.oncall.api_layers import RotationLayerViewSet
 from batchwatch.oncall.api_overrides import RotationOverrideViewSet
 from batchwatch.oncall.api_policies import EscalationPolicyViewSet
 from batchwatch.oncall.api_swaps import ShiftSwapViewSet
@@ -40,6 +41,7 @@ router.register("silences", SilenceViewSet, basename="silence")
 router.register("maintenance-windows", MaintenanceViewSet, basename="maintenance")
 router.register("rotations", RotationViewSet, basename="rotation")
 router.register("rotation-overrides", RotationOverrideViewSet, basename="rotation-override")
+router.register("rotation-layers", RotationLayerViewSet, basename="rotation-layer")
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("alert-integrations", IntegrationViewSet, basename="alert-integration")
 router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
