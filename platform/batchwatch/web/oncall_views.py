@@ -29,6 +29,7 @@ from batchwatch.oncall.selectors import (
 )
 from batchwatch.oncall.services import rotation_feed_rotate
 from batchwatch.web.incident_bulk_views import filters_query, list_filters
+from batchwatch.web.rotation_layers import layers_context
 from batchwatch.web.team_views import rotation_overrides_context
 
 CALENDAR_DAYS = 14
@@ -182,5 +183,6 @@ def rotation_page(request, slug: str):
                 else None
             ),
             **rotation_overrides_context(request, rotation, now),
+            **layers_context(request, rotation),
         },
     )
