@@ -51,12 +51,12 @@ RECOVER_ON_SUCCESS: set[str] = {
 # One occurrence that has not started: late first, then missed, as the same alert.
 NOT_STARTED: set[str] = {Signal.Kind.LATE_START, Signal.Kind.MISSED}
 # A signal about a run that has itself succeeded since (on a retry) is superseded too; not
-# the kinds judged of a succeeded run (overran, too fast).
+# the kinds said of a succeeded run (overran, too fast, and retried: the informational
+# "failed on try 1 of 2, then succeeded" is the point of that signal).
 SUPERSEDED_BY_OWN_SUCCESS: set[str] = {
     Signal.Kind.FAILED,
     Signal.Kind.MISSED,
     Signal.Kind.LATE_START,
-    Signal.Kind.RETRIED,
 }
 
 
