@@ -64,6 +64,9 @@ def site(admin, ledger_job, rotation, route_tree):
         "incident": {"incident_id": Incident.objects.get().pk},
         "incident-act": {"incident_id": Incident.objects.get().pk},
         "rotation": {"slug": rotation.slug},
+        "layer-add": {"slug": rotation.slug},
+        "layer-edit": {"slug": rotation.slug, "layer_id": rotation.layers.first().pk},
+        "layer-delete": {"slug": rotation.slug, "layer_id": rotation.layers.first().pk},
         "runbook": {"slug": Runbook.objects.order_by("slug").first().slug},
     }
     urls = {name: reverse(f"{app_name}:{name}", kwargs=kwargs.get(name)) for name in NAMES}
