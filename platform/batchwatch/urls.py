@@ -7,6 +7,7 @@ from batchwatch.accounts.api import ApiTokenViewSet
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
 from batchwatch.alerts.api_integrations import IntegrationViewSet
+from batchwatch.alerts.api_team_routes import TeamRouteViewSet
 from batchwatch.alerts.silence_preview_api import SilencePreviewView
 from batchwatch.audit.api import AuditEventViewSet
 from batchwatch.catalog.api import JobViewSet, TeamViewSet
@@ -45,6 +46,7 @@ router.register("rotation-layers", RotationLayerViewSet, basename="rotation-laye
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("alert-integrations", IntegrationViewSet, basename="alert-integration")
 router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
+router.register("team-routes", TeamRouteViewSet, basename="team-route")
 router.register("shift-swaps", ShiftSwapViewSet, basename="shift-swap")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")

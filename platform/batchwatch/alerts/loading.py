@@ -1,7 +1,8 @@
 """Alerting configuration as code: one YAML document, validated whole, applied atomically.
 
 Routes, inhibition rules and time intervals are replaced by the file's (the file is the
-truth); channels, rotations and escalation policies are created or updated by name/slug,
+truth; the teams' own routes stay, linked again to the time intervals of the names they had);
+channels, rotations and escalation policies are created or updated by name/slug,
 through the services of the apps that own them, so they are validated as the admin does.
 Every problem is reported with its path in the document, and nothing is written unless the
 whole document is valid. The schema is in docs/alerting.md; the sections are applied by
@@ -32,6 +33,7 @@ from batchwatch.alerts.loading_sections import (
     time_intervals_apply,
 )
 from batchwatch.alerts.models import InhibitRule, Route, Silence
+from batchwatch.alerts.services.team_routes import team_route_intervals_keep
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
 from batchwatch.core import yamlshape
@@ -241,13 +243,15 @@ def config_apply(
             f"unknown section(s): {', '.join(sorted(map(str, unknown)))} "
             f"(known: {', '.join(sorted(TOP_LEVEL))})"
         )
+    relink_team_routes = team_route_intervals_keep()
     replaced_rows_clear()
     for name, apply in SECTIONS:
         apply(load, data.get(name))
     if load.check.errors:  # raised out of the transaction: every write above is undone
         raise ConfigError(load.check.errors)
+    relink_team_routes(load.intervals)
     counts = load.counts
-    counts["routes"] = Route.objects.count()
+    counts["routes"] = Route.objects.filter(team=None).count()
     counts["inhibit_rules"] = InhibitRule.objects.count()
     counts["time_intervals"] = len(load.intervals)
     counts["silences"] = Silence.objects.count()

@@ -18,6 +18,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -115,6 +116,17 @@ class Route(models.Model):
     )
     mute_time_intervals = models.ManyToManyField(TimeInterval, blank=True, related_name="+")
     active_time_intervals = models.ManyToManyField(TimeInterval, blank=True, related_name="+")
+    # A team's own route (its owners change it, alerts.services.team_routes): stored without a
+    # parent, tried before the configuration's routes for that team's alerts only. None: a
+    # route of the configuration's tree, which config as code replaces.
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alert_routes",
+        help_text="A team's own route, tried first for its alerts; empty: the configuration's.",
+    )
 
     # Not fields: load_config sets them from the link tables, in bulk, for build_tree.
     channel_ids: list[int]
@@ -126,6 +138,10 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return self.name or (", ".join(self.matchers) if self.matchers else "root")
+
+    def clean(self) -> None:
+        if self.team_id is not None and self.parent_id is not None:
+            raise ValidationError({"parent": "A team's route has no parent (it follows the root)."})
 
 
 class InhibitRule(models.Model):

@@ -9,6 +9,8 @@
   another team's alerts); only admins create global ones (no team matcher). Editing,
   expiring and deleting one is for members of its team and admins
   (:func:`can_change_suppression`).
+* A team's own routes: its members read them, its owners and admins change them
+  (:func:`can_change_team_routes`); anyone else is told they do not exist.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from batchwatch.alerts.matchers import matches_empty, parse_matchers
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog.models import Membership, Team
-from batchwatch.catalog.permissions import is_admin
+from batchwatch.catalog.permissions import can_manage_team, is_admin
 from batchwatch.notify.models import Notification
 from batchwatch.oncall.selectors import oncall_for_teams
 
@@ -146,3 +148,8 @@ def can_view_incident(user, incident: Incident, now: datetime) -> bool:
     if can_act_on_incident(user, incident, now):
         return True
     return Notification.objects.filter(incident=incident, user_id=user.pk).exists()
+
+
+def can_change_team_routes(user, team: Team) -> bool:
+    """A team's own routes decide whom its alerts page: its owners and admins change them."""
+    return bool(user and user.is_authenticated) and can_manage_team(user, team)

@@ -87,40 +87,53 @@ def resolve(node: RouteNode, labels: dict[str, str]) -> list[RouteNode]:
 
 
 def build_tree(routes: list, intervals: dict[str, list]) -> RouteNode:
-    """A tree from Route rows (with ``channel_ids``, ``mute_names``, ``active_names`` set)."""
+    """A tree from Route rows (with ``channel_ids``, ``mute_names``, ``active_names`` set).
+
+    Teams' own routes (``team`` set, no parent) become the first children of the root, in
+    their position order: an alert of that team matching one is routed by it; one matching
+    none goes on to the configuration's routes. Their matchers always hold ``team="<slug>"``
+    (``alerts.services.team_routes``), so they never catch another team's alerts."""
     by_parent: dict[int | None, list] = {}
+    team_routes = []
     for route in routes:
-        by_parent.setdefault(route.parent_id, []).append(route)
-    roots = by_parent.get(None, [])
-    if not roots:
-        return default_root()
+        if getattr(route, "team_id", None) is not None:
+            team_routes.append(route)
+        else:
+            by_parent.setdefault(route.parent_id, []).append(route)
     specs = {name: parse_intervals(raw) for name, raw in intervals.items()}
+    roots = by_parent.get(None, [])
+    if roots:
+        root = _node(sorted(roots, key=lambda r: (r.position, r.pk))[0], None, specs, by_parent)
+    else:
+        root = default_root()
+    teams = sorted(team_routes, key=lambda r: (r.position, r.pk))
+    root.children[:0] = [_node(route, root, specs, {}) for route in teams]
+    return root
 
-    def node_for(route, parent: RouteNode | None) -> RouteNode:
-        inherited = parent or default_root()
-        matchers = parse_matchers(route.matchers) if parent else ()
-        text = ", ".join(str(m) for m in matchers)
-        key = f"{parent.key}/{{{text}}}#{route.pk}" if parent else "{}"
-        node = RouteNode(
-            id=route.pk,
-            name=route.name or (text or "root"),
-            key=key,
-            matchers=matchers,
-            continue_matching=route.continue_matching,
-            group_by=tuple(route.group_by) if route.group_by is not None else inherited.group_by,
-            group_wait=route.group_wait if route.group_wait is not None else inherited.group_wait,
-            group_interval=route.group_interval
-            if route.group_interval is not None
-            else inherited.group_interval,
-            repeat_interval=route.repeat_interval
-            if route.repeat_interval is not None
-            else inherited.repeat_interval,
-            policy_id=route.escalation_policy_id or (parent.policy_id if parent else None),
-            channel_ids=tuple(route.channel_ids) or (parent.channel_ids if parent else ()),
-            mute=tuple((name, specs[name]) for name in route.mute_names),
-            active=tuple((name, specs[name]) for name in route.active_names),
-        )
-        node.children = [node_for(child, node) for child in by_parent.get(route.pk, [])]
-        return node
 
-    return node_for(sorted(roots, key=lambda r: (r.position, r.pk))[0], None)
+def _node(route, parent: RouteNode | None, specs: dict, by_parent: dict) -> RouteNode:
+    inherited = parent or default_root()
+    matchers = parse_matchers(route.matchers) if parent else ()
+    text = ", ".join(str(m) for m in matchers)
+    key = f"{parent.key}/{{{text}}}#{route.pk}" if parent else "{}"
+    node = RouteNode(
+        id=route.pk,
+        name=route.name or (text or "root"),
+        key=key,
+        matchers=matchers,
+        continue_matching=route.continue_matching,
+        group_by=tuple(route.group_by) if route.group_by is not None else inherited.group_by,
+        group_wait=route.group_wait if route.group_wait is not None else inherited.group_wait,
+        group_interval=route.group_interval
+        if route.group_interval is not None
+        else inherited.group_interval,
+        repeat_interval=route.repeat_interval
+        if route.repeat_interval is not None
+        else inherited.repeat_interval,
+        policy_id=route.escalation_policy_id or (parent.policy_id if parent else None),
+        channel_ids=tuple(route.channel_ids) or (parent.channel_ids if parent else ()),
+        mute=tuple((name, specs[name]) for name in route.mute_names),
+        active=tuple((name, specs[name]) for name in route.active_names),
+    )
+    node.children = [_node(child, node, specs, by_parent) for child in by_parent.get(route.pk, [])]
+    return node

@@ -27,6 +27,7 @@ class AuditEvent(models.Model):
         POLICY_CHANGED = "policy.changed", "Escalation policy steps changed"
         SWAP_CHANGED = "swap.changed", "Shift swap offered, taken or cancelled"
         LAYER_CHANGED = "layer.changed", "Rotation layer added, edited or removed"
+        ROUTE_CHANGED = "route.changed", "Team route added, edited or removed"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 

@@ -7,7 +7,8 @@ transaction (``notify.services.notification_enqueue``), delivered after commit.
 
 One module per step an alert goes through (``receive`` → ``suppression`` → ``grouping`` →
 ``timers``/``flushes`` → ``escalation``) and per thing people act on (``incidents``,
-``silences``, ``maintenance``, ``integrations``); the names below are the public ones.
+``silences``, ``maintenance``, ``integrations``, ``team_routes``); the names below are the
+public ones.
 """
 
 from batchwatch.alerts.services.escalation import step_recipients
@@ -56,6 +57,12 @@ from batchwatch.alerts.services.silences import (
     silence_record_event,
 )
 from batchwatch.alerts.services.suppression import Inhibitor, SuppressionKind, SuppressionReason
+from batchwatch.alerts.services.team_routes import (
+    team_route_create,
+    team_route_delete,
+    team_route_matchers,
+    team_route_update,
+)
 from batchwatch.alerts.services.timers import OPEN_STATES
 
 __all__ = [
@@ -104,6 +111,10 @@ __all__ = [
     "silence_expire",
     "silence_record_event",
     "step_recipients",
+    "team_route_create",
+    "team_route_delete",
+    "team_route_matchers",
+    "team_route_update",
     "timers_run_due",
     "urgency_for",
 ]
