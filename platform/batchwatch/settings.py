@@ -160,6 +160,8 @@ MIDDLEWARE = [
     "batchwatch.ingest.middleware.OtlpMisdirectedMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages show times in the viewer's zone (their setting, else their browser's, else UTC).
+    "batchwatch.accounts.middleware.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that its process_exception sees a view's exception first: 503 when the
@@ -298,7 +300,7 @@ AXES_RESET_ON_SUCCESS = False
 # The version banner on every manage.py command is noise in operators' logs.
 AXES_VERBOSE = False
 
-# --- Internationalisation: storage and computation in UTC, display in the job's own zone ------
+# --- Internationalisation: storage and computation in UTC; pages in the viewer's zone ---------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -1,4 +1,4 @@
-"""Personal credentials: API tokens and calendar feed secrets.
+"""Personal credentials (API tokens, calendar feed secrets) and display preferences.
 
 An API token is stored as its SHA-256 only; the raw token is shown once, when it is created.
 Its prefix (``bwt_`` and four characters) is kept in clear so that a token found in a log or a
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 TOKEN_PREFIX = "bwt_"  # noqa: S105 - a prefix that makes leaked tokens greppable
@@ -77,3 +80,37 @@ class FeedSecret(models.Model):
 
     def __str__(self) -> str:
         return f"feed secret of {self.user_id}"
+
+
+@lru_cache(maxsize=1)
+def known_time_zones() -> frozenset[str]:
+    """The IANA zone names this Python knows (``zoneinfo``)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(name: str) -> None:
+    if name and name not in known_time_zones():
+        raise ValidationError(
+            "%(zone)r is not an IANA time zone; choose one like 'Europe/London'.",
+            code="unknown_timezone",
+            params={"zone": name},
+        )
+
+
+class Profile(models.Model):
+    """A person's own display preferences. Created when first changed: people without a row
+    see times in their browser's zone (else UTC)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA zone pages show times in. Empty: the browser's zone.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

@@ -1,8 +1,8 @@
-"""Reads of personal credentials."""
+"""Reads of personal credentials and preferences."""
 
 from __future__ import annotations
 
-from batchwatch.accounts.models import ApiToken, FeedSecret, hash_token
+from batchwatch.accounts.models import ApiToken, FeedSecret, Profile, hash_token
 
 
 def token_for_raw(raw: str) -> ApiToken | None:
@@ -19,3 +19,8 @@ def tokens_of(user):
 def feed_secret_of(user_id: int) -> str:
     """The secret folded into ``user_id``'s calendar feed signature ('' before any rotation)."""
     return FeedSecret.objects.filter(user_id=user_id).values_list("secret", flat=True).first() or ""
+
+
+def time_zone_of(user_id: int) -> str:
+    """The zone ``user_id`` chose for pages ('' when they chose none: their browser's)."""
+    return Profile.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first() or ""

@@ -15,6 +15,7 @@ from batchwatch.accounts.models import (
     PREFIX_LENGTH,
     ApiToken,
     FeedSecret,
+    Profile,
     generate_token,
     hash_token,
 )
@@ -128,3 +129,14 @@ def rotate_feed_secret(user: AbstractBaseUser, *, request: HttpRequest | None = 
             request=request,
         )
     return feed
+
+
+def profile_time_zone_set(user: AbstractBaseUser, *, time_zone: str) -> Profile:
+    """Set the zone ``user``'s pages show times in (``""``: their browser's). Only their own:
+    callers pass the signed-in person. A display preference, so not audited."""
+    with transaction.atomic():
+        profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+        profile.time_zone = (time_zone or "").strip()
+        profile.full_clean()
+        profile.save(update_fields=["time_zone", "updated_at"])
+    return profile

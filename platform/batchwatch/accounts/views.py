@@ -1,19 +1,22 @@
-"""The account page: one's own API tokens (create, list, revoke). Thin: services act."""
+"""The account page: one's own API tokens (create, list, revoke) and the time zone pages show
+times in. Thin: services act."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from batchwatch.accounts.models import DEFAULT_LIFETIME
+from batchwatch.accounts.middleware import BROWSER_COOKIE, SESSION_KEY, viewer_time_zone
+from batchwatch.accounts.models import DEFAULT_LIFETIME, known_time_zones
 from batchwatch.accounts.permissions import can_revoke_token
-from batchwatch.accounts.selectors import tokens_of
-from batchwatch.accounts.services import create_token, revoke_token
+from batchwatch.accounts.selectors import time_zone_of, tokens_of
+from batchwatch.accounts.services import create_token, profile_time_zone_set, revoke_token
 from batchwatch.core.numbers import parse_id
 
 # What the form offers; the default first after "never" would invite forgetting.
@@ -68,6 +71,10 @@ def tokens(request):
             ],
             "default_lifetime": str(DEFAULT_LIFETIME.days),
             "api_base": request.build_absolute_uri("/api/v1/"),
+            "time_zones": sorted(known_time_zones()),
+            "time_zone_chosen": time_zone_of(request.user.pk),
+            "time_zone_shown": viewer_time_zone(request),
+            "browser_time_zone": unquote(request.COOKIES.get(BROWSER_COOKIE, "")),
         },
     )
     response["Cache-Control"] = "no-store"
@@ -86,4 +93,23 @@ def _revoke(request):
         messages.success(
             request, f"Token {token.name} ({token.prefix}…) revoked: it no longer works."
         )
+    return redirect("web:account-tokens")
+
+
+@require_POST
+@login_required
+def time_zone(request):
+    """Set the signed-in person's own zone (never anyone else's: there is no user to name)."""
+    try:
+        chosen = profile_time_zone_set(request.user, time_zone=request.POST.get("time_zone", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("web:account-tokens")
+    request.session[SESSION_KEY] = chosen.time_zone
+    messages.success(
+        request,
+        f"Times are now shown in {chosen.time_zone}."
+        if chosen.time_zone
+        else "Times are now shown in your browser's time zone.",
+    )
     return redirect("web:account-tokens")

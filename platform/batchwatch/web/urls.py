@@ -48,6 +48,7 @@ urlpatterns = [
     path("runbooks/<slug:slug>/", runbook_views.runbook_page, name="runbook"),
     path("audit/", audit_views.audit_log, name="audit"),
     path("account/tokens/", account_views.tokens, name="account-tokens"),
+    path("account/time-zone/", account_views.time_zone, name="account-time-zone"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").
