@@ -30,6 +30,7 @@ from batchwatch.runs.selectors import (
     run_span_tree,
 )
 from batchwatch.slo.selectors import job_slo_states, slo_status_by_team
+from batchwatch.web.job_now import job_now, slo_sentence
 
 RECENT_RUNS = 50
 
@@ -96,17 +97,25 @@ def job_page(request, job_id: int):
         raise Http404("No such job") from None
     now = datetime.now(UTC)
     runs = job_runs_recent(job.pk, now=now, limit=RECENT_RUNS)
+    next_runs = schedule_next_occurrences(job, after=now, count=5)
+    slo_states = job_slo_states(job.pk)
+    slos = [state.slo for state, _ in slo_states]
     return render(
         request,
         "web/job.html",
         {
             "job": job,
-            "next_runs": schedule_next_occurrences(job, after=now, count=5),
+            "now": now,
+            "next_runs": next_runs,
             "runs": runs,
             "chart": duration_chart([r for r in runs if r.duration_seconds is not None]),
             "timeline": expected_vs_actual(runs, now=now) if job.schedule_cron else [],
             "signals": job_signals(job.pk),
-            "slo_states": job_slo_states(job.pk),
+            "slo_states": slo_states,
+            "slo_rows": [(st, chart, slo_sentence(st.slo, now=now)) for st, chart in slo_states],
+            "job_now": job_now(
+                job, user=request.user, runs=runs, next_runs=next_runs, slos=slos, now=now
+            ),
         },
     )
 
