@@ -5,6 +5,7 @@ from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
 from batchwatch.web import (
+    grid_views,
     incident_bulk_views,
     incident_views,
     now_views,
@@ -18,11 +19,13 @@ from batchwatch.web import (
 app_name = "web"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", grid_views.overview, name="overview"),
+    path("board/", grid_views.overview_board, name="overview-board"),
     path("now/", now_views.now_page, name="now"),
     path("now/board/", now_views.now_fragment, name="now-board"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
-    path("teams/<slug:slug>/", views.team_page, name="team"),
+    path("teams/<slug:slug>/", grid_views.team_page, name="team"),
+    path("teams/<slug:slug>/board/", grid_views.team_board, name="team-board"),
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", views.run_page, name="run"),
     path("incidents/", oncall_views.incidents, name="incidents"),

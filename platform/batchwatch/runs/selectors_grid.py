@@ -1,0 +1,123 @@
+"""Reads of the health grid (the overview and team pages): each job's latest runs as squares,
+the occurrence the ledger expects now and the next one, in three queries whatever the number
+of jobs (a window function and two index-driven subqueries, on SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
+
+from batchwatch.catalog.models import Job
+from batchwatch.catalog.selectors import schedule_occurrences
+from batchwatch.runs.models import Run, RunState
+
+GRID_RUNS = 14
+# The squares read runs of this long ago at most: the window function then sorts a few weeks
+# of runs per job rather than a job's whole history.
+GRID_LOOKBACK = timedelta(days=62)
+# Newest first: an occurrence by its scheduled time, a run nobody expected by its start.
+_NEWEST_FIRST = (Coalesce("scheduled_at", "started_at").desc(nulls_last=True), F("id").desc())
+# What a square shows; the JSON columns (attributes, convergence) are never read.
+_SQUARE_FIELDS = (
+    "id",
+    "job_id",
+    "external_id",
+    "state",
+    "scheduled_at",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "attempt",
+    "expected_at",
+    "late_start",
+    "overran",
+    "too_fast",
+    "source",
+)
+
+
+@dataclass
+class JobRuns:
+    """What the ledger and the runs say about one job now."""
+
+    squares: list[Run] = field(default_factory=list)  # newest first, due occurrences included
+    occurrence: Run | None = None  # the latest occurrence due by now (expected or claimed)
+    next_expected: datetime | None = None  # the next occurrence after now
+
+    @property
+    def last_run(self) -> Run | None:
+        """The newest run that started (an occurrence still waiting or missed did not)."""
+        return next((r for r in self.squares if r.started_at is not None), None)
+
+    @property
+    def waiting_late(self) -> list[Run]:
+        """Due occurrences not started past their start grace: open late starts."""
+        return [r for r in self.squares if r.state == RunState.SCHEDULED and r.late_start]
+
+
+def job_runs_grid(
+    jobs: QuerySet[Job], *, now: datetime, per_job: int = GRID_RUNS
+) -> dict[int, JobRuns]:
+    """For each of ``jobs``: its ``per_job`` newest runs and due occurrences (of the last
+    :data:`GRID_LOOKBACK`), its current occurrence and the next one the ledger expects (it
+    writes them a day ahead: :func:`next_by_schedule` tells the others). Three queries at
+    most, however many jobs."""
+    job_ids = jobs.order_by().values("pk")
+    since = now - GRID_LOOKBACK
+    squares = (
+        Run.objects.filter(job_id__in=job_ids)
+        .filter(Q(scheduled_at__gte=since) | Q(scheduled_at__isnull=True, started_at__gte=since))
+        .exclude(state=RunState.SCHEDULED, scheduled_at__gt=now)
+        .only(*_SQUARE_FIELDS)
+        .annotate(
+            recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(_NEWEST_FIRST))
+        )
+        .filter(recency__lte=per_job)
+        .order_by("job_id", "recency")
+    )
+    grid: dict[int, JobRuns] = {}
+    for run in squares:
+        grid.setdefault(run.job_id, JobRuns()).squares.append(run)
+    # The current and the next occurrence of each job: one lookup each on (job, expected_at).
+    current = Run.objects.filter(
+        job_id=OuterRef("pk"), expected_at__isnull=False, expected_at__lte=now
+    ).order_by("-expected_at")
+    upcoming = Run.objects.filter(job_id=OuterRef("pk"), expected_at__gt=now).order_by(
+        "expected_at"
+    )
+    marks = (
+        jobs.order_by()
+        .annotate(
+            current_id=Subquery(current.values("id")[:1]),
+            next_at=Subquery(upcoming.values("expected_at")[:1]),
+        )
+        .values_list("pk", "current_id", "next_at")
+    )
+    current_ids: dict[int, int] = {}
+    for job_id, current_id, next_at in marks:
+        grid.setdefault(job_id, JobRuns()).next_expected = next_at
+        if current_id is not None:
+            current_ids[job_id] = current_id
+    shown = {run.pk: run for entry in grid.values() for run in entry.squares}
+    missing = [pk for pk in current_ids.values() if pk not in shown]
+    # (Most current occurrences are among the squares already: only the others are read.)
+    shown.update(
+        {run.pk: run for run in Run.objects.filter(pk__in=missing).only(*_SQUARE_FIELDS)}
+        if missing
+        else {}
+    )
+    for job_id, run_id in current_ids.items():
+        grid[job_id].occurrence = shown.get(run_id)
+    return grid
+
+
+def next_by_schedule(job: Job, *, now: datetime) -> datetime | None:
+    """The next occurrence of an active scheduled job from its schedule (no query when its
+    calendar is loaded): for occurrences beyond the ledger's lookahead."""
+    if not job.schedule_cron or not job.is_active:
+        return None
+    found = schedule_occurrences(job, now, None, limit=1)
+    return found[0] if found else None

@@ -1,0 +1,242 @@
+"""The health grid: the overview and the team pages read this.
+
+Per job: its latest runs as squares, its last run and next occurrence, the occurrence due now
+against its deadline (from the ledger: a late start still open shows as late even when the
+previous run succeeded), its open incident; per team: who is on call and its open incidents.
+Teams and jobs worst first (missed, failed, late, at risk, ok), ties by name. Everyone signed
+in reads the catalog, so every team's jobs are listed. A fixed number of queries whatever the
+number of jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from batchwatch.alerts.selectors_jobs import OpenIncident, open_incidents
+from batchwatch.alerts.selectors_people import incidents_visible_to
+from batchwatch.catalog.models import Job, Team
+from batchwatch.catalog.selectors import job_list
+from batchwatch.oncall.selectors import OnCallNow, oncall_now
+from batchwatch.runs.models import Run, RunState
+from batchwatch.runs.selectors_grid import GRID_RUNS, JobRuns, job_runs_grid, next_by_schedule
+from batchwatch.slo.models import SLOState
+from batchwatch.slo.selectors import runs_at_risk
+
+# Worst first: the order of jobs within a team and of teams.
+HEALTH = ("missed", "failed", "late", "at_risk", "ok", "none")
+HEALTH_LABELS = {
+    "missed": "Missed",
+    "failed": "Failed",
+    "late": "Late",
+    "at_risk": "At risk",
+    "ok": "OK",
+    "none": "No runs yet",
+}
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """The occurrence due now, against its deadline."""
+
+    run: Run
+    state: str  # waiting | late | missed | running | overrunning | on_time | late_finish | failed
+    label: str
+    deadline: datetime | None  # when a late start becomes missed
+
+
+@dataclass
+class GridJob:
+    job: Job
+    runs: JobRuns
+    health: str
+    occurrence: Occurrence | None
+    incident: OpenIncident | None
+    slo_status: str | None  # the worst status of its SLOs (breached, warning), if any
+    now: datetime
+
+    @property
+    def squares(self) -> list[Run | None]:
+        """Oldest on the left, newest on the right, padded on the left to the grid's width."""
+        runs = list(reversed(self.runs.squares))
+        return [None] * (GRID_RUNS - len(runs)) + runs
+
+    @property
+    def health_label(self) -> str:
+        return HEALTH_LABELS[self.health]
+
+    @property
+    def last_run_ago(self) -> str:
+        last = self.runs.last_run
+        return ago(self.now - last.started_at) if last and last.started_at else ""
+
+    @property
+    def deadline_in(self) -> str:
+        deadline = self.occurrence.deadline if self.occurrence else None
+        return ago(deadline - self.now) if deadline else ""
+
+    @property
+    def next_in(self) -> str:
+        upcoming = self.runs.next_expected
+        return ago(upcoming - self.now) if upcoming else ""
+
+
+@dataclass
+class GridTeam:
+    team: Team | None  # None: the jobs nobody owns
+    jobs: list[GridJob]
+    oncall: list[OnCallNow] = field(default_factory=list)
+    incidents: list[OpenIncident] = field(default_factory=list)
+
+    @property
+    def health(self) -> str:
+        return min((j.health for j in self.jobs), key=HEALTH.index, default="none")
+
+    @property
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(health, label, how many jobs) for each health but OK and none, worst first."""
+        found = [j.health for j in self.jobs]
+        return [(h, HEALTH_LABELS[h], found.count(h)) for h in HEALTH[:4] if h in found]
+
+    @property
+    def name(self) -> str:
+        return self.team.name if self.team else "Unowned jobs"
+
+
+@dataclass
+class HealthGrid:
+    now: datetime
+    teams: list[GridTeam]
+    filtering: bool  # any filter, the team's included
+    narrowed: bool  # by health, engine or text: teams without a matching job are left out
+
+    @property
+    def job_total(self) -> int:
+        return sum(len(t.jobs) for t in self.teams)
+
+
+def health_grid(
+    user,
+    *,
+    now: datetime,
+    team: str | None = None,
+    state: str | None = None,
+    search: str | None = None,
+    engine: str | None = None,
+) -> HealthGrid:
+    """The grid of the jobs matching the filters (``team``: a slug, or "-" for unowned
+    jobs; ``state``: one of :data:`HEALTH`), worst first, as ``user`` sees it: every job
+    (everyone signed in reads the catalog), the incidents they may see."""
+    jobs_query = job_list(team=team, engine=engine, search=search).select_related("calendar")
+    jobs = list(jobs_query)
+    teams = list(Team.objects.order_by("name") if not team else Team.objects.filter(slug=team))
+    team_ids = None if not team else [t.pk for t in teams]
+    runs = job_runs_grid(jobs_query, now=now)
+    incidents = open_incidents(team_ids, among=incidents_visible_to(user, now=now))
+    at_risk = {risk.run.job_id for risk in runs_at_risk(team_ids, limit=1000)}
+    slo = _worst_slo_status(team_ids)
+    rows: dict[int | None, list[GridJob]] = {}
+    for job in jobs:
+        entry = runs.get(job.pk) or JobRuns()
+        if entry.next_expected is None:
+            entry.next_expected = next_by_schedule(job, now=now)
+        occurrence = _occurrence(entry.occurrence, job, now=now)
+        row = GridJob(
+            job=job,
+            runs=entry,
+            health=_health(entry, occurrence, at_risk=job.pk in at_risk or job.pk in slo),
+            occurrence=occurrence,
+            incident=incidents.by_job.get(job.pk),
+            slo_status=slo.get(job.pk),
+            now=now,
+        )
+        if state is None or row.health == state:
+            rows.setdefault(job.owner_team_id, []).append(row)
+    oncall: dict[int, list[OnCallNow]] = {}
+    for entry_now in oncall_now(team_ids, now):
+        oncall.setdefault(entry_now.rotation.team_id, []).append(entry_now)
+    filtering = bool(state or search or engine)
+    groups = [
+        GridTeam(t, rows.get(t.pk, []), oncall.get(t.pk, []), incidents.by_team.get(t.pk, []))
+        for t in teams
+        if not filtering or t.pk in rows
+    ]
+    if rows.get(None) and team in (None, "-"):
+        groups.append(GridTeam(None, rows[None]))
+    for group in groups:
+        group.jobs.sort(key=lambda j: (HEALTH.index(j.health), j.job.name.lower(), j.job.key))
+    groups.sort(key=lambda g: (HEALTH.index(g.health), g.team is None, g.name.lower()))
+    return HealthGrid(now=now, teams=groups, filtering=bool(filtering or team), narrowed=filtering)
+
+
+def _worst_slo_status(team_ids: list[int] | None) -> dict[int, str]:
+    """Jobs with an active SLO breached or burning (warning), the worse of them: one query."""
+    states = SLOState.objects.filter(
+        slo__is_active=True,
+        status__in=[SLOState.Status.BREACHED, SLOState.Status.WARNING],
+    )
+    if team_ids is not None:
+        states = states.filter(job__owner_team_id__in=team_ids)
+    worst: dict[int, str] = {}
+    for job_id, status in states.values_list("job_id", "status"):
+        if worst.get(job_id) != SLOState.Status.BREACHED:
+            worst[job_id] = status
+    return worst
+
+
+def _occurrence(run: Run | None, job: Job, *, now: datetime) -> Occurrence | None:
+    if run is None or run.scheduled_at is None:
+        return None
+    deadline = run.scheduled_at + job.miss_grace
+    if run.state == RunState.SCHEDULED:
+        if run.late_start:
+            late = ago(now - run.scheduled_at)
+            return Occurrence(run, "late", f"late: not started {late} after its time", deadline)
+        return Occurrence(run, "waiting", "due: waiting to start", deadline)
+    if run.state == RunState.MISSED:
+        return Occurrence(run, "missed", "missed: never started", None)
+    if run.state == RunState.RUNNING:
+        if run.overran:
+            return Occurrence(run, "overrunning", "running longer than its maximum", None)
+        return Occurrence(run, "running", "running", None)
+    if run.state == RunState.FAILED:
+        return Occurrence(run, "failed", "failed", None)
+    if run.late_start:
+        return Occurrence(run, "late_finish", "succeeded, started late", None)
+    return Occurrence(run, "on_time", "succeeded on time", None)
+
+
+def _health(runs: JobRuns, occurrence: Occurrence | None, *, at_risk: bool) -> str:
+    """The worst of: the occurrence due now (missed, late, overrunning), the latest outcome
+    (missed or failed: nothing finished since), open late starts of earlier occurrences, the
+    SLOs (at risk)."""
+    kind = occurrence.state if occurrence else None
+    outcome = next((r.state for r in runs.squares if r.state in _OUTCOMES), None)
+    if kind == "missed" or outcome == RunState.MISSED:
+        return "missed"
+    if kind == "failed" or outcome == RunState.FAILED:
+        return "failed"
+    if kind in ("late", "overrunning") or runs.waiting_late:
+        return "late"
+    if at_risk:
+        return "at_risk"
+    if runs.squares or occurrence is not None:
+        return "ok"
+    return "none"
+
+
+_OUTCOMES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
+
+
+def ago(delta: timedelta) -> str:
+    """A span of time as people say it on a board: "45 s", "26 min", "1 h 50 min", "14 h",
+    "3 d"."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h {minutes} min" if hours < 10 and minutes else f"{hours} h"
+    return f"{seconds // 86400} d"

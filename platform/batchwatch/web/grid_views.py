@@ -1,0 +1,103 @@
+"""The overview and team pages as a health grid (``web/grid.py``), and their boards alone,
+which ``static/batchwatch/grid.js`` fetches every 30 s with the page's own query string."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from batchwatch.catalog.models import Engine, Team
+from batchwatch.catalog.permissions import can_manage_jobs_of
+from batchwatch.runs.selectors_grid import GRID_RUNS
+from batchwatch.web.grid import HEALTH, HEALTH_LABELS, HealthGrid, health_grid
+
+# grid.js swaps in only answers carrying this header (not a login or an error page).
+BOARD_HEADER = "X-Batchwatch-Board"
+MAX_SEARCH = 200
+
+
+def _filters(request, *, team: str | None = None) -> dict[str, str]:
+    """The filters of the query string, unknown values dropped (never an error)."""
+    engine = request.GET.get("engine") or ""
+    state = request.GET.get("state") or ""
+    return {
+        "team": team if team is not None else (request.GET.get("team") or "")[:100],
+        "engine": engine if engine in Engine.values else "",
+        "state": state if state in HEALTH else "",
+        "q": (request.GET.get("q") or "").strip()[:MAX_SEARCH].replace("\x00", ""),
+    }
+
+
+def _grid(request, filters: dict[str, str]) -> HealthGrid:
+    return health_grid(
+        request.user,
+        now=datetime.now(UTC),
+        team=filters["team"] or None,
+        state=filters["state"] or None,
+        search=filters["q"] or None,
+        engine=filters["engine"] or None,
+    )
+
+
+def _context(request, filters: dict[str, str], **extra) -> dict:
+    return {
+        "grid": _grid(request, filters),
+        "grid_runs": GRID_RUNS,
+        "filters": filters,
+        "states": [(h, HEALTH_LABELS[h]) for h in HEALTH],
+        "engines": Engine.choices,
+        "query": request.GET.urlencode(),
+        **extra,
+    }
+
+
+def _board(request, template: str, context: dict):
+    response = render(request, template, context)
+    response[BOARD_HEADER] = "grid"
+    return response
+
+
+@require_GET
+@login_required
+@never_cache
+def overview(request):
+    filters = _filters(request)
+    context = _context(request, filters, teams=Team.objects.order_by("name"))
+    return render(request, "web/overview.html", context)
+
+
+@require_GET
+@login_required
+@never_cache
+def overview_board(request):
+    """The overview's board alone, for its refresh."""
+    return _board(request, "web/_grid_board.html", _context(request, _filters(request)))
+
+
+@require_GET
+@login_required
+@never_cache
+def team_page(request, slug: str):
+    team = get_object_or_404(Team.objects.prefetch_related("memberships__user"), slug=slug)
+    context = _context(
+        request,
+        _filters(request, team=slug),
+        team=team,
+        # Its members and staff see the settings page (its owners change it).
+        settings_visible=can_manage_jobs_of(request.user, team),
+    )
+    return render(request, "web/team.html", context)
+
+
+@require_GET
+@login_required
+@never_cache
+def team_board(request, slug: str):
+    """The team page's board alone, for its refresh."""
+    team = get_object_or_404(Team, slug=slug)
+    context = _context(request, _filters(request, team=slug), team=team)
+    return _board(request, "web/_grid_board.html", context)
