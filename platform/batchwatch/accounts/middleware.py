@@ -22,6 +22,9 @@ from batchwatch.accounts.selectors import time_zone_of
 
 SESSION_KEY = "batchwatch_time_zone"
 BROWSER_COOKIE = "bw_tz"
+# Machine endpoints keep UTC: DRF writes and reads times in the active zone, and the API,
+# the intakes and the feeds promise UTC whoever calls them.
+NOT_PAGES = ("/api/", "/v1/", "/v2/", "/ical/", "/slack/", "/metrics", "/healthz", "/readyz")
 
 
 def viewer_time_zone(request: HttpRequest) -> str:
@@ -45,6 +48,8 @@ class ViewerTimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(NOT_PAGES):
+            return self.get_response(request)
         timezone.activate(ZoneInfo(viewer_time_zone(request)))
         try:
             return self.get_response(request)
