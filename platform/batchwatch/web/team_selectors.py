@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from batchwatch.alerts.models import Integration, Route
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.ingest.models import IngestKey
+from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import (
     EscalationPolicy,
     EscalationStep,
@@ -28,7 +29,9 @@ class TeamSettings:
     ingest_keys: list[IngestKey]
     integrations: list[Integration]
     policies: list[EscalationPolicy]
-    routes: list[Route]  # those that page through one of the team's policies
+    routes: list[Route]  # the configuration's that page through one of the team's policies
+    team_routes: list[Route] = field(default_factory=list)  # the team's own, in their order
+    channels: list[Channel] = field(default_factory=list)  # the team's
     owners: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,8 +97,15 @@ def team_settings(team: Team, *, now: datetime) -> TeamSettings:
             .order_by("name")
         ),
         routes=list(
-            Route.objects.filter(escalation_policy__team=team)
+            Route.objects.filter(escalation_policy__team=team, team=None)
             .select_related("escalation_policy")
             .order_by("escalation_policy__name", "position", "id")
         ),
+        team_routes=list(
+            Route.objects.filter(team=team)
+            .select_related("escalation_policy")
+            .prefetch_related("channels", "mute_time_intervals", "active_time_intervals")
+            .order_by("position", "id")
+        ),
+        channels=list(Channel.objects.filter(team=team).order_by("name", "id")),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,6 +67,12 @@ from batchwatch.web.team_policies import (
     urgency_rows,
     whom_choices,
 )
+from batchwatch.web.team_routes import (
+    route_add_action,
+    route_delete_action,
+    route_edit_action,
+    route_forms,
+)
 from batchwatch.web.team_selectors import (
     rotation_overrides_upcoming,
     rotation_swaps_ahead,
@@ -85,6 +92,7 @@ CONFIRM = {
     "integration-revoke": (
         "Revoke the integration {what}? Alerts sent with its token are refused from now on."
     ),
+    "route-delete": "Remove the route {what}? The team's alerts go on to the other routes.",
 }
 INTAKE_URLS = {
     Integration.Kind.ALERTMANAGER: ("intake-am", "Authorization: Bearer <token>"),
@@ -166,6 +174,7 @@ def _render(
             "step_targets": EscalationStep.Target.choices,
             "urgencies": URGENCIES,
             "whom_choices": whom_choices(team) if can_manage and data.policies else [],
+            "route_add": route_forms(request, team, data.team_routes, failed),
             "failed": failed,
             "errors": errors or [],
             # What was typed, when a form is refused; empty otherwise.
@@ -551,4 +560,7 @@ ACTIONS: dict[str, Callable[[HttpRequest, Team], dict | None]] = {
     "integration-create": integration_create_action,
     "integration-revoke": integration_revoke_action,
     "policy-steps": policy_steps_action,
+    "route-add": route_add_action,
+    "route-edit": route_edit_action,
+    "route-delete": partial(route_delete_action, confirm=_confirm),
 }
