@@ -3,7 +3,7 @@
 The schema is read from the app itself (WSGI, in process), so a new operation is tested
 without a change here. Each operation gets ``EXAMPLES`` generated requests (valid and invalid
 ones) on a database holding the demo catalog, an incident, a silence and a maintenance
-window. Every answer must be a documented status, content type and body: no server error, no
+window (and a team route). Every answer must be a documented status, content type and body: no server error, no
 schema violation. Each request is sent twice, with the credentials its operation takes:
 
 - the REST API: a staff token and the token of a team member (bob, of ledger);
@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from werkzeug.test import Client as WsgiClient
 
 from batchwatch.alerts.models import Integration, MaintenanceWindow
-from batchwatch.alerts.services import integration_create, silence_create
+from batchwatch.alerts.services import integration_create, silence_create, team_route_create
 from batchwatch.catalog.models import Team
 from batchwatch.demo.loader import load_demo_catalog
 from batchwatch.ingest.services import ingest_key_create
@@ -88,6 +88,7 @@ def world(db, django_user_model) -> World:
     )
     member = django_user_model.objects.get(username="bob")
     ledger = Team.objects.get(slug="ledger")
+    team_route_create(ledger, name="critical", matchers=["severity=critical"], actor=admin)
     return World(
         api_tokens=[api_token_for(admin), api_token_for(member)],
         ingest_keys=[
