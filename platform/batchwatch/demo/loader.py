@@ -111,7 +111,7 @@ def load_demo_catalog(path: Path = DEMO_FILE) -> DemoSummary:
     for entry in spec["observed_jobs"]:
         services.job_register_observed(seen_at=now, **entry)
     load_slo_file(DEMO_SLOS)
-    if not Route.objects.exists():  # never overwrite a configuration someone edited
+    if not Route.objects.filter(team=None).exists():  # never overwrite an edited configuration
         config_apply(load_document(DEMO_ALERTING.read_text()), now=now)
     _mark_loaded(now)
     with inbox.capture():

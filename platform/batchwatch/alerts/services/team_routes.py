@@ -44,7 +44,7 @@ INTERVAL_FIELDS = ("mute_time_intervals", "active_time_intervals")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.]*\Z")
 
 
-def team_route_matchers(team: Team, matchers: Sequence[str]) -> list[str]:
+def team_route_matchers(team: Team, *, matchers: Sequence[str]) -> list[str]:
     """The matchers to store for a route of ``team``: ``team="<slug>"`` first, then the
     others as given. ``ValidationError`` for a matcher that does not parse, or one on
     ``team`` other than the team's own equality (it could match another team's alerts)."""
@@ -143,7 +143,7 @@ def _save(
 ) -> Route:
     team = route.team
     assert team is not None  # callers make team routes only
-    route.matchers = team_route_matchers(team, matchers)
+    route.matchers = team_route_matchers(team, matchers=matchers)
     _check_group_by(group_by)
     _check_durations(durations)
     _check_owned(team, escalation_policy, channels)
