@@ -108,6 +108,7 @@ def test_the_teams_own_matcher_is_kept_once(owner, team_a):
     [
         ({"matchers": ["severity"]}, "is not a matcher"),
         ({"matchers": ['job=~"("']}, "regular expression is invalid"),
+        ({"matchers": ['job=~"a{99999999999}"']}, "regular expression is invalid"),
         ({"group_by": ["not a label"]}, "is not a label name"),
         ({"group_wait": timedelta(seconds=-1)}, "group wait is between"),
         ({"repeat_interval": timedelta(days=31)}, "repeat interval is between"),

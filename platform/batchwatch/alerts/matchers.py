@@ -56,7 +56,7 @@ def parse_matcher(text: str) -> Matcher:
     if op in ("=~", "!~"):
         try:
             pattern = re.compile(value)
-        except re.error as exc:
+        except (re.error, OverflowError) as exc:  # OverflowError: a{99999999999}
             raise ValueError(f"{text!r}: the regular expression is invalid ({exc})") from exc
     return Matcher(name=name, op=op, value=value, pattern=pattern)
 
