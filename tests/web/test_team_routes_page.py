@@ -87,6 +87,7 @@ def test_removing_a_route_asks_first(client, owner, route):
         ({"route_policy": "nope"}, "There is no escalation policy"),
         ({"route_channels": "abc"}, "Choose the channels"),
         ({"route_group_wait": "soon"}, "Group wait: "),
+        ({"route_group_interval": "99999999999w"}, "Group interval: at most 30 days"),
         ({"route_group_by": "a-b"}, "is not a label name"),
     ],
 )

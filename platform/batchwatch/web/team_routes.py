@@ -104,6 +104,8 @@ def _values(post: QueryDict) -> dict[str, Any]:
             durations[key] = parse_duration(text) if text else None
         except ValueError as exc:
             raise ValidationError(f"{label}: {exc}.") from None
+        except OverflowError:  # 99999999999w
+            raise ValidationError(f"{label}: at most 30 days.") from None
     return {
         "name": post.get("route_name", "").strip(),
         "matchers": [line.strip() for line in post.get("route_matchers", "").splitlines()],
