@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
@@ -20,8 +21,9 @@ GRID_RUNS = 14
 GRID_LOOKBACK = timedelta(days=62)
 # Newest first: an occurrence by its scheduled time, a run nobody expected by its start.
 _NEWEST_FIRST = (Coalesce("scheduled_at", "started_at").desc(nulls_last=True), F("id").desc())
-# What a square shows; the JSON columns (attributes, convergence) are never read.
-_SQUARE_FIELDS = (
+# What a square shows: named rows of these, not model instances (a page of thousands of jobs
+# reads tens of thousands of runs; the JSON columns are never read).
+SQUARE_FIELDS = (
     "id",
     "job_id",
     "external_id",
@@ -37,23 +39,25 @@ _SQUARE_FIELDS = (
     "too_fast",
     "source",
 )
+# A run as a square: a named row of SQUARE_FIELDS (``values_list(named=True)``).
+Square = Any
 
 
 @dataclass
 class JobRuns:
     """What the ledger and the runs say about one job now."""
 
-    squares: list[Run] = field(default_factory=list)  # newest first, due occurrences included
-    occurrence: Run | None = None  # the latest occurrence due by now (expected or claimed)
+    squares: list[Square] = field(default_factory=list)  # newest first, due occurrences too
+    occurrence: Square | None = None  # the latest occurrence due by now (expected or claimed)
     next_expected: datetime | None = None  # the next occurrence after now
 
     @property
-    def last_run(self) -> Run | None:
+    def last_run(self) -> Square | None:
         """The newest run that started (an occurrence still waiting or missed did not)."""
         return next((r for r in self.squares if r.started_at is not None), None)
 
     @property
-    def waiting_late(self) -> list[Run]:
+    def waiting_late(self) -> list[Square]:
         """Due occurrences not started past their start grace: open late starts."""
         return [r for r in self.squares if r.state == RunState.SCHEDULED and r.late_start]
 
@@ -71,12 +75,12 @@ def job_runs_grid(
         Run.objects.filter(job_id__in=job_ids)
         .filter(Q(scheduled_at__gte=since) | Q(scheduled_at__isnull=True, started_at__gte=since))
         .exclude(state=RunState.SCHEDULED, scheduled_at__gt=now)
-        .only(*_SQUARE_FIELDS)
         .annotate(
             recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(_NEWEST_FIRST))
         )
         .filter(recency__lte=per_job)
         .order_by("job_id", "recency")
+        .values_list(*SQUARE_FIELDS, named=True)
     )
     grid: dict[int, JobRuns] = {}
     for run in squares:
@@ -101,14 +105,11 @@ def job_runs_grid(
         grid.setdefault(job_id, JobRuns()).next_expected = next_at
         if current_id is not None:
             current_ids[job_id] = current_id
-    shown = {run.pk: run for entry in grid.values() for run in entry.squares}
+    shown = {run.id: run for entry in grid.values() for run in entry.squares}
     missing = [pk for pk in current_ids.values() if pk not in shown]
-    # (Most current occurrences are among the squares already: only the others are read.)
-    shown.update(
-        {run.pk: run for run in Run.objects.filter(pk__in=missing).only(*_SQUARE_FIELDS)}
-        if missing
-        else {}
-    )
+    if missing:  # (most current occurrences are among the squares: only the others are read)
+        others = Run.objects.filter(pk__in=missing).values_list(*SQUARE_FIELDS, named=True)
+        shown.update({run.id: run for run in others})
     for job_id, run_id in current_ids.items():
         grid[job_id].occurrence = shown.get(run_id)
     return grid

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from batchwatch.alerts.selectors_jobs import OpenIncident, open_incidents
 from batchwatch.alerts.selectors_people import incidents_visible_to
 from batchwatch.catalog.models import Job, Team
 from batchwatch.catalog.selectors import job_list
 from batchwatch.oncall.selectors import OnCallNow, oncall_now
-from batchwatch.runs.models import Run, RunState
-from batchwatch.runs.selectors_grid import GRID_RUNS, JobRuns, job_runs_grid, next_by_schedule
+from batchwatch.runs.models import RunState
+from batchwatch.runs.selectors_grid import (
+    GRID_RUNS,
+    JobRuns,
+    Square,
+    job_runs_grid,
+    next_by_schedule,
+)
 from batchwatch.slo.models import SLOState
 from batchwatch.slo.selectors import runs_at_risk
 
@@ -39,7 +46,7 @@ HEALTH_LABELS = {
 class Occurrence:
     """The occurrence due now, against its deadline."""
 
-    run: Run
+    run: Square
     state: str  # waiting | late | missed | running | overrunning | on_time | late_finish | failed
     label: str
     deadline: datetime | None  # when a late start becomes missed
@@ -56,7 +63,7 @@ class GridJob:
     now: datetime
 
     @property
-    def squares(self) -> list[Run | None]:
+    def squares(self) -> list[Square | None]:
         """Oldest on the left, newest on the right, padded on the left to the grid's width."""
         runs = list(reversed(self.runs.squares))
         return [None] * (GRID_RUNS - len(runs)) + runs
@@ -70,6 +77,12 @@ class GridJob:
         last = self.runs.last_run
         return ago(self.now - last.started_at) if last and last.started_at else ""
 
+    @cached_property
+    def next_expected(self) -> datetime | None:
+        """The next occurrence: the ledger's, else (beyond its lookahead) the schedule's, read
+        only for the rows a page shows."""
+        return self.runs.next_expected or next_by_schedule(self.job, now=self.now)
+
     @property
     def deadline_in(self) -> str:
         deadline = self.occurrence.deadline if self.occurrence else None
@@ -77,26 +90,36 @@ class GridJob:
 
     @property
     def next_in(self) -> str:
-        upcoming = self.runs.next_expected
+        upcoming = self.next_expected
         return ago(upcoming - self.now) if upcoming else ""
 
 
 @dataclass
 class GridTeam:
     team: Team | None  # None: the jobs nobody owns
-    jobs: list[GridJob]
+    jobs: list[GridJob]  # worst first; on the overview, only the first few
     oncall: list[OnCallNow] = field(default_factory=list)
     incidents: list[OpenIncident] = field(default_factory=list)
+    healths: list[str] = field(default_factory=list)  # of every matching job, shown or not
 
     @property
     def health(self) -> str:
-        return min((j.health for j in self.jobs), key=HEALTH.index, default="none")
+        return min(self.healths, key=HEALTH.index, default="none")
 
     @property
     def counts(self) -> list[tuple[str, str, int]]:
         """(health, label, how many jobs) for each health but OK and none, worst first."""
-        found = [j.health for j in self.jobs]
+        found = self.healths
         return [(h, HEALTH_LABELS[h], found.count(h)) for h in HEALTH[:4] if h in found]
+
+    @property
+    def total(self) -> int:
+        return len(self.healths)
+
+    @property
+    def more(self) -> int:
+        """Matching jobs not shown (the team's page shows them all)."""
+        return len(self.healths) - len(self.jobs)
 
     @property
     def name(self) -> str:
@@ -112,7 +135,7 @@ class HealthGrid:
 
     @property
     def job_total(self) -> int:
-        return sum(len(t.jobs) for t in self.teams)
+        return sum(t.total for t in self.teams)
 
 
 def health_grid(
@@ -123,10 +146,12 @@ def health_grid(
     state: str | None = None,
     search: str | None = None,
     engine: str | None = None,
+    per_team: int | None = None,
 ) -> HealthGrid:
     """The grid of the jobs matching the filters (``team``: a slug, or "-" for unowned
     jobs; ``state``: one of :data:`HEALTH`), worst first, as ``user`` sees it: every job
-    (everyone signed in reads the catalog), the incidents they may see."""
+    (everyone signed in reads the catalog), the incidents they may see; at most ``per_team``
+    jobs of each team (the worst)."""
     jobs_query = job_list(team=team, engine=engine, search=search).select_related("calendar")
     jobs = list(jobs_query)
     teams = list(Team.objects.order_by("name") if not team else Team.objects.filter(slug=team))
@@ -138,8 +163,6 @@ def health_grid(
     rows: dict[int | None, list[GridJob]] = {}
     for job in jobs:
         entry = runs.get(job.pk) or JobRuns()
-        if entry.next_expected is None:
-            entry.next_expected = next_by_schedule(job, now=now)
         occurrence = _occurrence(entry.occurrence, job, now=now)
         row = GridJob(
             job=job,
@@ -165,6 +188,8 @@ def health_grid(
         groups.append(GridTeam(None, rows[None]))
     for group in groups:
         group.jobs.sort(key=lambda j: (HEALTH.index(j.health), j.job.name.lower(), j.job.key))
+        group.healths = [j.health for j in group.jobs]
+        group.jobs = group.jobs[:per_team]
     groups.sort(key=lambda g: (HEALTH.index(g.health), g.team is None, g.name.lower()))
     return HealthGrid(now=now, teams=groups, filtering=bool(filtering or team), narrowed=filtering)
 
@@ -184,7 +209,7 @@ def _worst_slo_status(team_ids: list[int] | None) -> dict[int, str]:
     return worst
 
 
-def _occurrence(run: Run | None, job: Job, *, now: datetime) -> Occurrence | None:
+def _occurrence(run: Square | None, job: Job, *, now: datetime) -> Occurrence | None:
     if run is None or run.scheduled_at is None:
         return None
     deadline = run.scheduled_at + job.miss_grace

@@ -4,6 +4,7 @@ which ``static/batchwatch/grid.js`` fetches every 30 s with the page's own query
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
@@ -18,6 +19,7 @@ from batchwatch.web.grid import HEALTH, HEALTH_LABELS, HealthGrid, health_grid
 # grid.js swaps in only answers carrying this header (not a login or an error page).
 BOARD_HEADER = "X-Batchwatch-Board"
 MAX_SEARCH = 200
+OVERVIEW_PER_TEAM = 25
 
 
 def _filters(request, *, team: str | None = None) -> dict[str, str]:
@@ -32,7 +34,7 @@ def _filters(request, *, team: str | None = None) -> dict[str, str]:
     }
 
 
-def _grid(request, filters: dict[str, str]) -> HealthGrid:
+def _grid(request, filters: dict[str, str], *, per_team: int | None) -> HealthGrid:
     return health_grid(
         request.user,
         now=datetime.now(UTC),
@@ -40,17 +42,21 @@ def _grid(request, filters: dict[str, str]) -> HealthGrid:
         state=filters["state"] or None,
         search=filters["q"] or None,
         engine=filters["engine"] or None,
+        per_team=per_team,
     )
 
 
 def _context(request, filters: dict[str, str], **extra) -> dict:
+    # The overview shows each team's worst jobs; the team's page all of them.
+    per_team = None if "team" in extra else OVERVIEW_PER_TEAM
+    narrowing = {k: v for k, v in filters.items() if v and k != "team"}
     return {
-        "grid": _grid(request, filters),
+        "grid": _grid(request, filters, per_team=per_team),
+        "team_query": urlencode(narrowing),
         "grid_runs": GRID_RUNS,
         "filters": filters,
         "states": [(h, HEALTH_LABELS[h]) for h in HEALTH],
         "engines": Engine.choices,
-        "query": request.GET.urlencode(),
         **extra,
     }
 
