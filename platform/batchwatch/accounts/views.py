@@ -54,6 +54,10 @@ def tokens(request):
         # Shown in this answer only (not through a redirect: the token would travel in the
         # messages cookie); reloading asks the browser to post again, which makes another.
         created = {"token": token, "raw": raw}
+    return _page(request, now=now, created=created)
+
+
+def _page(request, *, now: datetime, created=None, status: int = 200):
     rows = list(tokens_of(request.user))
     for token in rows:
         token.state = token.state_at(now)
@@ -76,6 +80,7 @@ def tokens(request):
             "time_zone_shown": viewer_time_zone(request),
             "browser_time_zone": unquote(request.COOKIES.get(BROWSER_COOKIE, "")),
         },
+        status=status,
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -104,7 +109,7 @@ def time_zone(request):
         chosen = profile_time_zone_set(request.user, time_zone=request.POST.get("time_zone", ""))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("web:account-tokens")
+        return _page(request, now=datetime.now(UTC), status=400)
     request.session[SESSION_KEY] = chosen.time_zone
     messages.success(
         request,

@@ -43,7 +43,7 @@ class Occurrence:
             return run.started_at <= self.deadline
         if run.state == RunState.SUCCEEDED and run.ended_at is not None:
             return run.ended_at <= self.deadline
-        return False if run.state in (RunState.FAILED, RunState.MISSED) else None
+        return None  # (a failed run may be retried in time: the clock decides)
 
 
 @dataclass(frozen=True)
