@@ -17,17 +17,12 @@ from batchwatch.catalog.selectors import (
     schedule_next_occurrences,
     team_roles_of,
 )
-from batchwatch.runs.models import Run
 from batchwatch.runs.selectors import (
-    child_runs,
     duration_chart,
     expected_vs_actual,
     job_runs_recent,
     job_signals,
     latest_run_by_job,
-    run_attempts,
-    run_detail,
-    run_span_tree,
 )
 from batchwatch.slo.selectors import job_slo_states, slo_status_by_team
 from batchwatch.web.job_now import job_now, slo_sentence
@@ -116,26 +111,6 @@ def job_page(request, job_id: int):
             "job_now": job_now(
                 job, user=request.user, runs=runs, next_runs=next_runs, slos=slos, now=now
             ),
-        },
-    )
-
-
-@require_GET
-@login_required
-def run_page(request, run_id: int):
-    try:
-        run = run_detail(run_id=run_id)
-    except Run.DoesNotExist:
-        raise Http404("No such run") from None
-    tree = run_span_tree(run)
-    return render(
-        request,
-        "web/run.html",
-        {
-            "run": run,
-            "tree": tree,
-            "attempts": run_attempts(run, run_tree=tree),
-            "children": child_runs(run),
         },
     )
 
