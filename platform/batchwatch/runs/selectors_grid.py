@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, RowNumber
 
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import schedule_occurrences
-from batchwatch.runs.models import Run, RunState
+from batchwatch.runs.models import Run, RunState, Signal
 
 GRID_RUNS = 14
 # The squares read runs of this long ago at most: the window function then sorts a few weeks
@@ -122,3 +122,16 @@ def next_by_schedule(job: Job, *, now: datetime) -> datetime | None:
         return None
     found = schedule_occurrences(job, now, None, limit=1)
     return found[0] if found else None
+
+
+def jobs_at_risk(team_ids: list[int] | None) -> set[int]:
+    """Jobs with a run not finished yet that an open predicted-miss warning is about
+    (``slo.predictions``): one query."""
+    signals = Signal.objects.filter(
+        kind=Signal.Kind.PREDICTED_MISS,
+        resolved=False,
+        run__state__in=[RunState.SCHEDULED, RunState.RUNNING],
+    )
+    if team_ids is not None:
+        signals = signals.filter(job__owner_team_id__in=team_ids)
+    return set(signals.order_by().values_list("job_id", flat=True).distinct())

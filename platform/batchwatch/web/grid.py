@@ -11,7 +11,7 @@ number of jobs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 
 from batchwatch.alerts.selectors_jobs import OpenIncident, open_incidents
@@ -25,10 +25,11 @@ from batchwatch.runs.selectors_grid import (
     JobRuns,
     Square,
     job_runs_grid,
+    jobs_at_risk,
     next_by_schedule,
 )
 from batchwatch.slo.models import SLOState
-from batchwatch.slo.selectors import runs_at_risk
+from batchwatch.web import human
 
 # Worst first: the order of jobs within a team and of teams.
 HEALTH = ("missed", "failed", "late", "at_risk", "ok", "none")
@@ -75,7 +76,7 @@ class GridJob:
     @property
     def last_run_ago(self) -> str:
         last = self.runs.last_run
-        return ago(self.now - last.started_at) if last and last.started_at else ""
+        return human.ago(last.started_at, now=self.now) if last and last.started_at else ""
 
     @cached_property
     def next_expected(self) -> datetime | None:
@@ -86,12 +87,12 @@ class GridJob:
     @property
     def deadline_in(self) -> str:
         deadline = self.occurrence.deadline if self.occurrence else None
-        return ago(deadline - self.now) if deadline else ""
+        return human.ago(deadline, now=self.now) if deadline else ""
 
     @property
     def next_in(self) -> str:
         upcoming = self.next_expected
-        return ago(upcoming - self.now) if upcoming else ""
+        return human.ago(upcoming, now=self.now) if upcoming else ""
 
 
 @dataclass
@@ -158,7 +159,7 @@ def health_grid(
     team_ids = None if not team else [t.pk for t in teams]
     runs = job_runs_grid(jobs_query, now=now)
     incidents = open_incidents(team_ids, among=incidents_visible_to(user, now=now))
-    at_risk = {risk.run.job_id for risk in runs_at_risk(team_ids, limit=1000)}
+    at_risk = jobs_at_risk(team_ids)
     slo = _worst_slo_status(team_ids)
     rows: dict[int | None, list[GridJob]] = {}
     for job in jobs:
@@ -215,8 +216,8 @@ def _occurrence(run: Square | None, job: Job, *, now: datetime) -> Occurrence | 
     deadline = run.scheduled_at + job.miss_grace
     if run.state == RunState.SCHEDULED:
         if run.late_start:
-            late = ago(now - run.scheduled_at)
-            return Occurrence(run, "late", f"late: not started {late} after its time", deadline)
+            due = human.ago(run.scheduled_at, now=now)
+            return Occurrence(run, "late", f"late: not started, due {due}", deadline)
         return Occurrence(run, "waiting", "due: waiting to start", deadline)
     if run.state == RunState.MISSED:
         return Occurrence(run, "missed", "missed: never started", None)
@@ -251,17 +252,3 @@ def _health(runs: JobRuns, occurrence: Occurrence | None, *, at_risk: bool) -> s
 
 
 _OUTCOMES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
-
-
-def ago(delta: timedelta) -> str:
-    """A span of time as people say it on a board: "45 s", "26 min", "1 h 50 min", "14 h",
-    "3 d"."""
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        hours, minutes = divmod(seconds // 60, 60)
-        return f"{hours} h {minutes} min" if hours < 10 and minutes else f"{hours} h"
-    return f"{seconds // 86400} d"
