@@ -25,6 +25,7 @@ from batchwatch.runs.selectors import (
     latest_run_by_job,
 )
 from batchwatch.slo.selectors import job_slo_states, slo_status_by_team
+from batchwatch.web.job_chart import duration_axes
 from batchwatch.web.job_now import job_now, slo_sentence
 
 RECENT_RUNS = 50
@@ -95,6 +96,7 @@ def job_page(request, job_id: int):
     next_runs = schedule_next_occurrences(job, after=now, count=5)
     slo_states = job_slo_states(job.pk)
     slos = [state.slo for state, _ in slo_states]
+    chart = duration_chart([r for r in runs if r.duration_seconds is not None])
     return render(
         request,
         "web/job.html",
@@ -103,7 +105,8 @@ def job_page(request, job_id: int):
             "now": now,
             "next_runs": next_runs,
             "runs": runs,
-            "chart": duration_chart([r for r in runs if r.duration_seconds is not None]),
+            "chart": chart,
+            "axes": duration_axes(chart),
             "timeline": expected_vs_actual(runs, now=now) if job.schedule_cron else [],
             "signals": job_signals(job.pk),
             "slo_states": slo_states,
