@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from django.db.models import Count, Model, Prefetch, Q, QuerySet
+from django.db.models import Model, Prefetch, Q, QuerySet
 
 from batchwatch.catalog.models import Job, JobDependency, Membership, OwnershipRule, Team
 
@@ -91,43 +90,6 @@ def job_list(
     if active is not None:
         jobs = jobs.filter(is_active=active)
     return jobs
-
-
-@dataclass
-class TeamOverview:
-    team: Team | None  # None: the jobs nobody owns yet
-    jobs: list[Job]
-    # Filled by the page: failed/missed last runs, SLO statuses.
-    health: dict[str, Any] | None = None
-
-
-def catalog_overview(
-    *, team: str | None = None, engine: str | None = None, search: str | None = None
-) -> list[TeamOverview]:
-    """Teams with their (filtered) jobs, and a last group of unowned jobs if there are any.
-
-    Two queries whatever the catalog size: teams, then jobs with their upstream counts.
-    """
-    jobs = list(
-        job_list(team=team, engine=engine, search=search).annotate(
-            upstream_count=Count("upstream_edges__upstream", distinct=True)
-        )
-    )
-    by_team: dict[int | None, list[Job]] = {}
-    for job in jobs:
-        by_team.setdefault(job.owner_team_id, []).append(job)
-    teams = Team.objects.all()
-    if team and team != "-":
-        teams = teams.filter(slug=team)
-    filtering = bool(engine or search)
-    groups = [
-        TeamOverview(team=t, jobs=by_team.get(t.id, []))
-        for t in teams
-        if not filtering or t.id in by_team
-    ]
-    if by_team.get(None):
-        groups.append(TeamOverview(team=None, jobs=by_team[None]))
-    return groups
 
 
 def job_detail(*, job_id: int) -> Job:

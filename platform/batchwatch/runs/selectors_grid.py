@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
@@ -75,16 +76,18 @@ def job_runs_grid(
         Run.objects.filter(job_id__in=job_ids)
         .filter(Q(scheduled_at__gte=since) | Q(scheduled_at__isnull=True, started_at__gte=since))
         .exclude(state=RunState.SCHEDULED, scheduled_at__gt=now)
+        .order_by()
         .annotate(
             recency=Window(RowNumber(), partition_by=[F("job_id")], order_by=list(_NEWEST_FIRST))
         )
         .filter(recency__lte=per_job)
-        .order_by("job_id", "recency")
-        .values_list(*SQUARE_FIELDS, named=True)
+        .values_list(*SQUARE_FIELDS, "recency", named=True)
     )
     grid: dict[int, JobRuns] = {}
     for run in squares:
         grid.setdefault(run.job_id, JobRuns()).squares.append(run)
+    for entry in grid.values():
+        entry.squares.sort(key=attrgetter("recency"))
     # The current and the next occurrence of each job: one lookup each on (job, expected_at).
     current = Run.objects.filter(
         job_id=OuterRef("pk"), expected_at__isnull=False, expected_at__lte=now

@@ -1,4 +1,4 @@
-"""SLO reads: state for pages (per job with burn-down points, per team in aggregate), which
+"""SLO reads: state for pages (per job, with burn-down points), which
 jobs an SLO covers, and what evaluation reads (window runs, check times, durations)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
 
-from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models import F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from batchwatch.catalog.models import Job
@@ -48,18 +48,6 @@ def burn_down(state: SLOState, *, width: int = 300, height: int = 100) -> BurnDo
 def job_slo_states(job_id: int) -> list[tuple[SLOState, BurnDown | None]]:
     states = SLOState.objects.filter(job_id=job_id).select_related("slo").order_by("slo__slug")
     return [(state, burn_down(state)) for state in states]
-
-
-def slo_status_by_team() -> dict[int | None, dict[str, int]]:
-    """``{team_id: {status: count}}`` over every job's SLO states, in one query."""
-    out: dict[int | None, dict[str, int]] = {}
-    for team_id, status, n in (
-        SLOState.objects.values_list("job__owner_team_id", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        out.setdefault(team_id, {})[status] = n
-    return out
 
 
 # Coverage: which jobs an SLO covers (a job, or active jobs of a team and/or with labels).

@@ -6,82 +6,22 @@ from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from batchwatch.catalog.models import Engine, Job, Team
-from batchwatch.catalog.permissions import can_manage_jobs_of
-from batchwatch.catalog.selectors import (
-    catalog_overview,
-    job_detail,
-    schedule_next_occurrences,
-    team_roles_of,
-)
+from batchwatch.catalog.models import Job
+from batchwatch.catalog.selectors import job_detail, schedule_next_occurrences
 from batchwatch.runs.selectors import (
     duration_chart,
     expected_vs_actual,
     job_runs_recent,
     job_signals,
-    latest_run_by_job,
 )
-from batchwatch.slo.selectors import job_slo_states, slo_status_by_team
+from batchwatch.slo.selectors import job_slo_states
 from batchwatch.web.job_chart import duration_axes
 from batchwatch.web.job_now import job_now, slo_sentence
 
 RECENT_RUNS = 50
-
-
-@require_GET
-@login_required
-def overview(request):
-    team = request.GET.get("team") or None
-    engine = request.GET.get("engine") or None
-    if engine and engine not in Engine.values:
-        engine = None
-    search = (request.GET.get("q") or "").strip() or None
-    groups = catalog_overview(team=team, engine=engine, search=search)
-    latest = latest_run_by_job([job.pk for g in groups for job in g.jobs])
-    slo_status = slo_status_by_team()
-    for group in groups:
-        for job in group.jobs:
-            job.last_run = latest.get(job.pk)
-        last_states = [j.last_run.state for j in group.jobs if j.last_run]
-        group.health = {
-            "failed": last_states.count("failed"),
-            "missed": last_states.count("missed"),
-            "slo": slo_status.get(group.team.pk if group.team else None, {}),
-        }
-    return render(
-        request,
-        "web/overview.html",
-        {
-            "groups": groups,
-            "teams": Team.objects.all(),
-            "engines": Engine.choices,
-            "filters": {"team": team or "", "engine": engine or "", "q": search or ""},
-            "filtering": bool(team or engine or search),
-            "job_total": sum(len(g.jobs) for g in groups),
-            "my_roles": team_roles_of(request.user),
-        },
-    )
-
-
-@require_GET
-@login_required
-def team_page(request, slug: str):
-    team = get_object_or_404(Team.objects.prefetch_related("memberships__user"), slug=slug)
-    groups = catalog_overview(team=slug)
-    jobs = groups[0].jobs if groups else []
-    return render(
-        request,
-        "web/team.html",
-        {
-            "team": team,
-            "jobs": jobs,
-            # Its members and staff see the settings page (its owners change it).
-            "settings_visible": can_manage_jobs_of(request.user, team),
-        },
-    )
 
 
 @require_GET
