@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.utils.safestring import SafeString
 
 from batchwatch.alerts.selectors_hub import EngineLink
 from batchwatch.catalog.models import Engine, Job
@@ -18,6 +19,7 @@ from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.selectors import SpanNode, SpanTree
 from batchwatch.web import human
 from batchwatch.web.span_labels import span_label
+from batchwatch.web.waterfall_html import rows_html
 
 STATUS_ERROR = 2
 # Steps of the time axis, in seconds: the first giving at most MAX_TICKS ticks is used.
@@ -84,6 +86,11 @@ class Waterfall:
     length: str  # the window's length, human
     truncated: bool
     failing: WaterfallRow | None = None
+
+    @property
+    def rows_html(self) -> SafeString:
+        """The rows with their details, escaped (``web/waterfall_html.py``)."""
+        return rows_html(self.rows)
 
 
 @dataclass

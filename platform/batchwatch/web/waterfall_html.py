@@ -1,0 +1,125 @@
+"""The waterfall's rows as HTML, built here rather than in a template loop: a trace is kept up to
+``runs.selectors.MAX_TRACE_SPANS`` spans, each a row with its details (status, attributes,
+events, resource), and Django's template engine spends about ten times as long per row as
+joining escaped strings does (the run page of a large trace is in ``bench/web.py``).
+
+Every text from a sender goes through ``escape``; the markup is that of
+``templates/web/run_waterfall.html``, which includes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from html import escape as _escape
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+if TYPE_CHECKING:  # (run_page builds its rows' HTML here)
+    from batchwatch.web.run_page import WaterfallRow
+
+
+def escape(value: Any) -> str:
+    return _escape(str(value), quote=True)
+
+
+def _pairs(items: Mapping[str, Any]) -> str:
+    return "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items.items())
+
+
+def _when(value: datetime, zone: Any, fmt: str) -> str:
+    return value.astimezone(zone).strftime(fmt)
+
+
+def _events(events: Iterable[Any]) -> str:
+    items = []
+    for event in events:
+        if not isinstance(event, Mapping):
+            continue
+        attributes = event.get("attributes")
+        pairs = (
+            f'\n            <dl class="wf-attrs">{_pairs(attributes)}</dl>'
+            if isinstance(attributes, Mapping) and attributes
+            else ""
+        )
+        items.append(
+            f'\n          <li><span class="muted">{escape(str(event.get("time", ""))[11:19])}'
+            "</span>"
+            f" <strong>{escape(event.get('name', ''))}</strong>{pairs}</li>"
+        )
+    return f'<h4>Events</h4>\n        <ol class="wf-event-list">{"".join(items)}\n        </ol>'
+
+
+def row_html(row: WaterfallRow, *, zone: Any) -> str:
+    """One span: its summary row (label, bar, duration) and its details."""
+    span, node = row.span, row.node
+    label = escape(row.label)
+    name = (
+        "" if row.label == span.name else f' <span class="muted wf-kind">{escape(span.name)}</span>'
+    )
+    mark = (
+        '<span class="wf-mark" title="error">✕</span> <span class="visually-hidden">error: </span>'
+        if row.error
+        else ""
+    )
+    events = span.events if isinstance(span.events, list) else []
+    count = len(events)
+    badge = (
+        f' <span class="wf-events" title="{count} event{"" if count == 1 else "s"}">◆{count}</span>'
+        if count
+        else ""
+    )
+    failing = ' wf-failing" open>' if row.failing else '">'
+    facts = [
+        f"<dt>span</dt><dd><code>{escape(span.span_id)}</code>"
+        + (f" · parent <code>{escape(span.parent_span_id)}</code>" if span.parent_span_id else "")
+        + "</dd>",
+        f"<dt>time</dt><dd>{_when(span.start_time, zone, '%Y-%m-%d %H:%M:%S.%f')} → "
+        f"{_when(span.end_time, zone, '%H:%M:%S.%f %Z')} ({escape(row.duration)})</dd>",
+    ]
+    if row.error:
+        message = (
+            f': <pre class="wf-message">{escape(span.status_message)}</pre>'
+            if span.status_message
+            else ""
+        )
+        facts.append(f'<dt>status</dt><dd class="wf-error-text">error{message}</dd>')
+    if row.link is not None:
+        facts.append(
+            f'<dt>engine</dt><dd><a href="{escape(row.link.url)}" rel="noopener noreferrer" '
+            f'target="_blank">Open in {escape(row.link.label)}</a></dd>'
+        )
+    more = []
+    if isinstance(span.attributes, Mapping) and span.attributes:
+        more.append(
+            f'<h4>Attributes</h4>\n        <dl class="wf-attrs">{_pairs(span.attributes)}</dl>'
+        )
+    if events:
+        more.append(_events(events))
+    if isinstance(span.resource, Mapping) and span.resource:
+        more.append(f'<h4>Resource</h4>\n        <dl class="wf-attrs">{_pairs(span.resource)}</dl>')
+    return (
+        f'\n    <details class="wf-span{failing}'
+        f'\n      <summary class="wf-row" role="row" id="{escape(row.anchor)}">'
+        f'\n        <span class="wf-name" role="cell" style="padding-left: {node.depth}rem" '
+        f'title="{label}">{mark}{label}{name} '
+        f'<span class="muted">{escape(span.service_name)}</span>{badge}</span>'
+        f'\n        <span class="wf-track" role="cell"><span class="wf-bar'
+        f'{" wf-error" if row.error else ""}" style="margin-left: {node.offset_pct:.2f}%; '
+        f'width: {node.width_pct:.2f}%"></span></span>'
+        f'\n        <span class="wf-dur" role="cell">{escape(row.duration)}</span>'
+        f"\n      </summary>"
+        f'\n      <div class="wf-details">'
+        f'\n        <dl class="wf-facts">\n          {"".join(facts)}\n        </dl>'
+        f"\n        {''.join(more)}"
+        f"\n      </div>"
+        f"\n    </details>"
+    )
+
+
+def rows_html(rows: Iterable[WaterfallRow]) -> SafeString:
+    """Every row, in the viewer's zone (the one ``accounts.middleware`` activated)."""
+    zone = timezone.get_current_timezone()
+    return mark_safe("".join(row_html(row, zone=zone) for row in rows))  # noqa: S308 - escaped above
