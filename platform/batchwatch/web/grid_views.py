@@ -26,8 +26,10 @@ def _filters(request, *, team: str | None = None) -> dict[str, str]:
     """The filters of the query string, unknown values dropped (never an error)."""
     engine = request.GET.get("engine") or ""
     state = request.GET.get("state") or ""
+    if team is None:
+        team = (request.GET.get("team") or "")[:100].replace("\x00", "")
     return {
-        "team": team if team is not None else (request.GET.get("team") or "")[:100],
+        "team": team,
         "engine": engine if engine in Engine.values else "",
         "state": state if state in HEALTH else "",
         "q": (request.GET.get("q") or "").strip()[:MAX_SEARCH].replace("\x00", ""),
@@ -47,8 +49,8 @@ def _grid(request, filters: dict[str, str], *, per_team: int | None) -> HealthGr
 
 
 def _context(request, filters: dict[str, str], **extra) -> dict:
-    # The overview shows each team's worst jobs; the team's page all of them.
-    per_team = None if "team" in extra else OVERVIEW_PER_TEAM
+    # The overview shows each team's worst jobs; one team's (its page, or filtered) all.
+    per_team = None if filters["team"] else OVERVIEW_PER_TEAM
     narrowing = {k: v for k, v in filters.items() if v and k != "team"}
     return {
         "grid": _grid(request, filters, per_team=per_team),
