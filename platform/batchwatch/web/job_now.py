@@ -16,6 +16,7 @@ from batchwatch.oncall.selectors import OnCallNow, oncall_now
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.selectors import incident_runbook, runbook_for
 from batchwatch.runs.models import Run, RunState
+from batchwatch.runs.selectors import latest_run_by_job
 from batchwatch.slo.models import SLO
 from batchwatch.slo.sli import deadline_for, next_deadline
 from batchwatch.web import human
@@ -65,7 +66,7 @@ class SloSentence:
 
     @property
     def kind(self) -> str:
-        """"Deadline", "Freshness", "Success ratio", "Duration"."""
+        """ "Deadline", "Freshness", "Success ratio", "Duration"."""
         return self.slo.get_kind_display().split(":", 1)[0]
 
 
@@ -178,3 +179,15 @@ def slo_sentence(slo: SLO, *, now: datetime) -> SloSentence:
     else:
         text = slo.get_kind_display()
     return SloSentence(slo, text, None, "")
+
+
+def neighbour_runs(job: Job) -> None:
+    """Give each of the job's lineage edges (prefetched by ``job_detail``) the latest run of
+    the job at its other end, as ``latest_run`` (two queries whatever the number)."""
+    ups, downs = list(job.upstream_edges.all()), list(job.downstream_edges.all())
+    ids = [e.upstream_id for e in ups] + [e.downstream_id for e in downs]
+    latest = latest_run_by_job(ids) if ids else {}
+    for edge in ups:
+        edge.latest_run = latest.get(edge.upstream_id)
+    for edge in downs:
+        edge.latest_run = latest.get(edge.downstream_id)

@@ -19,7 +19,7 @@ from batchwatch.runs.selectors import (
 )
 from batchwatch.slo.selectors import job_slo_states
 from batchwatch.web.job_chart import duration_axes
-from batchwatch.web.job_now import job_now, slo_sentence
+from batchwatch.web.job_now import job_now, neighbour_runs, slo_sentence
 
 RECENT_RUNS = 50
 
@@ -37,6 +37,7 @@ def job_page(request, job_id: int):
     slo_states = job_slo_states(job.pk)
     slos = [state.slo for state, _ in slo_states]
     chart = duration_chart([r for r in runs if r.duration_seconds is not None])
+    neighbour_runs(job)
     return render(
         request,
         "web/job.html",
