@@ -58,6 +58,8 @@ def duration(value: float | int | timedelta | None) -> str:
         return EMPTY
     if seconds < 0:
         return "-" + duration(-seconds)
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         millis = seconds * 1000
         if millis < 10 and millis != int(millis):
