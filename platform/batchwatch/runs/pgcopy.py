@@ -84,12 +84,22 @@ def copy_spans(records: list[SpanRecord]) -> int:
     A span stored before (an exporter retrying) makes that COPY fail; then the spans go
     through a staging table and one INSERT that skips the ones already there.
     """
+    # The spans of one OTLP ResourceSpans share its resource dict: filter and encode it once
+    # (by identity; the records keep every dict alive until the rows are built).
+    resources: dict[int, str] = {}
+
+    def resource_text(resource: dict) -> str:
+        text = resources.get(id(resource))
+        if text is None:
+            text = resources[id(resource)] = _json_tree(kept_resource(resource))
+        return text
+
     rows = [
         (
             s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start, s.end,
             s.status_code, s.status_message, s.service_name,
             _json_tree(s.attributes), _json(s.events) if s.events else "[]",
-            _json_tree(kept_resource(s.resource)) if s.resource else "{}",
+            resource_text(s.resource) if s.resource else "{}",
         )
         for s in records
     ]  # fmt: skip
