@@ -57,7 +57,7 @@ def duration_axes(bars: list[DurationBar], *, height: int = 80) -> DurationAxes:
     step = _step(longest)
     ticks = [
         Tick(y(k * step), round(k * step / longest * 100, 2), _label(k * step))
-        for k in range(int(longest // step) + 1)
+        for k in range(int(longest // step) + 1 if durations else 0)
     ]
     p10 = p90 = None
     band_y = band_height = 0.0
