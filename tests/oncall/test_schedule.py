@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from batchwatch.oncall.schedule import (
+    REACH,
     LayerSpec,
     PeriodSpec,
     RotationSpec,
@@ -15,6 +16,7 @@ from batchwatch.oncall.schedule import (
     next_in_rotation,
     oncall_at,
     parse_restrictions,
+    shifts_overlapping,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -160,3 +162,41 @@ def test_free_form_turn_length_of_twelve_hours():
 def test_bad_restrictions_are_refused_with_a_sentence(raw, message):
     with pytest.raises(ValueError, match=message):
         parse_restrictions(raw)
+
+
+# --- Real bounds of the shifts at a window's edges (pages and feeds) ---------------------------
+
+
+def test_shifts_overlapping_keeps_the_real_handoffs_at_the_windows_edges():
+    layer = LayerSpec(
+        position=0,
+        start_local=datetime(2026, 10, 5, 9, 0),
+        turn=timedelta(days=7),
+        participants=(ALICE, BOB),
+    )
+    spec = RotationSpec(zone=NY, layers=(layer,))
+    start, end = ny(2026, 10, 28, 0, 0), ny(2026, 11, 4, 0, 0)
+    cut = final_schedule(spec, start, end)
+    assert cut[0].starts_at == start and cut[0].open_start
+    shifts = shifts_overlapping(spec, start, end)
+    assert [s.user_id for s in shifts] == [BOB, ALICE]
+    assert shifts[0].starts_at == ny(2026, 10, 26, 9, 0) and not shifts[0].open_start
+    # Bob's week crosses the change back to EST on 11-01: 09:00 EDT to 09:00 EST, 7 days 1 h.
+    assert shifts[0].starts_at == datetime(2026, 10, 26, 13, tzinfo=UTC)
+    assert shifts[0].ends_at == datetime(2026, 11, 2, 14, tzinfo=UTC) == ny(2026, 11, 2, 9, 0)
+    assert shifts[1].ends_at == ny(2026, 11, 9, 9, 0) and not shifts[1].open_end
+    # The same shifts whatever the instant the window is taken at.
+    later = shifts_overlapping(spec, start + timedelta(hours=7), end + timedelta(hours=7))
+    assert [(s.starts_at, s.ends_at) for s in later] == [(s.starts_at, s.ends_at) for s in shifts]
+
+
+def test_a_shift_longer_than_the_reach_says_it_began_earlier():
+    layer = daily_layer(start=datetime(2025, 1, 1, 9), people=(ALICE,))
+    spec = RotationSpec(zone=NY, layers=(layer,))
+    start = ny(2026, 10, 28, 0, 0)
+    (shift,) = shifts_overlapping(spec, start, start + timedelta(days=14))
+    assert shift.user_id == ALICE and shift.open_start and shift.open_end
+    assert shift.starts_at <= start - REACH
+    hour = timedelta(hours=1)
+    again = shifts_overlapping(spec, start + hour, start + timedelta(days=14) + hour)
+    assert again[0].starts_at == shift.starts_at  # on the grid: the same edge an hour later

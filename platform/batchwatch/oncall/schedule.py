@@ -118,6 +118,10 @@ class Shift:
     starts_at: datetime
     ends_at: datetime
     sources: set[str] = field(default_factory=set)
+    # The same person was on call before (stays after) the window the shift was computed
+    # over: ``starts_at`` (``ends_at``) is that window's edge, not a handoff.
+    open_start: bool = False
+    open_end: bool = False
 
 
 def localize(naive: datetime, zone: ZoneInfo) -> datetime:
@@ -236,6 +240,10 @@ def final_schedule(spec: RotationSpec, start: datetime, end: datetime) -> list[S
         return []
     if end - start > MAX_SCHEDULE_SPAN:
         raise ValueError(f"a schedule spans at most {MAX_SCHEDULE_SPAN.days} days")
+    return _schedule(spec, start, end)
+
+
+def _schedule(spec: RotationSpec, start: datetime, end: datetime) -> list[Shift]:
     shifts: list[Shift] = []
     points = _change_points(spec, start, end)
     for index, at in enumerate(points):
@@ -246,4 +254,37 @@ def final_schedule(spec: RotationSpec, start: datetime, end: datetime) -> list[S
             shifts[-1].sources.add(who.source)
         else:
             shifts.append(Shift(who.user_id, at, until, {who.source}))
+    if shifts:
+        before = oncall_at(spec, start - timedelta(microseconds=1))
+        shifts[0].open_start = before.user_id == shifts[0].user_id
+        shifts[-1].open_end = oncall_at(spec, end).user_id == shifts[-1].user_id
     return shifts
+
+
+# How far beyond a window ``shifts_overlapping`` looks for the real start and end of the shifts
+# at its edges, and the grid it rounds that reach to (so the same shift gets the same bounds
+# on every call, even when it is longer than the reach).
+REACH = timedelta(days=35)
+_GRID_ORIGIN = datetime(2020, 1, 6, tzinfo=UTC)
+
+
+def reach_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The wider window ``shifts_overlapping`` computes over: at least ``REACH`` on each side,
+    its edges on a ``REACH`` grid so that windows a little apart share them."""
+    wide_start = _GRID_ORIGIN + ((start - REACH - _GRID_ORIGIN) // REACH) * REACH
+    wide_end = _GRID_ORIGIN - ((_GRID_ORIGIN - end - REACH) // REACH) * REACH
+    return wide_start, wide_end
+
+
+def shifts_overlapping(spec: RotationSpec, start: datetime, end: datetime) -> list[Shift]:
+    """The shifts that overlap [start, end), each with its real start and end (the handoffs,
+    not the window's edges) when they lie within ``REACH`` of the window; a longer shift keeps
+    the wider window's edge and says so (``open_start`` / ``open_end``). Calendar feeds name
+    events after their start, which therefore must not move with the instant of the fetch."""
+    if end <= start:
+        return []
+    if end - start > MAX_SCHEDULE_SPAN:
+        raise ValueError(f"a schedule spans at most {MAX_SCHEDULE_SPAN.days} days")
+    wide_start, wide_end = reach_window(start, end)
+    shifts = _schedule(spec, wide_start, wide_end)
+    return [s for s in shifts if s.starts_at < end and s.ends_at > start]

@@ -31,6 +31,8 @@ from batchwatch.oncall.schedule import (
     next_in_rotation,
     oncall_at,
     parse_restrictions,
+    reach_window,
+    shifts_overlapping,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +100,14 @@ def rotation_schedule(rotation: Rotation, start: datetime, end: datetime) -> lis
     return final_schedule(rotation_spec(rotation, start=start, end=end), start, end)
 
 
+def rotation_shifts(rotation: Rotation, start: datetime, end: datetime) -> list[Shift]:
+    """The shifts overlapping [start, end), each with its real start and end (the handoffs,
+    not the window's edges: ``schedule.shifts_overlapping``)."""
+    wide_start, wide_end = reach_window(start, end)
+    spec = rotation_spec(rotation, start=wide_start, end=wide_end)
+    return shifts_overlapping(spec, start, end)
+
+
 def users_by_id(ids: Iterable[int | None]) -> dict[int | None, User]:
     """The users of ``ids``, by id; keyed to be asked for any id a shift holds (None included,
     which is never there)."""
@@ -118,23 +128,30 @@ def oncall_for_teams(
     return result
 
 
-def person_shifts(user_id: int, start: datetime, end: datetime) -> list[tuple[Rotation, Shift]]:
-    """A person's shifts across every rotation they appear in (their iCal feed)."""
+def person_rotation_ids(user_id: int, *, since: datetime) -> set[int]:
+    """The rotations a person takes turns in, or has an override or a taken swap in after
+    ``since``."""
     rotation_ids = set(
         LayerParticipant.objects.filter(user_id=user_id).values_list(
             "layer__rotation_id", flat=True
         )
     )
     rotation_ids |= set(
-        RotationOverride.objects.filter(user_id=user_id, ends_at__gt=start).values_list(
+        RotationOverride.objects.filter(user_id=user_id, ends_at__gt=since).values_list(
             "rotation_id", flat=True
         )
     )
     rotation_ids |= set(
-        ShiftSwap.objects.filter(taker_id=user_id, ends_at__gt=start).values_list(
+        ShiftSwap.objects.filter(taker_id=user_id, ends_at__gt=since).values_list(
             "rotation_id", flat=True
         )
     )
+    return rotation_ids
+
+
+def person_shifts(user_id: int, start: datetime, end: datetime) -> list[tuple[Rotation, Shift]]:
+    """A person's shifts across every rotation they appear in, cut to [start, end)."""
+    rotation_ids = person_rotation_ids(user_id, since=start)
     out = []
     for rotation in rotations_with_layers().filter(pk__in=rotation_ids):
         for shift in rotation_schedule(rotation, start, end):
