@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpResponse
@@ -17,10 +18,11 @@ from rest_framework.response import Response
 
 from batchwatch.catalog.models import Team
 from batchwatch.core.api import bounded_instant
-from batchwatch.oncall.ical import calendar, person_from_token
+from batchwatch.core.links import absolute_url
+from batchwatch.oncall.feeds import FeedShift, person_feed_shifts, rotation_feed_shifts
+from batchwatch.oncall.ical import Event, calendar, person_from_token
 from batchwatch.oncall.models import Rotation
 from batchwatch.oncall.selectors import (
-    person_shifts,
     rotation_oncall,
     rotation_schedule,
     rotations_with_layers,
@@ -126,10 +128,33 @@ class RotationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(ShiftSerializer(rows, many=True).data)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _ics(body: str) -> HttpResponse:
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response
+
+
+def _event(item: FeedShift, *, person: int | None = None) -> Event:
+    rotation, shift = item.rotation, item.shift
+    name = item.user.get_username() if item.user else "nobody"
+    zone = ZoneInfo(rotation.timezone)
+    local = f"{shift.starts_at.astimezone(zone):%a %Y-%m-%d %H:%M} to "
+    local += f"{shift.ends_at.astimezone(zone):%a %Y-%m-%d %H:%M} ({rotation.timezone})"
+    contact = f" <{item.user.email}>" if item.user and item.user.email else ""
+    return Event(
+        uid=item.uid(person=person),
+        starts_at=shift.starts_at,
+        ends_at=shift.ends_at,
+        summary=f"On call: {rotation.name}" if person else f"{name} on call: {rotation.name}",
+        sequence=item.sequence,
+        changed_at=item.changed_at,
+        description=f"{name}{contact} on call in {rotation.name}, {local}.",
+        url=absolute_url("web:rotation", rotation.slug),
+    )
 
 
 def rotation_ical(request, slug: str):
@@ -139,19 +164,9 @@ def rotation_ical(request, slug: str):
         request.GET.get("token", "").encode(), rotation.feed_token.encode()
     ):
         raise Http404("No such feed.")
-    now = datetime.now(UTC)
-    shifts = rotation_schedule(rotation, now - FEED_PAST, now + FEED_AHEAD)
-    users = users_by_id(s.user_id for s in shifts)
-    events = [
-        (
-            f"{rotation.slug}-{s.starts_at:%Y%m%dT%H%M%S}@batchwatch",
-            s.starts_at,
-            s.ends_at,
-            f"{users[s.user_id].get_username()} on call: {rotation.name}",
-        )
-        for s in shifts
-        if s.user_id in users
-    ]
+    now = _now()
+    shifts = rotation_feed_shifts(rotation, start=now - FEED_PAST, end=now + FEED_AHEAD)
+    events = [_event(item) for item in shifts if item.user is not None]
     return _ics(calendar(f"On call: {rotation.name}", events, now))
 
 
@@ -160,14 +175,7 @@ def person_ical(request, username: str):
     user = get_object_or_404(get_user_model(), username=username)
     if not person_from_token(user.pk, request.GET.get("token", "")):
         raise Http404("No such feed.")
-    now = datetime.now(UTC)
-    events = [
-        (
-            f"{rotation.slug}-{user.pk}-{s.starts_at:%Y%m%dT%H%M%S}@batchwatch",
-            s.starts_at,
-            s.ends_at,
-            f"On call: {rotation.name}",
-        )
-        for rotation, s in person_shifts(user.pk, now - FEED_PAST, now + FEED_AHEAD)
-    ]
+    now = _now()
+    shifts = person_feed_shifts(user.pk, start=now - FEED_PAST, end=now + FEED_AHEAD)
+    events = [_event(item, person=user.pk) for item in shifts]
     return _ics(calendar(f"{username}: on call", events, now))

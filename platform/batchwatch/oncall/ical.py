@@ -8,6 +8,7 @@ token (``person_feed_token``), whose signature folds in the person's feed secret
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -37,7 +38,8 @@ def person_from_token(user_id: int, token: str) -> bool:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    text = text.replace("\r", "").replace("\\", "\\\\")
+    return text.replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def _stamp(moment: datetime) -> str:
@@ -57,8 +59,25 @@ def _fold(line: str) -> str:
     return "\r\n".join(out)
 
 
-def calendar(name: str, events: list[tuple[str, datetime, datetime, str]], now: datetime) -> str:
-    """``events``: (uid, start, end, summary)."""
+@dataclass(frozen=True)
+class Event:
+    """One VEVENT. ``uid`` and ``sequence`` let a calendar app follow the event across
+    fetches (``oncall.feeds``); ``changed_at`` is its LAST-MODIFIED."""
+
+    uid: str
+    starts_at: datetime
+    ends_at: datetime
+    summary: str
+    sequence: int = 0
+    changed_at: datetime | None = None
+    description: str = ""
+    url: str = ""
+
+
+def calendar(name: str, events: list[Event], now: datetime) -> str:
+    """A VCALENDAR of ``events``, times in UTC. DTSTAMP is ``now``: with METHOD:PUBLISH it is
+    when this copy of the calendar was made (RFC 5545 3.8.7.2), so only it differs between two
+    fetches of an unchanged schedule."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -66,17 +85,25 @@ def calendar(name: str, events: list[tuple[str, datetime, datetime, str]], now: 
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{_escape(name)}",
+        "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
+        "X-PUBLISHED-TTL:PT1H",
     ]
-    for uid, start, end, summary in events:
+    for event in events:
         lines += [
             "BEGIN:VEVENT",
-            f"UID:{uid}",
+            f"UID:{event.uid}",
+            f"SEQUENCE:{event.sequence}",
             f"DTSTAMP:{_stamp(now)}",
-            f"DTSTART:{_stamp(start)}",
-            f"DTEND:{_stamp(end)}",
-            f"SUMMARY:{_escape(summary)}",
-            "TRANSP:TRANSPARENT",
-            "END:VEVENT",
+            f"DTSTART:{_stamp(event.starts_at)}",
+            f"DTEND:{_stamp(event.ends_at)}",
+            f"SUMMARY:{_escape(event.summary)}",
         ]
+        if event.changed_at is not None:
+            lines.append(f"LAST-MODIFIED:{_stamp(event.changed_at)}")
+        if event.description:
+            lines.append(f"DESCRIPTION:{_escape(event.description)}")
+        if event.url:
+            lines.append(f"URL:{event.url}")
+        lines += ["TRANSP:TRANSPARENT", "END:VEVENT"]
     lines.append("END:VCALENDAR")
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"

@@ -14,6 +14,7 @@ from django.db.models import Max
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
 from batchwatch.oncall.models import LayerParticipant, Rotation, RotationLayer
+from batchwatch.oncall.services import schedule_changed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -66,6 +67,7 @@ def rotation_layer_save(
             for i, user in enumerate(participants)
         ]
     )
+    schedule_changed(rotation)
     _layer_event(layer, "created" if created else "updated", actor, request)
     return layer
 
@@ -80,6 +82,7 @@ def rotation_layer_delete(
     """Remove a layer (the others decide alone); audited. Callers check ``can_edit_layers``."""
     _layer_event(layer, "deleted", actor, request)
     layer.delete()
+    schedule_changed(layer.rotation)
 
 
 def _check_people(rotation: Rotation, participants: list[User]) -> None:

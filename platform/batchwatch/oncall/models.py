@@ -42,6 +42,10 @@ class Rotation(models.Model):
         default=True, help_text="Tell the incoming and outgoing person at each handoff."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the layers or the zone last changed, or an override was taken away: a change that
+    # may move any shift, so every event of the iCal feeds has at least this SEQUENCE
+    # (``oncall.feeds``). A new override or swap counts only for the shifts it touches.
+    schedule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["team__name", "name"]
@@ -139,6 +143,7 @@ class ShiftSwap(models.Model):
     ends_at = models.DateTimeField()
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)  # taken, cancelled: the feeds' SEQUENCE
 
     class Meta:
         ordering = ["rotation", "starts_at"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone as django_timezone
 
 from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
@@ -41,6 +42,8 @@ def rotation_upsert(
     """Create the rotation ``slug`` or update its fields, validated as the admin does
     (``ValidationError`` keyed by field). Its layers and overrides are left as they are."""
     rotation = Rotation.objects.select_for_update().filter(slug=slug).first() or Rotation(slug=slug)
+    if rotation.pk is not None and rotation.timezone != timezone:
+        rotation.schedule_changed_at = django_timezone.now()  # every handoff moves
     rotation.name = name
     rotation.team = team
     rotation.timezone = timezone
@@ -50,9 +53,18 @@ def rotation_upsert(
     return rotation
 
 
+def schedule_changed(rotation: Rotation) -> None:
+    """Note that any shift of ``rotation`` may have changed (its layers changed, an override
+    was taken away): the iCal feeds' SEQUENCE of every event is at least this instant. In the
+    caller's transaction."""
+    rotation.schedule_changed_at = django_timezone.now()
+    Rotation.objects.filter(pk=rotation.pk).update(schedule_changed_at=rotation.schedule_changed_at)
+
+
 def rotation_layers_clear(*, rotation: Rotation) -> None:
     """Remove every layer of ``rotation`` (and their participants), before saving new ones."""
     rotation.layers.all().delete()
+    schedule_changed(rotation)
 
 
 @transaction.atomic
@@ -90,6 +102,7 @@ def layer_save(
             for i, user in enumerate(participants)
         ]
     )
+    schedule_changed(rotation)
     return layer
 
 
@@ -184,6 +197,7 @@ def override_delete(
     ``oncall.permissions.can_delete_override`` first."""
     _override_event(AuditEvent.Action.OVERRIDE_DELETED, override, actor, request)
     override.delete()
+    schedule_changed(override.rotation)
 
 
 def _override_event(
@@ -257,7 +271,7 @@ def swap_take(
         raise ValidationError({"taker": f"{taker.get_username()} is not in the rotation's team."})
     swap.taker = taker
     swap.state = ShiftSwap.State.TAKEN
-    swap.save(update_fields=["taker", "state"])
+    swap.save(update_fields=["taker", "state", "updated_at"])
     _swap_event(swap, actor, request)
     return swap
 
@@ -275,7 +289,7 @@ def swap_cancel(
     if swap.state == ShiftSwap.State.CANCELLED:
         raise ValidationError("This swap is cancelled already.")
     swap.state = ShiftSwap.State.CANCELLED
-    swap.save(update_fields=["state"])
+    swap.save(update_fields=["state", "updated_at"])
     _swap_event(swap, actor, request)
     return swap
 
