@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,12 +25,20 @@ from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
     rotation_oncall,
     rotation_schedule,
+    rotation_shifts,
     rotations_with_layers,
     users_by_id,
 )
 from batchwatch.oncall.services import rotation_feed_rotate
 from batchwatch.web.incident_bulk_views import filters_query, list_filters
 from batchwatch.web.rotation_layers import layers_context
+from batchwatch.web.rotation_page import (
+    calendar_context,
+    contacts_of,
+    feed_links,
+    wall_clock,
+    webcal,
+)
 from batchwatch.web.team_views import rotation_overrides_context
 
 CALENDAR_DAYS = 14
@@ -104,21 +113,26 @@ def rotations(request):
                 "rotation": rotation,
                 "oncall": users.get(who[rotation.pk]),
                 "handoff": nxt.starts_at if nxt else None,
+                "handoff_local": (
+                    wall_clock(nxt.starts_at, ZoneInfo(rotation.timezone)) if nxt else None
+                ),
                 "next": following.get(nxt.user_id) if nxt else None,
             }
         )
+    # Only the signed-in person's own link: it lists their shifts to whoever holds it.
+    person_feed_url = request.build_absolute_uri(
+        reverse("person-ical", args=[request.user.get_username()])
+        + "?"
+        + urlencode({"token": person_feed_token(request.user)})
+    )
     return render(
         request,
         "web/rotations.html",
         {
             "rows": rows,
             "now": now,
-            # Only the signed-in person's own link: it lists their shifts to whoever holds it.
-            "person_feed_url": request.build_absolute_uri(
-                reverse("person-ical", args=[request.user.get_username()])
-                + "?"
-                + urlencode({"token": person_feed_token(request.user)})
-            ),
+            "person_feed_url": person_feed_url,
+            "person_webcal_url": webcal(person_feed_url),
         },
     )
 
@@ -141,47 +155,26 @@ def rotation_page(request, slug: str):
             messages.success(request, "Calendar link replaced: the old one no longer works.")
         return redirect("web:rotation", rotation.slug)
     now = _now()
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = start + timedelta(days=CALENDAR_DAYS)
-    shifts = rotation_schedule(rotation, start, end)
-    users = users_by_id(s.user_id for s in shifts)
-    palette = {}
-    span = (end - start).total_seconds()
-    bars = []
-    for shift in shifts:
-        name = users[shift.user_id].get_username() if shift.user_id in users else None
-        if name and name not in palette:
-            palette[name] = len(palette) % 8
-        bars.append(
-            {
-                "user": name,
-                "starts_at": shift.starts_at,
-                "ends_at": shift.ends_at,
-                "left": (shift.starts_at - start).total_seconds() / span * 100,
-                "width": (shift.ends_at - shift.starts_at).total_seconds() / span * 100,
-                "color": palette.get(name, "none"),
-                "sources": ", ".join(sorted(shift.sources - {"layer"})),
-            }
-        )
-    days = [start + timedelta(days=i) for i in range(CALENDAR_DAYS)]
+    # The window starts at midnight in the rotation's zone: its days are the strip's columns.
+    zone = ZoneInfo(rotation.timezone)
+    start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start.astimezone(UTC)
+    shifts = rotation_shifts(rotation, start, start + timedelta(days=CALENDAR_DAYS))
+    oncall_id = rotation_oncall(rotation, now).user_id
+    users = users_by_id([*(s.user_id for s in shifts), oncall_id])
+    names = {pk: user.get_username() for pk, user in users.items()}
+    oncall = users.get(oncall_id)
+    span = timedelta(days=CALENDAR_DAYS).total_seconds()
     return render(
         request,
         "web/rotation.html",
         {
             "rotation": rotation,
-            "bars": bars,
-            "days": days,
+            **calendar_context(rotation, shifts, names, start=start, days=CALENDAR_DAYS),
             "now_left": (now - start).total_seconds() / span * 100,
-            "oncall": users_by_id([rotation_oncall(rotation, now).user_id]),
-            "feed_url": (
-                request.build_absolute_uri(
-                    reverse("rotation-ical", args=[rotation.slug])
-                    + "?"
-                    + urlencode({"token": rotation.feed_token})
-                )
-                if feed_visible
-                else None
-            ),
+            "oncall": oncall,
+            "contacts": contacts_of(oncall),
+            **(feed_links(request, rotation) if feed_visible else {}),
             **rotation_overrides_context(request, rotation, now),
             **layers_context(request, rotation),
         },
