@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test processes: one per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in this process.
+PYTEST_WORKERS ?= auto
 PORT ?=
 RUN_ENV := $(if $(PORT),BATCHWATCH_BASE_URL=http://127.0.0.1:$(PORT))
 
@@ -37,7 +39,7 @@ run: $(STAMP)
 	$(RUN_ENV) $(PY) manage.py serve $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
