@@ -19,7 +19,7 @@ from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.selectors import SpanNode, SpanTree
 from batchwatch.web import human
 from batchwatch.web.span_labels import span_label
-from batchwatch.web.waterfall_html import rows_html
+from batchwatch.web.waterfall_html import rows_html, stages_html
 
 STATUS_ERROR = 2
 # Steps of the time axis, in seconds: the first giving at most MAX_TICKS ticks is used.
@@ -242,7 +242,20 @@ def _airflow_link(a: Mapping[str, Any]) -> EngineLink | None:
     return EngineLink("Airflow grid", url)
 
 
-def spark_stages(wf: Waterfall) -> list[StageRow]:
+@dataclass
+class StageTable:
+    rows: list[StageRow]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def html(self) -> SafeString:
+        """The rows, escaped (``web/waterfall_html.py``)."""
+        return stages_html(self.rows)
+
+
+def spark_stages(wf: Waterfall) -> StageTable:
     """A row per Spark stage span that carries the event log importer's facts (tasks, failed
     tasks, skew, spill, GC), by stage id and attempt; empty when none does."""
     stages = []
@@ -267,7 +280,7 @@ def spark_stages(wf: Waterfall) -> list[StageRow]:
                 error=row.error,
             )
         )
-    return sorted(stages, key=lambda s: (_number(s.stage_id), s.attempt))
+    return StageTable(sorted(stages, key=lambda s: (_number(s.stage_id), s.attempt)))
 
 
 def _number(value: Any) -> float:

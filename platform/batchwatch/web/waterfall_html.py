@@ -1,4 +1,5 @@
-"""The waterfall's rows as HTML, built here rather than in a template loop: a trace is kept up to
+"""The waterfall's rows (and the Spark stage table's) as HTML, built here rather than in a
+template loop: a trace is kept up to
 ``runs.selectors.MAX_TRACE_SPANS`` spans, each a row with its details (status, attributes,
 events, resource), and Django's template engine spends about ten times as long per row as
 joining escaped strings does (the run page of a large trace is in ``bench/web.py``).
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 if TYPE_CHECKING:  # (run_page builds its rows' HTML here)
-    from batchwatch.web.run_page import WaterfallRow
+    from batchwatch.web.run_page import StageRow, WaterfallRow
 
 
 def escape(value: Any) -> str:
@@ -123,3 +124,31 @@ def rows_html(rows: Iterable[WaterfallRow]) -> SafeString:
     """Every row, in the viewer's zone (the one ``accounts.middleware`` activated)."""
     zone = timezone.get_current_timezone()
     return mark_safe("".join(row_html(row, zone=zone) for row in rows))  # noqa: S308 - escaped above
+
+
+def stage_html(stage: StageRow) -> str:
+    """One row of the Spark stage table (``templates/web/run.html``)."""
+    attempt = f' <span class="muted">(attempt {stage.attempt})</span>' if stage.attempt else ""
+    failed = ' <span class="state state-failed">Failed</span>' if stage.error else ""
+    row_class = ' class="stage-failed"' if stage.error else ""
+    bad = " bad" if stage.failed_tasks else ""
+    skewed = " warn" if stage.skew is not None and stage.skew >= 2 else ""
+    skew = f"\N{MULTIPLICATION SIGN}{stage.skew:.1f}" if stage.skew is not None else "—"
+    share = f' <span class="muted">({escape(stage.gc_share)})</span>' if stage.gc_share else ""
+    anchor, stage_id = escape(stage.row.anchor), escape(stage.stage_id)
+    return (
+        f"\n    <tr{row_class}>"
+        f'\n      <td><a href="#{anchor}">{stage_id}{attempt}</a></td>'
+        f'\n      <td class="stage-name">{escape(stage.name or "—")}{failed}</td>'
+        f'\n      <td class="num">{escape(stage.row.duration)}</td>'
+        f'\n      <td class="num">{escape(stage.tasks)}</td>'
+        f'\n      <td class="num{bad}">{stage.failed_tasks}</td>'
+        f'\n      <td class="num{skewed}">{skew}</td>'
+        f'\n      <td class="num">{escape(stage.spill)}</td>'
+        f'\n      <td class="num">{escape(stage.gc)}{share}</td>'
+        "\n    </tr>"
+    )
+
+
+def stages_html(stages: Iterable[StageRow]) -> SafeString:
+    return mark_safe("".join(stage_html(stage) for stage in stages))  # noqa: S308 - escaped above
