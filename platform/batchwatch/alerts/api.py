@@ -1,5 +1,9 @@
 """REST API: alerts, silences, maintenance windows; incidents (with their timeline and
-actions) are in ``api_incidents``."""
+actions) are in ``api_incidents``.
+
+Each person reads only the alerts, silences and windows of their teams (staff all of them:
+``alerts.selectors_tenancy``); to others one does not exist (404, and not listed), for its
+detail and for the actions on it alike."""
 
 from __future__ import annotations
 
@@ -20,6 +24,11 @@ from batchwatch.alerts.permissions import (
     can_change_suppression,
     can_manage_silences,
     confine_matchers,
+)
+from batchwatch.alerts.selectors_tenancy import (
+    alerts_visible_to,
+    maintenance_visible_to,
+    silences_visible_to,
 )
 from batchwatch.core.api import DURATION_BOUNDS
 
@@ -43,7 +52,8 @@ def _signed_in(request: Request) -> User:
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
-    """Alerts as received. Filters: ``status``, ``suppressed=true``."""
+    """Alerts as received, those of the caller's teams (staff: all). Filters: ``status``,
+    ``suppressed=true``."""
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = AlertSerializer
@@ -55,7 +65,8 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             query = query.filter(status=params["status"])
         if params.get("suppressed") in ("1", "true", "yes"):
             query = query.exclude(suppressed_reason="")
-        return query.order_by("-last_received_at", "-id")
+        query = query.select_related("resolved_by").order_by("-last_received_at", "-id")
+        return alerts_visible_to(self.request.user, query, now=_now())
 
 
 TEAM_HELP = (
@@ -101,11 +112,15 @@ class SilenceViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Silences: create (validated as Alertmanager does), list, expire (DELETE)."""
+    """Silences: create (validated as Alertmanager does), list, expire (DELETE); those of the
+    caller's teams (staff: all)."""
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = SilenceSerializer
     queryset = Silence.objects.select_related("created_by").order_by("-starts_at")
+
+    def get_queryset(self):
+        return silences_visible_to(self.request.user, super().get_queryset())
 
     def create(self, request, *args, **kwargs):
         if not can_manage_silences(request.user):
@@ -194,11 +209,15 @@ class MaintenanceSerializer(serializers.ModelSerializer):
     )
 )
 class MaintenanceViewSet(viewsets.ModelViewSet):
-    """Maintenance windows scheduled ahead (one-off or recurring by cron in a zone)."""
+    """Maintenance windows scheduled ahead (one-off or recurring by cron in a zone); those of
+    the caller's teams (staff: all)."""
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = MaintenanceSerializer
     queryset = MaintenanceWindow.objects.order_by("starts_at")
+
+    def get_queryset(self):
+        return maintenance_visible_to(self.request.user, super().get_queryset())
 
     def check_permissions(self, request):
         super().check_permissions(request)

@@ -1,4 +1,6 @@
-"""Who may act on what in alerting. Everyone signed in may read.
+"""Who may act on what in alerting. Reading is confined the same way, in the database: a
+person reads the incidents, alerts, silences and maintenance windows of their teams, staff all
+of them (``selectors_people.incidents_visible_to``, ``selectors_tenancy``).
 
 * An incident: members of the owning team, whoever is on call for that team right now, the
   assignee, and admins. An incident without a team: admins (and its assignee) only. Its page

@@ -95,13 +95,17 @@ def teams_on_call(user_id: int, *, now: datetime) -> set[int]:
 
 
 def incidents_visible_to(
-    user, query: QuerySet[Incident] | None = None, *, now: datetime
+    user,
+    query: QuerySet[Incident] | None = None,
+    *,
+    now: datetime,
+    on_call_teams: set[int] | None = None,
 ) -> QuerySet[Incident]:
     """Those of ``query`` (default: every incident) that ``user`` may see, by the rule of
     ``alerts.permissions.can_view_incident`` in the database: admins all; others the
     incidents of their teams and of the teams they are on call for now, those assigned to
     them and those that paged them. One filter on the query, whatever its size (plus
-    :func:`teams_on_call`'s reads)."""
+    :func:`teams_on_call`'s reads, unless the caller read them: ``on_call_teams``)."""
     if query is None:
         query = Incident.objects.all()
     if is_admin(user):
@@ -113,6 +117,6 @@ def incidents_visible_to(
     return query.filter(
         Q(assignee_id=user.pk)
         | Q(team_id__in=teams)
-        | Q(team_id__in=teams_on_call(user.pk, now=now))
+        | Q(team_id__in=teams_on_call(user.pk, now=now) if on_call_teams is None else on_call_teams)
         | Exists(paged)
     )

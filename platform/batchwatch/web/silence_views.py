@@ -1,6 +1,8 @@
 """The silences page: the list, the form (prefilled by "Silence this", previewed live) and
 expiring with a confirmation. Thin: the form's input in ``silence_form``, permissions and
-confinement in ``alerts.permissions``, the preview in ``alerts.selectors_silences``."""
+confinement in ``alerts.permissions``, the preview in ``alerts.selectors_silences``. A person
+sees the silences and windows of their teams (staff all: ``alerts.selectors_tenancy``); another
+team's silence is a 404 to expire."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from batchwatch.alerts.selectors_silences import (
     preview_team_ids,
     silence_preview,
 )
+from batchwatch.alerts.selectors_tenancy import maintenance_visible_to, silences_visible_to
 from batchwatch.catalog.models import Team
 from batchwatch.catalog.permissions import is_admin
 from batchwatch.web.silence_form import (
@@ -134,7 +137,9 @@ def _create(request):
 def _expire(request):
     """Expiring asks first: the confirmation page says what comes back; its form sends
     ``confirm=1``."""
-    silence = get_object_or_404(Silence, pk=_silence_id(request.POST.get("silence")))
+    silence = get_object_or_404(
+        silences_visible_to(request.user), pk=_silence_id(request.POST.get("silence"))
+    )
     if not can_change_suppression(request.user, silence):
         messages.error(request, "Only members of the silence's team (or an admin) may expire it.")
         return redirect("web:silences")
@@ -172,7 +177,9 @@ def _listing(user, now: datetime) -> dict:
         else Team.objects.filter(memberships__user=user).order_by("name")
     )
     mine = {t.slug for t in teams}
-    rows = list(Silence.objects.select_related("created_by").order_by("-starts_at")[:200])
+    silences = Silence.objects.select_related("created_by").order_by("-starts_at")
+    rows = list(silences_visible_to(user, silences)[:200])
+    windows = maintenance_visible_to(user, MaintenanceWindow.objects.order_by("starts_at"))
     for silence in rows:
         silence.state = silence.state_at(now)
         silence.teams = sorted(suppression_teams(silence.matchers))
@@ -180,7 +187,7 @@ def _listing(user, now: datetime) -> dict:
         silence.can_expire = staff or bool(mine.intersection(silence.teams))
     return {
         "silences": rows,
-        "windows": MaintenanceWindow.objects.order_by("starts_at")[:200],
+        "windows": windows[:200],
         "can_manage": staff or bool(teams),
         "teams": teams,
         "may_be_global": staff,
