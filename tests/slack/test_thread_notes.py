@@ -82,6 +82,47 @@ def test_a_members_reply_becomes_a_note_once_despite_retries(client, slack, mess
     assert SlackThreadNote.objects.get().entry == note
 
 
+def broadcast_body(**event) -> str:
+    """A reply also sent to the channel, as Slack's Events API delivers it: the message subtype
+    ``thread_broadcast``, with the thread's first message as ``root``."""
+    body = json.loads(event_body(subtype="thread_broadcast", **event))
+    body["event"]["root"] = {
+        "type": "message",
+        "user": "U0BATCHW01",
+        "text": "Incident opened",
+        "ts": THREAD,
+        "thread_ts": THREAD,
+        "reply_count": 1,
+    }
+    return json.dumps(body)
+
+
+def test_a_reply_also_sent_to_the_channel_becomes_a_note_once(client, slack, message):
+    body = broadcast_body(text="Rerunning the close, also told the channel")
+    assert post_event(client, body).status_code == 200
+    retry = post_event(
+        client, body, HTTP_X_SLACK_RETRY_NUM="1", HTTP_X_SLACK_RETRY_REASON="http_timeout"
+    )
+    assert retry.status_code == 200
+    [note] = notes(message.incident)
+    assert note.message == "Rerunning the close, also told the channel"
+    assert note.actor.username == "alice" and note.actor_label == "alice (Slack)"
+    assert note.data == {"source": "slack"}
+    assert SlackThreadNote.objects.get().entry == note
+
+
+def test_a_reply_and_its_broadcast_make_one_note(client, slack, message):
+    # (the same message, ts and all, once as a reply and once broadcast: one note)
+    assert post_event(client, event_body()).status_code == 200
+    assert post_event(client, broadcast_body()).status_code == 200
+    assert [n.message for n in notes(message.incident)] == ["Restarted the loader"]
+
+
+def test_a_broadcast_reply_from_an_outsider_is_ignored(client, slack, message):
+    assert post_event(client, broadcast_body(user="mallory")).status_code == 200
+    assert notes(message.incident) == []
+
+
 def test_an_unlinked_users_reply_is_labelled(client, slack, message):
     body = event_body(user="eve", user_profile={"display_name": "Eve S", "real_name": "Eve"})
     assert post_event(client, body).status_code == 200
@@ -103,6 +144,12 @@ def test_an_outsiders_reply_is_ignored(client, slack, message, caplog):
         {"bot_id": "B0OTHER001"},
         {"subtype": "message_changed"},
         {"subtype": "message_deleted"},
+        {"subtype": "channel_join"},
+        {"subtype": ["thread_broadcast"]},  # not a subtype at all
+        {"subtype": "thread_broadcast", "bot_id": "B0BATCHW01"},  # a bot's, broadcast
+        {"subtype": "thread_broadcast", "bot_profile": {"name": "other"}},
+        {"subtype": "thread_broadcast", "thread_ts": "1600000000.000001"},
+        {"subtype": "thread_broadcast", "ts": THREAD},
         {"thread_ts": None},  # not in a thread
         {"ts": THREAD},  # the thread's parent itself
         {"thread_ts": "1600000000.000001"},  # another message's thread

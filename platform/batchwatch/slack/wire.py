@@ -187,13 +187,21 @@ def _json_object(body: bytes) -> dict:
     return payload
 
 
+# Slack's message subtype of a thread reply also sent to the channel.
+THREAD_BROADCAST = "thread_broadcast"
+
+
 def _thread_reply(payload: dict, event: dict) -> ThreadReply | None:
     def text(value) -> str:
         return value if isinstance(value, str) else ""
 
     # Bots (ours included: our thread replies must not come back as notes), edits, deletions,
-    # joins and every other subtype are not someone writing in the thread.
-    if event.get("subtype") or event.get("bot_id") or event.get("bot_profile"):
+    # joins and every other subtype are not someone writing in the thread. A reply also sent
+    # to the channel is one ("thread_broadcast": user, text, ts and thread_ts as a reply's).
+    subtype = event.get("subtype")
+    if subtype and subtype != THREAD_BROADCAST:
+        return None
+    if event.get("bot_id") or event.get("bot_profile"):
         return None
     thread_ts, ts = text(event.get("thread_ts")), text(event.get("ts"))
     # A message that starts a thread (or is not in one) is not a reply.
