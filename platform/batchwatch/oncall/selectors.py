@@ -149,17 +149,6 @@ def person_rotation_ids(user_id: int, *, since: datetime) -> set[int]:
     return rotation_ids
 
 
-def person_shifts(user_id: int, start: datetime, end: datetime) -> list[tuple[Rotation, Shift]]:
-    """A person's shifts across every rotation they appear in, cut to [start, end)."""
-    rotation_ids = person_rotation_ids(user_id, since=start)
-    out = []
-    for rotation in rotations_with_layers().filter(pk__in=rotation_ids):
-        for shift in rotation_schedule(rotation, start, end):
-            if shift.user_id == user_id:
-                out.append((rotation, shift))
-    return sorted(out, key=lambda item: item[1].starts_at)
-
-
 # The Now page: who is on call for a set of teams and until when, and who cannot be paged.
 
 NOW_HORIZON = timedelta(days=14)
