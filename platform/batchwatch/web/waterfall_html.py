@@ -10,6 +10,7 @@ Every text from a sender goes through ``escape``; the markup is that of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape as _escape
@@ -22,8 +23,17 @@ if TYPE_CHECKING:  # (run_page builds its rows' HTML here)
     from batchwatch.web.run_page import StageRow, WaterfallRow
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
 def escape(value: Any) -> str:
-    return _escape(str(value), quote=True)
+    """``value`` as text for HTML (``&<>"'`` escaped, as Django's ``escape``); numbers, most
+    attribute values, and text with nothing to escape skip the replacing."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return str(value)
+    text = value if kind is str else str(value)
+    return _escape(text, quote=True) if _SPECIAL.search(text) else text
 
 
 def _pairs(items: Mapping[str, Any]) -> str:
@@ -103,14 +113,14 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         more.append(f'<h4>Resource</h4>\n        <dl class="wf-attrs">{_pairs(span.resource)}</dl>')
     return (
         f'\n    <details class="wf-span{failing}'
-        f'\n      <summary class="wf-row" role="row" id="{escape(row.anchor)}">'
-        f'\n        <span class="wf-name" role="cell" style="padding-left: {node.depth}rem" '
+        f'\n      <summary class="wf-row" id="{escape(row.anchor)}">'
+        f'\n        <span class="wf-name" style="padding-left: {node.depth}rem" '
         f'title="{label}">{mark}{label}{name} '
         f'<span class="muted">{escape(span.service_name)}</span>{badge}</span>'
-        f'\n        <span class="wf-track" role="cell"><span class="wf-bar'
+        f'\n        <span class="wf-track"><span class="wf-bar'
         f'{" wf-error" if row.error else ""}" style="margin-left: {node.offset_pct:.2f}%; '
         f'width: {node.width_pct:.2f}%"></span></span>'
-        f'\n        <span class="wf-dur" role="cell">{escape(row.duration)}</span>'
+        f'\n        <span class="wf-dur">{escape(row.duration)}</span>'
         f"\n      </summary>"
         f'\n      <div class="wf-details">'
         f'\n        <dl class="wf-facts">\n          {"".join(facts)}\n        </dl>'
