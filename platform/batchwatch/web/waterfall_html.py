@@ -71,7 +71,8 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         "" if row.label == span.name else f' <span class="muted wf-kind">{escape(span.name)}</span>'
     )
     mark = (
-        '<span class="wf-mark" title="error">✕</span> <span class="visually-hidden">error: </span>'
+        '<span class="wf-mark" title="error" aria-hidden="true">✕</span> '
+        '<span class="visually-hidden">error: </span>'
         if row.error
         else ""
     )
