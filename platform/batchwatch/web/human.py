@@ -193,10 +193,11 @@ def _ordinal(n: int) -> str:
 
 
 def _times(minute: int, hour_field: str) -> str | None:
-    hours = [_number(h, 0, 23) for h in hour_field.split(",")]
-    if any(h is None for h in hours):
+    found = [_number(h, 0, 23) for h in hour_field.split(",")]
+    hours = sorted({h for h in found if h is not None})
+    if len(hours) < len(set(found)):
         return None
-    clock = [f"{h:02d}:{minute:02d}" for h in sorted(set(hours)) if h is not None]
+    clock = [f"{h:02d}:{minute:02d}" for h in hours]
     return ", ".join(clock[:-1]) + " and " + clock[-1] if len(clock) > 1 else clock[0]
 
 

@@ -188,6 +188,6 @@ def neighbour_runs(job: Job) -> None:
     ids = [e.upstream_id for e in ups] + [e.downstream_id for e in downs]
     latest = latest_run_by_job(ids) if ids else {}
     for edge in ups:
-        edge.latest_run = latest.get(edge.upstream_id)
+        edge.latest_run = latest.get(edge.upstream_id)  # type: ignore[attr-defined]
     for edge in downs:
-        edge.latest_run = latest.get(edge.downstream_id)
+        edge.latest_run = latest.get(edge.downstream_id)  # type: ignore[attr-defined]
