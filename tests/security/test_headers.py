@@ -19,7 +19,12 @@ from tests.runbooks.test_links import REPO_RUNBOOKS
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 # POST only; a redirect to the runbook
-STATUS = {"incident-act": 405, "incidents-bulk": 405, "runbook-for": 302}
+STATUS = {
+    "incident-act": 405,
+    "incidents-bulk": 405,
+    "account-time-zone": 405,
+    "runbook-for": 302,
+}
 NAMES = sorted(p.name for p in urlpatterns)
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_HANDLER = re.compile(rb"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
@@ -60,6 +65,7 @@ def site(admin, ledger_job, rotation, route_tree):
         "job": {"job_id": ledger_job.pk},
         "team": {"slug": ledger_job.owner_team.slug},
         "team-settings": {"slug": ledger_job.owner_team.slug},
+        "team-board": {"slug": ledger_job.owner_team.slug},
         "run": {"run_id": run.pk},
         "incident": {"incident_id": Incident.objects.get().pk},
         "incident-act": {"incident_id": Incident.objects.get().pk},
