@@ -27,18 +27,12 @@ _NEWEST_FIRST = (Coalesce("scheduled_at", "started_at").desc(nulls_last=True), F
 SQUARE_FIELDS = (
     "id",
     "job_id",
-    "external_id",
     "state",
     "scheduled_at",
     "started_at",
-    "ended_at",
-    "duration_seconds",
-    "attempt",
-    "expected_at",
     "late_start",
     "overran",
     "too_fast",
-    "source",
 )
 # A run as a square: a named row of SQUARE_FIELDS (``values_list(named=True)``).
 Square = Any

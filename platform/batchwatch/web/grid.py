@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from django.utils.safestring import SafeString
+
 from batchwatch.alerts.selectors_jobs import OpenIncident, open_incidents
 from batchwatch.alerts.selectors_people import incidents_visible_to
 from batchwatch.catalog.models import Job, Team
@@ -30,6 +32,7 @@ from batchwatch.runs.selectors_grid import (
 )
 from batchwatch.slo.models import SLOState
 from batchwatch.web import human
+from batchwatch.web.grid_html import squares_html
 
 # Worst first: the order of jobs within a team and of teams.
 HEALTH = ("missed", "failed", "late", "at_risk", "ok", "none")
@@ -68,6 +71,10 @@ class GridJob:
         """Oldest on the left, newest on the right, padded on the left to the grid's width."""
         runs = list(reversed(self.runs.squares))
         return [None] * (GRID_RUNS - len(runs)) + runs
+
+    @property
+    def squares_html(self) -> SafeString:
+        return squares_html(self.squares)
 
     @property
     def health_label(self) -> str:
