@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import NoReverseMatch, URLResolver, get_resolver, reverse, set_script_prefix
 
-from batchwatch.core.links import absolute_url, path_for
+from batchwatch.core.links import absolute_url, absolute_urls_by_id, path_for
 
 BASES = ["http://127.0.0.1:8000", "https://batchwatch.example.com/bw"]
 
@@ -121,3 +121,24 @@ def test_a_negative_or_non_integer_argument_goes_through_reverse():
         path_for("web:job", -1)
     with pytest.raises(NoReverseMatch):
         path_for("web:job", True)
+
+
+@pytest.mark.parametrize("prefix", ["/", "/bw/"])
+def test_urls_by_id_equal_absolute_url(settings, prefix):
+    """The ledger's links in bulk: the same URLs as absolute_url, text ids quoted by it."""
+    settings.BATCHWATCH_BASE_URL = "https://example.com/bw"
+    set_script_prefix(prefix)
+    try:
+        job, trace = absolute_urls_by_id("web:job"), absolute_urls_by_id("trace")
+        for pk in (0, 7, 123456789):
+            assert job(pk) == absolute_url("web:job", pk)
+        for trace_id in ("4bf92f3577b34da6a3ce929d0e0e4736", "a b", "é"):
+            assert trace(trace_id) == absolute_url("trace", trace_id)
+        with pytest.raises(NoReverseMatch):
+            job("abc")  # (the route takes a number: reverse() answers)
+        with pytest.raises(NoReverseMatch):
+            job(-1)
+        with pytest.raises(NoReverseMatch):
+            trace("a/b")
+    finally:
+        set_script_prefix("/")

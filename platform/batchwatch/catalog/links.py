@@ -26,8 +26,9 @@ def dashboard_uid(kind: str, key: str) -> str:
     return f"{prefix}{head}-{digest}"
 
 
-def job_dashboard_url(job) -> str:
-    """The job's Grafana dashboard when Grafana is configured, else its Batchwatch page."""
+def job_dashboard_url(job, *, page_url: str | None = None) -> str:
+    """The job's Grafana dashboard when Grafana is configured, else its Batchwatch page
+    (``page_url`` when the caller made it already)."""
     if settings.GRAFANA_URL:
         return f"{settings.GRAFANA_URL.rstrip('/')}/d/{dashboard_uid('job', job.key)}"
-    return absolute_url("web:job", job.pk)
+    return page_url or absolute_url("web:job", job.pk)

@@ -17,8 +17,10 @@ beat call it with their notion of now.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -30,7 +32,7 @@ from django.utils import timezone
 from batchwatch.catalog.links import job_dashboard_url
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import schedule_occurrences
-from batchwatch.core.links import absolute_url
+from batchwatch.core.links import absolute_url, absolute_urls_by_id
 from batchwatch.runs.models import (
     Run,
     RunSource,
@@ -172,9 +174,12 @@ def _judge_all(runs, changes: dict, kind: str, severity: str, *, now: datetime, 
     """Apply one judgement to every run the query finds; signal each once. Returns new ones."""
     judged = list(runs)
     _update_in_chunks([r.pk for r in judged], **changes)
+    urls = SignalUrls.make()
     return signals_emit(
         [
-            signal_build(run=run, kind=kind, severity=severity, now=now, summary=summary(run))
+            signal_build(
+                run=run, kind=kind, severity=severity, now=now, summary=summary(run), urls=urls
+            )
             for run in judged
         ]
     )
@@ -239,6 +244,25 @@ def _judge(run: Run, flag: str, kind: str, *, now: datetime, summary: str) -> No
     signal_emit(run=run, kind=kind, severity=Signal.Severity.WARNING, now=now, summary=summary)
 
 
+@dataclass(frozen=True)
+class SignalUrls:
+    """The links of many signals, each view reversed once (``absolute_urls_by_id``)."""
+
+    run: Callable[[int | str], str]
+    job: Callable[[int | str], str]
+    trace: Callable[[int | str], str]
+    runbook_for: str
+
+    @classmethod
+    def make(cls) -> SignalUrls:
+        return cls(
+            run=absolute_urls_by_id("web:run"),
+            job=absolute_urls_by_id("web:job"),
+            trace=absolute_urls_by_id("trace"),
+            runbook_for=absolute_url("web:runbook-for"),
+        )
+
+
 def signal_build(
     *,
     run: Run | None,
@@ -249,11 +273,13 @@ def signal_build(
     key_suffix: str = "",
     job: Job | None = None,
     extra_labels: dict[str, str] | None = None,
+    urls: SignalUrls | None = None,
 ) -> Signal:
     """A signal with the labels and links an alert needs to be routed and acted on.
 
     ``run`` may be None for a job-level signal (an SLO). The dedup key makes the same fact
-    (this judgement of this run) a single signal however often it is judged.
+    (this judgement of this run) a single signal however often it is judged. ``urls``: the
+    views of the links, reversed once for a batch of signals (``SignalUrls.make()``).
     """
     if job is None:
         assert run is not None, "a signal is about a run or a job"
@@ -267,15 +293,17 @@ def signal_build(
         "tier": str(job.tier),
         **(extra_labels or {}),
     }
+    urls = urls or SignalUrls.make()
+    job_url = urls.job(job.pk)
     links = {
-        "run": absolute_url("web:run", run.pk) if run else "",
-        "job": absolute_url("web:job", job.pk),
-        "trace": absolute_url("trace", run.trace_id) if run and run.trace_id else "",
+        "run": urls.run(run.pk) if run else "",
+        "job": job_url,
+        "trace": urls.trace(run.trace_id) if run and run.trace_id else "",
         # Resolved when opened: the most specific runbook at that time, with this run's values.
-        "runbook": absolute_url(
-            "web:runbook-for", query={"kind": kind, **({"run": run.pk} if run else {"job": job.pk})}
-        ),
-        "dashboard": job_dashboard_url(job),
+        "runbook": urls.runbook_for
+        + "?"
+        + urlencode({"kind": kind, **({"run": run.pk} if run else {"job": job.pk})}),
+        "dashboard": job_dashboard_url(job, page_url=job_url),
     }
     subject = f"run{run.pk}" if run else f"job{job.pk}"
     dedup_key = f"{kind}:{subject}" + (f":{key_suffix}" if key_suffix else "")
