@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
+from django.db import DatabaseError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -50,7 +51,13 @@ class ViewerTimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith(NOT_PAGES):
             return self.get_response(request)
-        timezone.activate(ZoneInfo(viewer_time_zone(request)))
+        try:
+            zone = viewer_time_zone(request)
+        except DatabaseError:
+            # The session lives in the database: when it is down, the page still answers
+            # (the view's own query turns into EdgeMiddleware's 503), not this middleware's 500.
+            zone = "UTC"
+        timezone.activate(ZoneInfo(zone))
         try:
             return self.get_response(request)
         finally:
