@@ -367,6 +367,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "batchwatch.ingest.openapi.document",
         "batchwatch.alerts.openapi.document",
+        # Last: every operation, the intake's included, tagged with its area (and the areas
+        # listed with their descriptions).
+        "batchwatch.core.openapi.tag_by_area",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RunStateEnum": "batchwatch.runs.models.RunState",

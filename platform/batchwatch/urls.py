@@ -85,7 +85,11 @@ urlpatterns = [
     path("api/v1/incidents/<str:pk>/hub/", IncidentHubView.as_view(), name="incident-hub"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="web/api_docs.html"),
+        name="api-docs",
+    ),
     # After every API route: the rest is a JSON 404 (without the slash, APPEND_SLASH's turn).
     re_path(r"^api/.*/\Z", api_not_found),
     path("admin/", admin.site.urls),
