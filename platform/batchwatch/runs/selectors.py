@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Func, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from batchwatch.catalog.models import Job
@@ -43,9 +43,87 @@ def run_list(
     return runs
 
 
+class JSONArrayLength(Func):
+    """How many items a JSON array column holds (0 for anything else), without decoding it."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="COALESCE(json_array_length(%(expressions)s), 0)"
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = (
+            "CASE WHEN jsonb_typeof(%(expressions)s) = 'array' "
+            "THEN jsonb_array_length(%(expressions)s) ELSE 0 END"
+        )
+        return self.as_sql(compiler, connection, template=template)
+
+
+# What the run page reads of each span up front (``SpanRow``): not its events nor its
+# resource, which only a row's details show (``load_span_details`` for the few rows
+# shown open, the span details fragment for the others).
+SPAN_ROW_FIELDS = (
+    "trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time",
+    "status_code", "status_message", "service_name", "attributes",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class SpanRow:
+    """A span as plain values (no model instance), as the run page's waterfall reads it."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: int
+    start_time: datetime
+    end_time: datetime
+    status_code: int
+    status_message: str
+    service_name: str
+    attributes: Any
+    event_count: int
+    events: Any = None  # None: not read (``load_span_details``)
+    resource: Any = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_time - self.start_time).total_seconds() * 1000
+
+
+def span_rows(spans: QuerySet[Span]) -> list[SpanRow]:
+    """``spans`` as ``SpanRow``s: tuples from the database, their events counted there."""
+    values = spans.annotate(event_count=JSONArrayLength("events")).values_list(
+        *SPAN_ROW_FIELDS, "event_count"
+    )
+    return [SpanRow(*row) for row in values]
+
+
+def load_span_details(rows: list[SpanRow]) -> None:
+    """Read the events and resource of ``rows`` (a few: those whose details a page shows
+    open) in one query."""
+    if not rows:
+        return
+    wanted = {(r.trace_id, r.span_id): r for r in rows}
+    found = Span.objects.filter(
+        trace_id__in={r.trace_id for r in rows}, span_id__in={r.span_id for r in rows}
+    ).values_list("trace_id", "span_id", "events", "resource")
+    for trace_id, span_id, events, resource in found:
+        if (row := wanted.get((trace_id, span_id))) is not None:
+            row.events, row.resource = events, resource
+
+
+def trace_span(trace_id: str, span_id: str) -> Span | None:
+    return Span.objects.filter(trace_id=trace_id, span_id=span_id).first()
+
+
 @dataclass
 class SpanNode:
-    span: Span
+    span: Any  # a Span, or a SpanRow on the run page
     depth: int
     children: list[SpanNode]
     offset_pct: float = 0.0  # where the bar starts in the waterfall, % of the window
@@ -61,7 +139,7 @@ class SpanTree:
     truncated: bool
 
 
-def span_tree(spans: list[Span], *, root_span_id: str = "") -> SpanTree:
+def span_tree(spans: list[Span] | list[SpanRow], *, root_span_id: str = "") -> SpanTree:
     """Spans as a tree (depth-first), limited to ``root_span_id``'s subtree when it is given."""
     by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in spans}
     roots: list[SpanNode] = []
@@ -97,10 +175,17 @@ def trace_spans(trace_id: str) -> list[Span]:
     return list(Span.objects.filter(trace_id=trace_id).order_by("start_time")[:MAX_TRACE_SPANS])
 
 
-def run_span_tree(run: Run) -> SpanTree:
+def trace_span_rows(trace_id: str) -> list[SpanRow]:
+    spans = Span.objects.filter(trace_id=trace_id).order_by("start_time")[:MAX_TRACE_SPANS]
+    return span_rows(spans)
+
+
+def run_span_tree(run: Run, *, rows: bool = False) -> SpanTree:
+    """The run's spans as a tree: ``Span``s, or with ``rows`` ``SpanRow``s (the run page)."""
     if not run.trace_id:
         return SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
-    return span_tree(trace_spans(run.trace_id), root_span_id=run.root_span_id)
+    spans = trace_span_rows(run.trace_id) if rows else trace_spans(run.trace_id)
+    return span_tree(spans, root_span_id=run.root_span_id)
 
 
 @dataclass
@@ -126,11 +211,13 @@ class AttemptView:
         return datetime.fromisoformat(value) if value else None
 
 
-def run_attempts(run: Run, *, run_tree: SpanTree | None = None) -> list[AttemptView]:
+def run_attempts(
+    run: Run, *, run_tree: SpanTree | None = None, rows: bool = False
+) -> list[AttemptView]:
     """Each try of the run, oldest first, with the spans below the try's own span (earlier
     tries' spans are not in the run's waterfall, which starts at the latest try's span).
     The spans of every try's trace are read in one query; ``run_tree`` (the run's own) is
-    reused for the try it shows."""
+    reused for the try it shows; with ``rows`` the spans are ``SpanRow``s."""
     attempts = run.attempt_facts
     empty = SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
     wanted = {
@@ -140,10 +227,11 @@ def run_attempts(run: Run, *, run_tree: SpanTree | None = None) -> list[AttemptV
         and a["root_span_id"]
         and not (run_tree is not None and a["root_span_id"] == run.root_span_id)
     }
-    by_trace: dict[str, list[Span]] = {}
+    by_trace: dict[str, list[Any]] = {}
     if wanted:
         spans = Span.objects.filter(trace_id__in=wanted).order_by("start_time")
-        for span in spans[: MAX_TRACE_SPANS * len(wanted)]:
+        limited = spans[: MAX_TRACE_SPANS * len(wanted)]
+        for span in span_rows(limited) if rows else limited:
             by_trace.setdefault(span.trace_id, []).append(span)
     views = []
     for facts in attempts:

@@ -16,12 +16,15 @@ from django.utils.safestring import SafeString
 from batchwatch.alerts.selectors_hub import EngineLink
 from batchwatch.catalog.models import Engine, Job
 from batchwatch.runs.models import Run, RunState, Span
-from batchwatch.runs.selectors import SpanNode, SpanTree
+from batchwatch.runs.selectors import SpanNode, SpanRow, SpanTree
 from batchwatch.web import human
 from batchwatch.web.span_labels import span_label
 from batchwatch.web.waterfall_html import rows_html, stages_html
 
 STATUS_ERROR = 2
+# Rows whose attributes, events and resource are in the page, besides the failing span's;
+# the others' are read when opened (``web/waterfall_html.py``).
+INLINE_DETAILS = 20
 # Steps of the time axis, in seconds: the first giving at most MAX_TICKS ticks is used.
 TICK_STEPS = (
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
@@ -69,8 +72,9 @@ class WaterfallRow:
     link: EngineLink | None = None
 
     @property
-    def span(self) -> Span:
-        return self.node.span
+    def span(self) -> Span | SpanRow:
+        span: Span | SpanRow = self.node.span
+        return span
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,13 @@ def waterfall(tree: SpanTree, *, job: Job, run: Run, prefix: str = "span") -> Wa
         truncated=tree.truncated,
         failing=failing,
     )
+
+
+def shown_open(wf: Waterfall) -> list[SpanRow]:
+    """The spans whose details the page holds (the failing one and the first
+    ``INLINE_DETAILS``) that still need their events and resource read."""
+    rows = wf.rows[:INLINE_DETAILS] + ([wf.failing] if wf.failing is not None else [])
+    return [r.span for r in rows if isinstance(r.span, SpanRow) and r.span.events is None]
 
 
 def failing_row(rows: list[WaterfallRow]) -> WaterfallRow | None:

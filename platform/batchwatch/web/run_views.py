@@ -5,14 +5,22 @@ each row shows is ``web/run_page.py``."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from batchwatch.alerts.selectors_hub import engine_link
 from batchwatch.runs.models import Run
-from batchwatch.runs.selectors import child_runs, run_attempts, run_detail, run_span_tree
+from batchwatch.runs.selectors import (
+    child_runs,
+    load_span_details,
+    run_attempts,
+    run_detail,
+    run_span_tree,
+    trace_span,
+)
 from batchwatch.web import run_page
+from batchwatch.web.waterfall_html import details_html
 
 
 @require_GET
@@ -22,9 +30,9 @@ def run_view(request, run_id: int):
         run = run_detail(run_id=run_id)
     except Run.DoesNotExist:
         raise Http404("No such run") from None
-    tree = run_span_tree(run)
+    tree = run_span_tree(run, rows=True)
     trace = run_page.waterfall(tree, job=run.job, run=run)
-    attempts = run_attempts(run, run_tree=tree)
+    attempts = run_attempts(run, run_tree=tree, rows=True)
     for attempt in attempts:
         # The waterfalls of earlier tries, below the Attempts table (the run's own is the trace).
         attempt.waterfall = (
@@ -34,6 +42,11 @@ def run_view(request, run_id: int):
                 attempt.tree, job=run.job, run=run, prefix=f"try{attempt.attempt}-span"
             )
         )
+    # The events and resource of the rows shown with their details, in one query.
+    load_span_details(
+        [span for a in attempts for span in run_page.shown_open(a.waterfall)]
+        + run_page.shown_open(trace)
+    )
     checkpoints = run_page.flink_checkpoints(run)
     return render(
         request,
@@ -51,3 +64,14 @@ def run_view(request, run_id: int):
             "children": child_runs(run),
         },
     )
+
+
+@require_GET
+@login_required
+def span_details(request, trace_id: str, span_id: str):
+    """A span's attributes, events and resource as an HTML fragment: what a waterfall row
+    shows when it opens (``static/batchwatch/run.js`` reads it in)."""
+    span = trace_span(trace_id, span_id)
+    if span is None:
+        raise Http404("No such span")
+    return HttpResponse(details_html(span) or '<p class="muted">No attributes.</p>')

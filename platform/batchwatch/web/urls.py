@@ -29,6 +29,11 @@ urlpatterns = [
     path("teams/<slug:slug>/board/", grid_views.team_board, name="team-board"),
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", run_views.run_view, name="run"),
+    path(
+        "traces/<str:trace_id>/spans/<str:span_id>/details/",
+        run_views.span_details,
+        name="span-details",
+    ),
     path("incidents/", oncall_views.incidents, name="incidents"),
     path("incidents/bulk", incident_bulk_views.incidents_bulk, name="incidents-bulk"),
     path("incidents/<int:incident_id>/", incident_views.incident_page, name="incident"),

@@ -2,7 +2,10 @@
 template loop: a trace is kept up to
 ``runs.selectors.MAX_TRACE_SPANS`` spans, each a row with its details (status, attributes,
 events, resource), and Django's template engine spends about ten times as long per row as
-joining escaped strings does (the run page of a large trace is in ``bench/web.py``).
+joining escaped strings does (the run page of a large trace is in ``bench/web_trace.py``).
+Only the rows shown open (the failing span) and the first few carry their attributes, events
+and resource; the others link to them (``web/run_views.py``'s span details, read in by
+``static/batchwatch/run.js`` when a row opens), which keeps a page of 5,000 spans small.
 
 Every text from a sender goes through ``escape``; the markup is that of
 ``templates/web/run_waterfall.html``, which includes it.
@@ -13,9 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from html import escape as _escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -77,7 +83,8 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         else ""
     )
     events = span.events if isinstance(span.events, list) else []
-    count = len(events)
+    count = getattr(span, "event_count", None)
+    count = len(events) if count is None else count
     badge = (
         f' <span class="wf-events" title="{count} event{"" if count == 1 else "s"}">◆{count}</span>'
         if count
@@ -103,15 +110,7 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
             f'<dt>engine</dt><dd><a href="{escape(row.link.url)}" rel="noopener noreferrer" '
             f'target="_blank">Open in {escape(row.link.label)}</a></dd>'
         )
-    more = []
-    if isinstance(span.attributes, Mapping) and span.attributes:
-        more.append(
-            f'<h4>Attributes</h4>\n        <dl class="wf-attrs">{_pairs(span.attributes)}</dl>'
-        )
-    if events:
-        more.append(_events(events))
-    if isinstance(span.resource, Mapping) and span.resource:
-        more.append(f'<h4>Resource</h4>\n        <dl class="wf-attrs">{_pairs(span.resource)}</dl>')
+    more = details_html(span) if span.events is not None else _later(span)
     return (
         f'\n    <details class="wf-span{failing}'
         f'\n      <summary class="wf-row" id="{escape(row.anchor)}">'
@@ -125,9 +124,43 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         f"\n      </summary>"
         f'\n      <div class="wf-details">'
         f'\n        <dl class="wf-facts">\n          {"".join(facts)}\n        </dl>'
-        f"\n        {''.join(more)}"
+        f"\n        {more}"
         f"\n      </div>"
         f"\n    </details>"
+    )
+
+
+def details_html(span: Any) -> str:
+    """A span's attributes, events and resource (a row's details; the span details
+    fragment of ``web/run_views.py``)."""
+    more = []
+    if isinstance(span.attributes, Mapping) and span.attributes:
+        more.append(
+            f'<h4>Attributes</h4>\n        <dl class="wf-attrs">{_pairs(span.attributes)}</dl>'
+        )
+    if isinstance(span.events, list) and span.events:
+        more.append(_events(span.events))
+    if isinstance(span.resource, Mapping) and span.resource:
+        more.append(f'<h4>Resource</h4>\n        <dl class="wf-attrs">{_pairs(span.resource)}</dl>')
+    return "".join(more)
+
+
+@cache
+def _details_url() -> str:
+    return reverse("web:span-details", args=["TRACE", "SPAN"])  # (reversed once: 5,000 rows)
+
+
+def _later(span: Any) -> str:
+    """Where a row's attributes, events and resource come from when it opens (``run.js``
+    reads the fragment into it; without script, the link shows it)."""
+    url = (
+        _details_url()
+        .replace("TRACE", quote(span.trace_id, safe=""))
+        .replace("SPAN", quote(span.span_id, safe=""))
+    )
+    return (
+        f'<div class="wf-more" data-details="{escape(url)}"><a class="muted" href="{escape(url)}">'
+        "Attributes, events and resource</a></div>"
     )
 
 

@@ -1,6 +1,7 @@
 // The run page: the failing span of the trace is scrolled into view (unless the address names
-// another place on the page), and a span named by the address (#span-..., from the stage
-// table or the failure box) opens on its details. A file of its own: the
+// another place on the page), a span named by the address (#span-..., from the stage
+// table or the failure box) opens on its details, and a row's details left out of the page
+// are read in when it opens. A file of its own: the
 // Content-Security-Policy refuses inline scripts; without it the page reads the same.
 (function () {
   "use strict";
@@ -15,6 +16,28 @@
     return true;
   }
 
+  // A row opening reads in its attributes, events and resource when the page left them out
+  // (web/waterfall_html.py: a trace of thousands of spans keeps its page small).
+  function loadDetails(event) {
+    var details = event.target;
+    if (!details || details.tagName !== "DETAILS" || !details.open) return;
+    var more = details.querySelector(":scope > .wf-details > .wf-more[data-details]");
+    if (!more || more.getAttribute("data-loaded")) return;
+    more.setAttribute("data-loaded", "1");
+    fetch(more.getAttribute("data-details"), { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        more.innerHTML = html; // escaped by the server (web/waterfall_html.py)
+      })
+      .catch(function () {
+        more.removeAttribute("data-loaded");
+      });
+  }
+
+  document.addEventListener("toggle", loadDetails, true);
   window.addEventListener("hashchange", openTarget);
   if (openTarget()) return;
   var hash = window.location.hash;
