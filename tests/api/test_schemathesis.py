@@ -2,9 +2,9 @@
 
 The schema is read from the app itself (WSGI, in process), so a new operation is tested
 without a change here. Each operation gets ``EXAMPLES`` generated requests (valid and invalid
-ones) on a database holding the demo catalog, an incident, a silence and a maintenance
-window (and a team route). Every answer must be a documented status, content type and body: no server error, no
-schema violation. Each request is sent twice, with the credentials its operation takes:
+ones) on a database holding the demo catalog, an incident, a silence, a maintenance window
+and a team route. Every answer must be a documented status, content type and body: no server
+error, no schema violation. Each request is sent twice, with the credentials its operation takes:
 
 - the REST API: a staff token and the token of a team member (bob, of ledger);
 - the telemetry intake: an ingest key bound to ledger and one bound to no team;
