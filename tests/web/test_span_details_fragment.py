@@ -18,7 +18,7 @@ def test_only_the_first_rows_and_the_failing_span_carry_their_details(client, te
     failing = page.split('<details class="wf-span wf-failing" open>', 1)[1].split("</details>")[0]
     assert "<dt>spark.stage.name</dt><dd>save at compaction.py:150</dd>" in failing
     url = f"/traces/{'cd' * 16}/spans/{200:016x}/details/"
-    assert f'data-details="{url}"' in page
+    assert f'<a class="wf-more" href="{url}">' in page
     assert 'title="1 event">◆1</span>' in page  # counted without being read
     fragment = client.get(url).content.decode()
     assert "<h4>Events</h4>" in fragment and "<dd>boom</dd>" in fragment

@@ -21,19 +21,22 @@
   function loadDetails(event) {
     var details = event.target;
     if (!details || details.tagName !== "DETAILS" || !details.open) return;
-    var more = details.querySelector(":scope > .wf-details > .wf-more[data-details]");
-    if (!more || more.getAttribute("data-loaded")) return;
-    more.setAttribute("data-loaded", "1");
-    fetch(more.getAttribute("data-details"), { credentials: "same-origin" })
+    var more = details.querySelector(":scope > .wf-details > a.wf-more");
+    if (!more || more.getAttribute("data-loading")) return;
+    more.setAttribute("data-loading", "1");
+    fetch(more.getAttribute("href"), { credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.text();
       })
       .then(function (html) {
-        more.innerHTML = html; // escaped by the server (web/waterfall_html.py)
+        var box = document.createElement("div");
+        box.className = "wf-more";
+        box.innerHTML = html; // escaped by the server (web/waterfall_html.py)
+        more.replaceWith(box);
       })
       .catch(function () {
-        more.removeAttribute("data-loaded");
+        more.removeAttribute("data-loading");
       });
   }
 
