@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from django.db.models import Func, IntegerField, OuterRef, QuerySet, Subquery
@@ -143,7 +144,7 @@ def span_tree(spans: list[Span] | list[SpanRow], *, root_span_id: str = "") -> S
     """Spans as a tree (depth-first), limited to ``root_span_id``'s subtree when it is given."""
     by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in spans}
     roots: list[SpanNode] = []
-    for node in sorted(by_id.values(), key=lambda n: (n.span.start_time, n.span.span_id)):
+    for node in sorted(by_id.values(), key=attrgetter("span.start_time", "span.span_id")):
         parent = by_id.get(node.span.parent_span_id)
         if parent is not None and parent is not node:
             parent.children.append(node)
