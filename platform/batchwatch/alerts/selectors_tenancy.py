@@ -76,26 +76,22 @@ def _suppressions_visible_to(user: Any, query: QuerySet[_Suppression]) -> QueryS
     if not _signed_in(user):
         return query.none()
     slugs = set(Membership.objects.filter(user_id=user.pk).values_list("team__slug", flat=True))
-    if not slugs:
-        return query.none()
-    # Narrowed in the database to the rows whose matchers mention one of the slugs (a team
-    # matcher names it), then decided by the matchers parsed as the permissions read them:
-    # the rows that only mention it (job="ledger_close" under team="risk") are left out.
-    mentions = Q()
-    for slug in sorted(slugs):
-        mentions |= Q(matchers__icontains=slug)
-    query = query.filter(mentions)
-    others = [
+    # Decided by the matchers parsed as the permissions read them: a row confined to one of
+    # the person's teams, or confined to no team at all (a global silence holds their alerts
+    # too, so they must be able to see why). Rows that only mention a slug elsewhere
+    # (job="ledger_close" under team="risk") are not theirs.
+    visible = [
         pk
         for pk, matchers in query.values_list("pk", "matchers")
-        if not suppression_teams(matchers) & slugs
+        if not (teams := suppression_teams(matchers)) or teams & slugs
     ]
-    return query.exclude(pk__in=others) if others else query
+    return query.filter(pk__in=visible)
 
 
 def silences_visible_to(user: Any, query: QuerySet[Silence] | None = None) -> QuerySet[Silence]:
     """Those of ``query`` (default: every silence) that ``user`` may read: staff all; others
-    those confined to one of their teams. Two queries and one filter on the query."""
+    those confined to one of their teams and those confined to none (global ones, which only
+    staff change). Two queries and one filter on the query."""
     return _suppressions_visible_to(user, Silence.objects.all() if query is None else query)
 
 

@@ -141,7 +141,12 @@ def _expire(request):
         silences_visible_to(request.user), pk=_silence_id(request.POST.get("silence"))
     )
     if not can_change_suppression(request.user, silence):
-        messages.error(request, "Only members of the silence's team (or an admin) may expire it.")
+        messages.error(
+            request,
+            "Only members of the silence's team (or an admin) may expire it."
+            if suppression_teams(silence.matchers)
+            else "This silence holds every team's alerts: only an admin may expire it.",
+        )
         return redirect("web:silences")
     now = _now()
     if request.POST.get("confirm") != "1":
