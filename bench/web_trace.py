@@ -109,7 +109,9 @@ def measure(args) -> None:
         profile.enable()
         client.get(url)
         profile.disable()
-        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "30")))
+        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
+            int(os.environ.get("TOP", "30"))
+        )
 
 
 def main() -> None:
