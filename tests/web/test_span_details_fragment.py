@@ -22,6 +22,10 @@ def test_only_the_first_rows_and_the_failing_span_carry_their_details(client, te
     assert 'title="1 event">◆1</span>' in page  # counted without being read
     fragment = client.get(url).content.decode()
     assert "<h4>Events</h4>" in fragment and "<dd>boom</dd>" in fragment
+    assert f"<dt>span</dt><dd><code>{200:016x}</code> · parent <code>{'a' * 16}</code>" in fragment
+    assert "<dt>time</dt><dd>2026-11-24 02:10:00.000000 → 02:10:40.000000 UTC (40s)</dd>" in (
+        fragment
+    )
     assert "<dt>spark.stage.name</dt><dd>save at compaction.py:200</dd>" in fragment
 
 

@@ -20,7 +20,7 @@ from batchwatch.runs.selectors import (
     trace_span,
 )
 from batchwatch.web import run_page
-from batchwatch.web.waterfall_html import details_html
+from batchwatch.web.waterfall_html import fragment_html
 
 
 @require_GET
@@ -69,9 +69,9 @@ def run_view(request, run_id: int):
 @require_GET
 @login_required
 def span_details(request, trace_id: str, span_id: str):
-    """A span's attributes, events and resource as an HTML fragment: what a waterfall row
-    shows when it opens (``static/batchwatch/run.js`` reads it in)."""
+    """A span's ids, times, attributes, events and resource as an HTML fragment: what a
+    waterfall row shows when it opens (``static/batchwatch/run.js`` reads it in)."""
     span = trace_span(trace_id, span_id)
     if span is None:
         raise Http404("No such span")
-    return HttpResponse(details_html(span) or '<p class="muted">No attributes.</p>')
+    return HttpResponse(fragment_html(span))

@@ -25,6 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from batchwatch.web import human
+
 if TYPE_CHECKING:  # (run_page builds its rows' HTML here)
     from batchwatch.web.run_page import StageRow, WaterfallRow
 
@@ -91,13 +93,9 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         else ""
     )
     failing = ' wf-failing" open>' if row.failing else '">'
-    facts = [
-        f"<dt>span</dt><dd><code>{escape(span.span_id)}</code>"
-        + (f" · parent <code>{escape(span.parent_span_id)}</code>" if span.parent_span_id else "")
-        + "</dd>",
-        f"<dt>time</dt><dd>{_when(span.start_time, zone, '%Y-%m-%d %H:%M:%S.%f')} → "
-        f"{_when(span.end_time, zone, '%H:%M:%S.%f %Z')} ({escape(row.duration)})</dd>",
-    ]
+    # A row whose details are read when it opens gets its ids and times with them.
+    shown = span.events is not None
+    facts = [span_facts(span, zone=zone, duration=row.duration)] if shown else []
     if row.error:
         message = (
             f': <pre class="wf-message">{escape(span.status_message)}</pre>'
@@ -110,7 +108,8 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
             f'<dt>engine</dt><dd><a href="{escape(row.link.url)}" rel="noopener noreferrer" '
             f'target="_blank">Open in {escape(row.link.label)}</a></dd>'
         )
-    more = details_html(span) if span.events is not None else _later(span)
+    more = details_html(span) if shown else _later(span)
+    dl = f'<dl class="wf-facts">{"".join(facts)}</dl>' if facts else ""
     return (  # without indentation: on a page of 5,000 rows it would be a fifth of the page
         f'\n<details class="wf-span{failing}<summary class="wf-row" id="{escape(row.anchor)}">'
         f'<span class="wf-name" style="padding-left: {node.depth}rem" '
@@ -120,9 +119,27 @@ def row_html(row: WaterfallRow, *, zone: Any) -> str:
         f'{" wf-error" if row.error else ""}" style="margin-left: {node.offset_pct:.2f}%; '
         f'width: {node.width_pct:.2f}%"></span></span>'
         f'<span class="wf-dur">{escape(row.duration)}</span></summary>'
-        f'<div class="wf-details"><dl class="wf-facts">{"".join(facts)}</dl>{more}</div>'
+        f'<div class="wf-details">{dl}{more}</div>'
         "</details>"
     )
+
+
+def span_facts(span: Any, *, zone: Any, duration: str) -> str:
+    """A span's id, its parent's and its times in the viewer's ``zone``."""
+    return (
+        f"<dt>span</dt><dd><code>{escape(span.span_id)}</code>"
+        + (f" · parent <code>{escape(span.parent_span_id)}</code>" if span.parent_span_id else "")
+        + "</dd>"
+        f"<dt>time</dt><dd>{_when(span.start_time, zone, '%Y-%m-%d %H:%M:%S.%f')} → "
+        f"{_when(span.end_time, zone, '%H:%M:%S.%f %Z')} ({escape(duration)})</dd>"
+    )
+
+
+def fragment_html(span: Any) -> str:
+    """A row's details read when it opens: its ids and times, attributes, events, resource."""
+    zone = timezone.get_current_timezone()
+    facts = span_facts(span, zone=zone, duration=human.duration_ms(span.duration_ms))
+    return f'<dl class="wf-facts">{facts}</dl>{details_html(span)}'
 
 
 def details_html(span: Any) -> str:
