@@ -3,6 +3,7 @@ its own: DRF's settings import it while loading views)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import TooManyFieldsSent
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -47,15 +48,27 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
+_TOO_MANY_FIELDS = "The body has more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS allows."
+
+
 class FormParser(parsers.FormParser):
+    """DRF's form parser; more fields than Django takes is a 400 in JSON (Django's own answer
+    to TooManyFieldsSent is an HTML page)."""
+
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except TooManyFieldsSent:
+            raise ParseError(_TOO_MANY_FIELDS) from None
         _check_text(data)
         return data
 
 
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        result = super().parse(stream, media_type, parser_context)
+        try:
+            result = super().parse(stream, media_type, parser_context)
+        except TooManyFieldsSent:
+            raise ParseError(_TOO_MANY_FIELDS) from None
         _check_text(result.data)
         return result
