@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from batchwatch.alerts.models import Incident
 from batchwatch.runbooks.services import runbooks_sync
-from batchwatch.runs.models import Run, RunSource, RunState
+from batchwatch.runs.models import Run, RunSource, RunState, Span
 from batchwatch.web.urls import app_name, urlpatterns
 from tests.alerts.conftest import firing, receive
 from tests.runbooks.test_links import REPO_RUNBOOKS
@@ -57,7 +57,13 @@ def site(admin, ledger_job, rotation, route_tree):
         source=RunSource.OTLP,
         started_at=NOW - timedelta(hours=1),
         failure_reason="OOM",
+        trace_id="cd" * 16,
     )
+    span = Span.objects.create(
+        trace_id=run.trace_id, span_id="a" * 16, parent_span_id="", name="spark.application",
+        start_time=NOW - timedelta(hours=1), end_time=NOW, status_code=2,
+        attributes={"spark.app.id": "app-1"},
+    )  # fmt: skip
     receive([firing({"alertname": "Late", "job": "ledger", "team": "ledger"})], NOW)
     from batchwatch.runbooks.models import Runbook
 
@@ -67,6 +73,7 @@ def site(admin, ledger_job, rotation, route_tree):
         "team-settings": {"slug": ledger_job.owner_team.slug},
         "team-board": {"slug": ledger_job.owner_team.slug},
         "run": {"run_id": run.pk},
+        "span-details": {"trace_id": span.trace_id, "span_id": span.span_id},
         "incident": {"incident_id": Incident.objects.get().pk},
         "incident-act": {"incident_id": Incident.objects.get().pk},
         "rotation": {"slug": rotation.slug},
