@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LOGS = Path(tempfile.gettempdir()) / "batchwatch-reliability-logs"
 
 
+def default_signals() -> None:
+    """A child's ``preexec_fn``: Ctrl-C (SIGINT) as a terminal sends it, whatever the test
+    process does with it. A disposition of SIG_IGN is inherited across exec, and Python then
+    installs no KeyboardInterrupt handler: a test process that ignores SIGINT (pytest-xdist's
+    workers can, after some tests) would start children that Ctrl-C cannot stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def database_url() -> str:
     s = connection.settings_dict
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import default_signals
+
 ROOT = Path(__file__).resolve().parents[2]
 PROD_KEY = "k" * 20 + "Q9x!vZ-3pL_w8Rt2Ym5Nc7Hb4Jd6Fg1Ks0"
 # A Fernet key (32 url-safe base64 bytes) for the encrypted integration secrets.
@@ -118,6 +120,7 @@ def test_serve_runs_web_and_scheduler_and_a_signal_stops_both(var_dir, stop_sign
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

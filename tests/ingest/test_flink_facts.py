@@ -213,7 +213,7 @@ class TestCheckpointing:
         assert "checkpoints_completed" not in run.attributes
         client.force_login(admin)
         page = client.get(f"/runs/{run.pk}/").content.decode()
-        assert "<dt>checkpointing</dt><dd>disabled</dd>" in page
+        assert "<dt>Checkpointing</dt><dd>disabled</dd>" in page  # (the checkpoints card)
 
     @pytest.mark.parametrize("checkpoints", [None, {"errors": ["Internal server error."]}])
     def test_a_404_without_flinks_refusal_says_nothing_about_checkpointing(

@@ -25,6 +25,7 @@ from batchwatch.ingest.sparklog import (
 from batchwatch.runs.models import Run, Span
 from tests.conftest import require, require_tool
 from tests.ingest.helpers import SAMPLES
+from tests.processes import default_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,6 +193,7 @@ def test_watch_follows_a_directory(tmp_path):
         ],
         cwd=ROOT,
         env=env,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
