@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import random
+import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -214,6 +215,34 @@ def load_with_django(spans: int, now: datetime):
     return staff, member, run
 
 
+def database_loaded(name: str) -> bool:
+    """Whether database ``name`` exists and holds a finished load (its staff user)."""
+    try:
+        with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{name}") as conn:
+            return bool(conn.execute("SELECT 1 FROM auth_user WHERE username = 'staff'").fetchone())
+    except psycopg.Error:
+        return False
+
+
+def migrated_database(name: str) -> str:
+    """Apply the migrations to an existing database ``name``; returns its URL."""
+    url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
+    return url
+
+
+def loaded_with_django():
+    """(staff, member, run) of an earlier load."""
+    from django.contrib.auth import get_user_model
+
+    from batchwatch.runs.models import Run
+
+    User = get_user_model()
+    run = Run.objects.filter(job__key__endswith="ledger_compaction").order_by("-pk").first()
+    return User.objects.get(username="staff"), User.objects.get(username="tom"), run
+
+
 def pages(run) -> list[tuple[str, str]]:
     from batchwatch.alerts.models import Incident
     from batchwatch.catalog.models import Job
@@ -270,11 +299,21 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--database", default="batchwatch_bench_web")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database of an earlier run (migrated again, not reloaded)",
+    )
+    parser.add_argument("--only", default="", help="comma-separated page labels to measure")
     args = parser.parse_args()
-    url = fresh_database(args.database)
     now = datetime.now(UTC)
     t0 = time.perf_counter()
-    load(url, args, now)
+    reused = args.reuse and database_loaded(args.database)
+    if reused:
+        url = migrated_database(args.database)
+    else:
+        url = fresh_database(args.database)
+        load(url, args, now)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "batchwatch.settings")
     import django
@@ -285,9 +324,10 @@ def main() -> None:
 
     setup_test_environment()  # (the test client's host, no CSRF checks)
     logging.getLogger("axes").setLevel(logging.WARNING)
-    staff, member, run = load_with_django(args.spans, now)
+    staff, member, run = loaded_with_django() if reused else load_with_django(args.spans, now)
     print(
-        f"Loaded {args.jobs:,} jobs, ~{args.runs:,} runs, {args.spans:,} spans, "
+        f"{'Reused' if reused else 'Loaded'} {args.jobs:,} jobs, ~{args.runs:,} runs, "
+        f"{args.spans:,} spans, "
         f"{args.incidents:,} incidents, 100 rotations in {time.perf_counter() - t0:.0f} s"
     )
     clients = {}
@@ -298,7 +338,10 @@ def main() -> None:
         f"{'page':<18} {'who':<7} {'status':>6} {'p50 ms':>7} {'p95 ms':>7} {'queries':>7} "
         f"{'goal':>6}  met"
     )
+    only = {label.strip() for label in args.only.split(",") if label.strip()}
     for label, path in pages(run):
+        if only and label not in only:
+            continue
         goal = GOALS.get(label, 300)
         for who, client in clients.items():
             p50, p95, queries, status = measure(client, path, args.repeat)
