@@ -558,3 +558,22 @@ SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "").strip()
 SLACK_RESPONSE_URL_PREFIXES = _env_list("SLACK_RESPONSE_URL_PREFIXES", ["https://hooks.slack.com/"])
 # A burst of incident changes within this many seconds gives one chat.update.
 SLACK_UPDATE_COALESCE_SECONDS = float(os.environ.get("SLACK_UPDATE_COALESCE_SECONDS", "2"))
+
+# --- Phone, SMS and push pages (issue 22) -------------------------------------------------------
+# Twilio, or any provider speaking its Messages and Calls APIs, by base URL. The auth token also
+# checks X-Twilio-Signature on the inbound SMS and voice webhooks.
+BATCHWATCH_TWILIO_BASE_URL = os.environ.get(
+    "BATCHWATCH_TWILIO_BASE_URL", "https://api.twilio.com"
+).rstrip("/")
+BATCHWATCH_TWILIO_ACCOUNT_SID = os.environ.get("BATCHWATCH_TWILIO_ACCOUNT_SID", "").strip()
+BATCHWATCH_TWILIO_AUTH_TOKEN = os.environ.get("BATCHWATCH_TWILIO_AUTH_TOKEN", "").strip()
+BATCHWATCH_TWILIO_FROM = os.environ.get("BATCHWATCH_TWILIO_FROM", "").strip()  # E.164
+# Push through ntfy (self-hostable; Android and iOS apps): one topic per user on this server.
+BATCHWATCH_NTFY_URL = os.environ.get("BATCHWATCH_NTFY_URL", "").rstrip("/")
+BATCHWATCH_NTFY_TOKEN = os.environ.get("BATCHWATCH_NTFY_TOKEN", "").strip()
+# Forwarding to PagerDuty (Events API v2) for teams that keep a SaaS pager during migration.
+BATCHWATCH_PAGERDUTY_EVENTS_URL = os.environ.get(
+    "BATCHWATCH_PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue"
+).strip()
+# One-time action links (acknowledge, resolve, snooze) in e-mail, SMS and push expire after this.
+BATCHWATCH_ACTION_LINK_HOURS = _env_int("BATCHWATCH_ACTION_LINK_HOURS", 24)

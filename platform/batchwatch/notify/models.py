@@ -28,6 +28,8 @@ class Channel(models.Model):
         EMAIL = "email", "E-mail"
         WEBHOOK = "webhook", "Outgoing webhook (JSON POST)"
         SLACK = "slack", "Slack channel"
+        TEAMS = "teams", "Microsoft Teams (Workflows webhook)"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2 routing key)"
         LOG = "log", "Log only (development)"
 
     name = models.CharField(max_length=200)
@@ -84,6 +86,12 @@ class Notification(models.Model):
         LOG = "log", "Log only (development)"
         # An interaction's response_url: ephemeral answers to one person, no channel.
         SLACK_REPLY = "slack_reply", "Slack response URL"
+        # A person's own contact methods (accounts.ContactMethod) and forwarding channels.
+        SMS = "sms", "SMS (Twilio Messages API)"
+        VOICE = "voice", "Voice call (Twilio Calls API)"
+        PUSH = "push", "Push (ntfy)"
+        TEAMS = "teams", "Microsoft Teams (Workflows webhook)"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
