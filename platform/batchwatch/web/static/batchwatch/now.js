@@ -54,19 +54,6 @@
     });
   }
 
-  // Times are rendered in UTC; show them in the reader's own time zone.
-  function localTimes() {
-    container.querySelectorAll("time[data-local]").forEach(function (el) {
-      var at = new Date(el.getAttribute("datetime"));
-      if (!isNaN(at.getTime())) {
-        el.title = el.textContent;
-        el.textContent = at.toLocaleString([], {
-          weekday: "short", hour: "2-digit", minute: "2-digit",
-        });
-      }
-    });
-  }
-
   function refresh() {
     if (inFlight || stopped) {
       return Promise.resolve();
@@ -90,7 +77,6 @@
         if (html !== null) {
           container.innerHTML = html;
           applyTitle();
-          localTimes();
           tick();
           say("Up to date at " + new Date().toLocaleTimeString() + ".");
         }
@@ -131,7 +117,6 @@
   });
 
   applyTitle();
-  localTimes();
   tick();
   window.setInterval(refresh, REFRESH_MS);
   window.setInterval(tick, 1000);
