@@ -29,6 +29,14 @@ class AuditEvent(models.Model):
         LAYER_CHANGED = "layer.changed", "Rotation layer added, edited or removed"
         ROUTE_CHANGED = "route.changed", "Team route added, edited or removed"
         SECRET_CHANGED = "secret.changed", "Integration secret changed"
+        CONTACT_METHOD_CHANGED = (
+            "contact_method.changed",
+            "Contact method added, verified, edited or removed",
+        )
+        NOTIFICATION_RULE_CHANGED = (
+            "notification_rule.changed",
+            "Notification rules or quiet hours changed",
+        )
         LOGIN_LOCKED = "login.locked", "Sign-in locked out"
 
     at = models.DateTimeField(db_index=True)
