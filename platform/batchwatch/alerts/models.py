@@ -473,3 +473,38 @@ class Timer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.incident_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ActionLink(models.Model):
+    """A one-time link that acts on an incident as one person (acknowledge, resolve, snooze),
+    sent in a page by e-mail, SMS or push. A bearer credential bound to its user, its incident
+    and the incident's ``escalation_token`` when it was made: any acknowledgement, resolution,
+    snooze or restart since then makes it stale. Only the secret's SHA-256 is stored; opening
+    it shows a confirmation page, its POST acts once (``used_at`` set by a conditional UPDATE).
+    """
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", "Acknowledge"
+        RESOLVE = "resolve", "Resolve"
+        SNOOZE = "snooze", "Snooze 1 hour"
+
+    secret_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_links")
+    action = models.CharField(max_length=12, choices=Action.choices)
+    # How it reached its user (email, sms, push, voice, ...): the timeline says so when used.
+    channel = models.CharField(max_length=12)
+    escalation_token = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Pruning: "links that expired before ...".
+            models.Index(fields=["expires_at"], name="action_link_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.incident_id} for user {self.user_id} via {self.channel}"
