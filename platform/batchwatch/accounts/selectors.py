@@ -1,8 +1,22 @@
-"""Reads of personal credentials and preferences."""
+"""Reads of personal credentials, preferences, contact methods and notification rules."""
 
 from __future__ import annotations
 
-from batchwatch.accounts.models import ApiToken, FeedSecret, Profile, hash_token
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, QuerySet
+
+from batchwatch.accounts.models import (
+    ApiToken,
+    ContactMethod,
+    FeedSecret,
+    NotificationRule,
+    Profile,
+    hash_token,
+    normalise_phone,
+)
 
 
 def token_for_raw(raw: str) -> ApiToken | None:
@@ -24,3 +38,60 @@ def feed_secret_of(user_id: int) -> str:
 def time_zone_of(user_id: int) -> str:
     """The zone ``user_id`` chose for pages ('' when they chose none: their browser's)."""
     return Profile.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first() or ""
+
+
+def profile_of(user_id: int) -> Profile | None:
+    """``user_id``'s profile (zone, quiet hours), None when they never changed one."""
+    return Profile.objects.filter(user_id=user_id).first()
+
+
+def contact_methods_of(user) -> QuerySet[ContactMethod]:
+    """``user``'s contact methods, by kind then age."""
+    return ContactMethod.objects.filter(user=user).select_related("user")
+
+
+def notification_rules_of(user) -> QuerySet[NotificationRule]:
+    """``user``'s rules in the order they act: by urgency, delay, position."""
+    return NotificationRule.objects.filter(user=user).select_related("contact_method", "user")
+
+
+def contact_method_for_phone(*, number: str) -> ContactMethod | None:
+    """The verified SMS or voice method whose number is ``number`` (any format ``phonenumbers``
+    reads in international form), with its user; None when there is none, or when people of
+    more than one account verified that number: an inbound reply must never act as someone
+    it might not be."""
+    try:
+        e164 = normalise_phone(number)
+    except ValidationError:
+        return None
+    found = list(
+        ContactMethod.objects.filter(
+            kind__in=[ContactMethod.Kind.SMS, ContactMethod.Kind.VOICE],
+            address=e164,
+            verified_at__isnull=False,
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("verified_at", "id")
+    )
+    if len({method.user_id for method in found}) != 1:
+        return None
+    return found[0]
+
+
+def users_without_high_urgency_method(user_ids: Iterable[int] | QuerySet) -> list:
+    """The active users among ``user_ids`` with no high-urgency rule on a verified method, by
+    user name: nothing but their account e-mail would page them. One query; ``user_ids`` may
+    be a ``values("user_id")`` queryset (a team's members), which becomes a subquery."""
+    working = NotificationRule.objects.filter(
+        user_id=OuterRef("pk"),
+        urgency=NotificationRule.Urgency.HIGH,
+        contact_method__verified_at__isnull=False,
+    )
+    return list(
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_active=True)
+        .exclude(Exists(working))
+        .only("pk", "username", "first_name", "last_name", "email")
+        .order_by("username")
+    )
