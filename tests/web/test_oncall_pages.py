@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from batchwatch.alerts.models import Incident, Silence
+from batchwatch.oncall.models import Rotation, RotationOverride
+from batchwatch.oncall.selectors import rotation_schedule
+from batchwatch.oncall.services import layer_save
 from tests.alerts.conftest import firing, receive
 
 
@@ -75,6 +80,51 @@ def test_rotation_pages(client, rotation, teammate):
     assert "Ledger primary" in page and "/ical/people/tom.ics?token=" in page
     page = client.get(f"/rotations/{rotation.slug}/").content.decode()
     assert "cal-bar" in page and f"/ical/rotations/{rotation.slug}.ics?token=" in page
+
+
+def test_the_rotations_list_reads_in_a_fixed_number_of_queries(
+    client, rotation, teammate, team_b, people, make_user, django_assert_max_num_queries
+):
+    client.force_login(teammate)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get("/rotations/").status_code == 200
+    now = datetime.now(UTC)
+    for n in range(12):
+        extra = Rotation.objects.create(slug=f"r-{n}", name=f"R {n}", team=team_b)
+        layer_save(
+            rotation=extra,
+            participants=[people["bob"], make_user(f"p{n}")],
+            start_date=date(2026, 1, 5),
+            handoff_time=time(9),
+            turn_length=timedelta(days=1),
+        )
+        RotationOverride.objects.create(
+            rotation=extra,
+            user=people["carol"],
+            starts_at=now + timedelta(hours=n),
+            ends_at=now + timedelta(hours=n + 2),
+        )
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get("/rotations/").content.decode()
+    assert page.count('href="/rotations/r-') == 12
+
+
+def test_the_rotations_list_shows_who_is_on_call_and_the_next_handoff(
+    client, rotation, teammate, people
+):
+    now = datetime.now(UTC)
+    RotationOverride.objects.create(
+        rotation=rotation,
+        user=people["bob"],
+        starts_at=now + timedelta(hours=3),
+        ends_at=now + timedelta(hours=5),
+    )
+    client.force_login(teammate)
+    row = client.get("/rotations/").context["rows"][0]
+    shifts = rotation_schedule(rotation, now, now + timedelta(days=14))
+    assert row["oncall"].pk == shifts[0].user_id in {people["alice"].pk, people["carol"].pk}
+    assert row["handoff"] == shifts[1].starts_at == now + timedelta(hours=3)
+    assert row["next"] == people["bob"]
 
 
 def test_silence_page_creates_and_expires(client, teammate):

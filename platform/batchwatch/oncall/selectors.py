@@ -159,12 +159,13 @@ class OnCallNow:
     rotation: Rotation
     user: User | None  # nobody, in a gap of the schedule
     until: datetime | None  # the next handoff to someone else (None: not within the horizon)
+    following: User | None = None  # who takes over at ``until`` (nobody: a gap, or no handoff)
 
 
 def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
-    """Each rotation of the teams (``None``: all) with who is on call at ``at`` and until
-    when, by team and name. Unlike :func:`oncall_for_teams`, overrides and swaps are read for
-    all rotations at once: six queries whatever the number of rotations."""
+    """Each rotation of the teams (``None``: all) with who is on call at ``at``, until when
+    and who follows, by team and name. Unlike :func:`oncall_for_teams`, overrides and swaps
+    are read for all rotations at once: six queries whatever the number of rotations."""
     rotations = rotations_with_layers().order_by("team__name", "name")
     if team_ids is not None:
         rotations = rotations.filter(team_id__in=team_ids)
@@ -186,23 +187,23 @@ def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
             swaps.setdefault(s.rotation_id, []).append(
                 PeriodSpec(s.taker_id, s.starts_at, s.ends_at, s.requester_id)
             )
-    current: list[tuple[Rotation, Shift | None]] = []
+    current: list[tuple[Rotation, list[Shift]]] = []  # the shift now and the one after
     for rotation in found:
         spec = replace(
             rotation_spec_layers(rotation),
             overrides=tuple(overrides.get(rotation.pk, ())),
             swaps=tuple(swaps.get(rotation.pk, ())),
         )
-        shifts = final_schedule(spec, at, end)
-        current.append((rotation, shifts[0] if shifts else None))
-    users = users_by_id(shift.user_id for _, shift in current if shift is not None)
+        current.append((rotation, final_schedule(spec, at, end)[:2]))
+    users = users_by_id(shift.user_id for _, shifts in current for shift in shifts)
     return [
         OnCallNow(
             rotation=rotation,
-            user=users.get(shift.user_id) if shift else None,
-            until=shift.ends_at if shift and shift.ends_at < end else None,
+            user=users.get(shifts[0].user_id) if shifts else None,
+            until=shifts[1].starts_at if len(shifts) > 1 else None,
+            following=users.get(shifts[1].user_id) if len(shifts) > 1 else None,
         )
-        for rotation, shift in current
+        for rotation, shifts in current
     ]
 
 

@@ -23,8 +23,8 @@ from batchwatch.core.links import path_for
 from batchwatch.oncall.ical import person_feed_token
 from batchwatch.oncall.permissions import can_see_rotation_feed
 from batchwatch.oncall.selectors import (
+    oncall_now,
     rotation_oncall,
-    rotation_schedule,
     rotation_shifts,
     rotations_with_layers,
     users_by_id,
@@ -100,25 +100,20 @@ def rotations(request):
             )
         return redirect("web:rotations")
     now = _now()
-    rows = []
-    all_rotations = list(rotations_with_layers().order_by("team__name", "name"))
-    who = {r.pk: rotation_oncall(r, now).user_id for r in all_rotations}
-    users = users_by_id(who.values())
-    for rotation in all_rotations:
-        shifts = rotation_schedule(rotation, now, now + timedelta(days=CALENDAR_DAYS))
-        following = users_by_id(s.user_id for s in shifts[1:2])
-        nxt = shifts[1] if len(shifts) > 1 else None
-        rows.append(
-            {
-                "rotation": rotation,
-                "oncall": users.get(who[rotation.pk]),
-                "handoff": nxt.starts_at if nxt else None,
-                "handoff_local": (
-                    wall_clock(nxt.starts_at, ZoneInfo(rotation.timezone)) if nxt else None
-                ),
-                "next": following.get(nxt.user_id) if nxt else None,
-            }
-        )
+    # Every rotation in a fixed number of queries (``oncall_now`` reads overrides and swaps of
+    # all at once); its horizon is the 14 days the "next handoff" column looks ahead.
+    rows = [
+        {
+            "rotation": entry.rotation,
+            "oncall": entry.user,
+            "handoff": entry.until,
+            "handoff_local": (
+                wall_clock(entry.until, ZoneInfo(entry.rotation.timezone)) if entry.until else None
+            ),
+            "next": entry.following,
+        }
+        for entry in oncall_now(None, now)
+    ]
     # Only the signed-in person's own link: it lists their shifts to whoever holds it.
     person_feed_url = request.build_absolute_uri(
         reverse("person-ical", args=[request.user.get_username()])
