@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from batchwatch.alerts.models import Route, TimeInterval
 from batchwatch.alerts.permissions import can_change_team_routes
@@ -29,6 +28,7 @@ from batchwatch.alerts.services.team_routes import (
     team_route_update,
 )
 from batchwatch.catalog.models import Team
+from batchwatch.core.api import ServiceModelViewSet
 from batchwatch.core.permissions import is_admin
 from batchwatch.notify.models import Channel
 from batchwatch.oncall.models import EscalationPolicy
@@ -186,7 +186,7 @@ def _values(data: dict[str, Any], route: Route | None) -> dict[str, Any]:
     partial_update=extend_schema(summary="Change some of a team route (the team's owners)"),
     destroy=extend_schema(summary="Remove a team route (the team's owners)"),
 )
-class TeamRouteViewSet(viewsets.ModelViewSet):
+class TeamRouteViewSet(ServiceModelViewSet):
     serializer_class = TeamRouteSerializer
     permission_classes = [IsAuthenticated]
     filter_backends: list = []
@@ -207,31 +207,23 @@ class TeamRouteViewSet(viewsets.ModelViewSet):
             rows = rows.filter(team__slug=team)
         return rows
 
-    def _save(self, serializer: serializers.BaseSerializer, route: Route | None) -> None:
+    def save_through_service(
+        self, serializer: serializers.BaseSerializer, instance: Route | None
+    ) -> Route:
         data = serializer.validated_data
-        values = _values(data, route)
-        if route is None:
+        values = _values(data, instance)
+        if instance is None:
             _editable(self.request, data["team"])
-            saved = team_route_create(
+            return team_route_create(
                 data["team"], **values, actor=_user(self.request), request=self.request
             )
-        else:
-            assert route.team is not None  # get_queryset lists team routes only
-            _editable(self.request, route.team)
-            saved = team_route_update(
-                route, **values, actor=_user(self.request), request=self.request
-            )
-        serializer.instance = self.get_queryset().get(pk=saved.pk)
+        assert instance.team is not None  # get_queryset lists team routes only
+        _editable(self.request, instance.team)
+        return team_route_update(
+            instance, **values, actor=_user(self.request), request=self.request
+        )
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer, None)
-
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer, cast("Route", serializer.instance))
-
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        route = self.get_object()
-        assert route.team is not None  # get_queryset lists team routes only
-        _editable(request, route.team)
-        team_route_delete(route, actor=_user(request), request=request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_through_service(self, instance: Route) -> None:
+        assert instance.team is not None  # get_queryset lists team routes only
+        _editable(self.request, instance.team)
+        team_route_delete(instance, actor=_user(self.request), request=self.request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +18,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
-from rest_framework import status
+from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -122,3 +123,32 @@ def api_not_found(request, *args, **kwargs):
     """Any /api/ URL no route takes (``/api/v1/jobs/0.5/``, a typo): a JSON 404 like the
     API's own, not the HTML page of the web app."""
     return JsonResponse({"detail": "Not found: no API operation at this URL."}, status=404)
+
+
+class ServiceModelViewSet(viewsets.ModelViewSet):
+    """A model viewset whose writes go through the owning app's services (which validate and
+    check permissions exactly as admin and the pages do), never ``serializer.save()``.
+
+    Subclasses give ``save_through_service(serializer, instance)`` (``instance`` is None on
+    create) returning the saved row, and ``delete_through_service(instance)``. The answer shows
+    the saved row as ``get_queryset`` reads it (with its related rows), so a create or update
+    answers exactly what a later GET would."""
+
+    def save_through_service(self, serializer: serializers.BaseSerializer, instance: Any) -> Any:
+        raise NotImplementedError
+
+    def delete_through_service(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        self._save(serializer, None)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance: Any) -> None:
+        self.delete_through_service(instance)
+
+    def _save(self, serializer: serializers.BaseSerializer, instance: Any) -> None:
+        saved = self.save_through_service(serializer, instance)
+        serializer.instance = self.get_queryset().get(pk=saved.pk)

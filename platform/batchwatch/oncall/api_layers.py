@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, cast
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from batchwatch.catalog.permissions import can_manage_jobs_of
+from batchwatch.core.api import ServiceModelViewSet
 from batchwatch.oncall.layers import MAX_PARTICIPANTS, rotation_layer_delete, rotation_layer_save
 from batchwatch.oncall.models import LayerParticipant, Rotation, RotationLayer
 from batchwatch.oncall.permissions import can_edit_layers
@@ -111,7 +111,7 @@ def _editable(request: Request, rotation: Rotation) -> None:
     partial_update=extend_schema(summary="Change some of a layer (the team's owners)"),
     destroy=extend_schema(summary="Remove a layer (the team's owners)"),
 )
-class RotationLayerViewSet(viewsets.ModelViewSet):
+class RotationLayerViewSet(ServiceModelViewSet):
     serializer_class = LayerSerializer
     permission_classes = [IsAuthenticated]
     filter_backends: list = []
@@ -137,7 +137,9 @@ class RotationLayerViewSet(viewsets.ModelViewSet):
             rows = rows.filter(rotation__team__slug=params["team"])
         return rows
 
-    def _save(self, serializer: serializers.BaseSerializer, layer: RotationLayer | None) -> None:
+    def save_through_service(
+        self, serializer: serializers.BaseSerializer, layer: RotationLayer | None
+    ) -> RotationLayer:
         data = serializer.validated_data
         rotation = layer.rotation if layer is not None else data["rotation"]
         _editable(self.request, rotation)
@@ -150,7 +152,7 @@ class RotationLayerViewSet(viewsets.ModelViewSet):
         def kept(name: str) -> Any:
             return data[name] if name in data else getattr(layer, name)
 
-        saved = rotation_layer_save(
+        return rotation_layer_save(
             rotation,
             layer=layer,
             name=kept("name") if layer is not None else data.get("name", ""),
@@ -163,16 +165,7 @@ class RotationLayerViewSet(viewsets.ModelViewSet):
             request=self.request,
             now=datetime.now(UTC),
         )
-        serializer.instance = self.get_queryset().get(pk=saved.pk)
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer, None)
-
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer, cast("RotationLayer", serializer.instance))
-
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        layer = self.get_object()
-        _editable(request, layer.rotation)
-        rotation_layer_delete(layer, actor=_user(request), request=request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_through_service(self, instance: RotationLayer) -> None:
+        _editable(self.request, instance.rotation)
+        rotation_layer_delete(instance, actor=_user(self.request), request=self.request)
