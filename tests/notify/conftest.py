@@ -12,3 +12,19 @@ def _leases_renewed_by_the_test_only(monkeypatch):
     yield
     with leases._lock:
         leases._held.clear()
+
+
+# --- the providers' stand-ins (tests/notify/*_server.py) ----------------------------------
+
+
+@pytest.fixture
+def twilio(settings):
+    from tests.notify import twilio_server
+
+    server = twilio_server.FakeTwilio()
+    settings.BATCHWATCH_TWILIO_BASE_URL = server.url
+    settings.BATCHWATCH_TWILIO_ACCOUNT_SID = twilio_server.ACCOUNT_SID
+    settings.BATCHWATCH_TWILIO_AUTH_TOKEN = twilio_server.AUTH_TOKEN
+    settings.BATCHWATCH_TWILIO_FROM = twilio_server.FROM
+    yield server
+    server.close()

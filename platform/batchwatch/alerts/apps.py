@@ -10,3 +10,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from batchwatch.alerts import metrics, periodic  # noqa: F401 - timers, intake, /metrics
+        from batchwatch.alerts.paging_facts import incident_facts
+        from batchwatch.notify.transports import facts
+
+        facts.register(incident_facts)

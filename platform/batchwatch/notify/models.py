@@ -131,6 +131,9 @@ class Notification(models.Model):
     # proves it still holds the row before each send.
     claim = models.CharField(max_length=100, blank=True, default="")
     last_error = models.TextField(blank=True)
+    # What the provider calls the message it sent (Twilio's message or call SID, ntfy's
+    # message id, PagerDuty's dedup key): how its status callbacks find the row.
+    provider_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -147,6 +150,12 @@ class Notification(models.Model):
             # Lease renewal: "the rows these claims hold".
             models.Index(
                 fields=["claim"], name="notification_claim_idx", condition=Q(state="sending")
+            ),
+            # A provider's status callback: "the row this message SID belongs to".
+            models.Index(
+                fields=["provider_id"],
+                name="notification_provider_idx",
+                condition=~Q(provider_id=""),
             ),
         ]
 

@@ -248,9 +248,9 @@ def _deliver_one(notification: Notification, now: datetime) -> str | None:
     if not _begin_send(notification, now):
         logger.info("notify.taken_over", extra={"id": notification.pk})
         return None
-    state = _send(notification, now)
+    state, provider_id = _send(notification, now)
     if state == Notification.State.DELIVERED:
-        _mark_sent(notification, now)
+        _mark_sent(notification, now, provider_id=provider_id)
     return state
 
 
@@ -272,7 +272,7 @@ def _sql() -> dict[str, str]:
         )
         _statements["mark_sent"] = (
             f"UPDATE {table} SET state = '{S.DELIVERED}', delivered_at = %s, "  # noqa: S608
-            "lease_until = NULL, last_error = '', claim = '' "
+            "lease_until = NULL, last_error = '', claim = '', provider_id = %s "
             f"WHERE id = %s AND state IN ('{S.SENDING}', '{S.PENDING}')"
         )
     return _statements
@@ -298,28 +298,29 @@ def _begin_send(notification: Notification, now: datetime) -> bool:
     return bool(leases.on_live_connection(lambda: _execute(_sql()["begin_send"], params)))
 
 
-def _send(notification: Notification, now: datetime) -> str:
-    """Send one claimed notification; returns its new state. A failure is written here; a
-    delivery is the caller's to mark (:func:`_mark_sent`)."""
+def _send(notification: Notification, now: datetime) -> tuple[str, str]:
+    """Send one claimed notification; returns its new state and the provider's id of what
+    was sent ('' if none). A failure is written here; a delivery is the caller's to mark
+    (:func:`_mark_sent`)."""
     try:
-        transports.send(notification)
+        provider_id = transports.send(notification) or ""
     except transports.TransportError as exc:
-        return _failed(notification, exc, now)
+        return _failed(notification, exc, now), ""
     except Exception as exc:  # a bug in a transport: keep the row, retry, log loudly
         logger.exception("notify.transport_crashed", extra={"id": notification.pk})
-        return _failed(notification, transports.TransportError(repr(exc)), now)
+        return _failed(notification, transports.TransportError(repr(exc)), now), ""
     logger.info(
         "notify.delivered",
         extra={"id": notification.pk, "to": notification.address, "purpose": notification.purpose},
     )
-    return Notification.State.DELIVERED
+    return Notification.State.DELIVERED, provider_id[:100]
 
 
 # How long a sender waits between attempts to record a delivery while the database is away.
 MARK_RETRY_MAX_PAUSE = 2.0
 
 
-def _mark_sent(notification: Notification, now: datetime) -> None:
+def _mark_sent(notification: Notification, now: datetime, *, provider_id: str = "") -> None:
     """Record a delivery the moment it is made, retried until the database answers.
 
     Given up on, the row would go back to the outbox when its lease ran out and be sent
@@ -330,7 +331,7 @@ def _mark_sent(notification: Notification, now: datetime) -> None:
         try:
             leases.connection_checked()
             delivered_at = connection.ops.adapt_datetimefield_value(now)
-            _execute(_sql()["mark_sent"], [delivered_at, notification.pk])
+            _execute(_sql()["mark_sent"], [delivered_at, provider_id, notification.pk])
             return
         except (OperationalError, InterfaceError) as exc:
             if connection.in_atomic_block:

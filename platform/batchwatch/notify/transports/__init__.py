@@ -1,56 +1,32 @@
 """How one notification leaves the building, per channel kind.
 
-``send()`` returns on success and raises ``TransportError`` otherwise; ``permanent`` errors
-(a bad address, revoked credentials) are not retried and mark the channel broken, temporary
-ones are retried with backoff, honouring ``retry_after`` when the receiver gave one.
+``send()`` returns on success (the provider's id of what it sent, when it gives one: Twilio's
+message or call SID, matched later by its status callbacks) and raises ``TransportError``
+otherwise; ``permanent`` errors (a bad address, revoked credentials) are not retried and mark
+the channel broken, temporary ones are retried with backoff, honouring ``retry_after`` when
+the receiver gave one.
+
+One module per family: ``phone`` (Twilio SMS and voice); e-mail, webhooks and the log here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 
 from batchwatch.core import outbound
+from batchwatch.notify.transports import phone
+from batchwatch.notify.transports.base import TransportError, retry_after
+from batchwatch.notify.transports.base import http as _http
+
+__all__ = ["TRANSPORTS", "TransportError", "register", "send", "send_email", "send_webhook"]
 
 logger = logging.getLogger("batchwatch.notify")
-
-
-class TransportError(Exception):
-    """A failed delivery.
-
-    ``permanent``: retrying cannot help (the row fails). ``breaks_channel``: the channel itself
-    is unusable (a revoked token, a deleted channel) and is marked broken until repaired; by
-    default every permanent error does, but a message the receiver refuses (too long) does not.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool = False,
-        retry_after: float | None = None,
-        breaks_channel: bool | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.breaks_channel = permanent if breaks_channel is None else breaks_channel
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def email_subject(subject: str) -> str:
@@ -69,40 +45,6 @@ def send_email(notification) -> None:
         )
     except OSError as exc:  # SMTP down, refused connection: try again later
         raise TransportError(f"SMTP: {exc}") from exc
-
-
-_pools: dict[str, urllib3.PoolManager] = {}
-_pools_lock = threading.Lock()
-
-
-def _http(url: str) -> urllib3.PoolManager:
-    """The connection pool for ``url``, one per process (and per proxy), shared by the sender
-    threads (it is thread-safe). Connections to a receiver stay open between deliveries, so
-    a storm's hundreds of webhooks to one address do not each pay a TCP (and TLS) handshake.
-    Proxies come from the environment as for urllib (``HTTPS_PROXY``, ``NO_PROXY``...). No
-    automatic retries or redirects: the outbox retries, with the same Idempotency-Key."""
-    proxy = urllib.request.getproxies().get(url.split(":", 1)[0].lower())
-    if proxy and urllib.request.proxy_bypass(urllib3.util.parse_url(url).host or ""):
-        proxy = None
-    key = proxy or ""
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None:
-            options: dict[str, Any] = {
-                "num_pools": 50,
-                "maxsize": settings.BATCHWATCH_OUTBOX_CONCURRENCY,
-                "retries": False,
-                "headers": {"User-Agent": "Batchwatch"},
-            }
-            # Direct connections are checked after DNS resolution (core/outbound.py); through
-            # a proxy, the target is checked before the request (``send_webhook``).
-            pool = (
-                urllib3.ProxyManager(proxy, **options)
-                if proxy
-                else outbound.guard(urllib3.PoolManager(**options))
-            )
-            _pools[key] = pool
-        return pool
 
 
 def send_webhook(notification) -> None:
@@ -147,8 +89,9 @@ def send_webhook(notification) -> None:
             permanent=True,
         )
     if status in (408, 425, 429) or status >= 500:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        raise TransportError(f"HTTP {status}", retry_after=retry_after)
+        raise TransportError(
+            f"HTTP {status}", retry_after=retry_after(response.headers.get("Retry-After"))
+        )
     raise TransportError(f"HTTP {status}: the receiver refused it", permanent=True)
 
 
@@ -168,6 +111,8 @@ TRANSPORTS: dict[str, Callable] = {
     "email": send_email,
     "webhook": send_webhook,
     "log": send_log,
+    "sms": phone.send_sms,
+    "voice": phone.send_voice,
 }
 
 
@@ -175,11 +120,12 @@ def register(transport: str, send_function: Callable) -> None:
     TRANSPORTS[transport] = send_function
 
 
-def send(notification) -> None:
+def send(notification) -> str | None:
     try:
         send_function = TRANSPORTS[notification.transport]
     except KeyError:
         raise TransportError(
             f"no transport '{notification.transport}' is installed", permanent=True
         ) from None
-    send_function(notification)
+    provider_id: str | None = send_function(notification)
+    return provider_id
