@@ -24,6 +24,7 @@ STATUS = {
     "incidents-bulk": 405,
     "account-time-zone": 405,
     "runbook-for": 302,
+    "action-link": 404,  # a made-up token: the refusal page, with the same headers
 }
 NAMES = sorted(p.name for p in urlpatterns)
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
@@ -81,6 +82,7 @@ def site(admin, ledger_job, rotation, route_tree):
         "layer-edit": {"slug": rotation.slug, "layer_id": rotation.layers.first().pk},
         "layer-delete": {"slug": rotation.slug, "layer_id": rotation.layers.first().pk},
         "runbook": {"slug": Runbook.objects.order_by("slug").first().slug},
+        "action-link": {"token": "1-ack-" + "x" * 32},
     }
     urls = {name: reverse(f"{app_name}:{name}", kwargs=kwargs.get(name)) for name in NAMES}
     urls["runbook-for"] += f"?incident={kwargs['incident']['incident_id']}"

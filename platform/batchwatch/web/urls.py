@@ -5,6 +5,7 @@ from batchwatch.accounts import views as account_views
 from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
 from batchwatch.web import (
+    action_link_views,
     grid_views,
     incident_bulk_views,
     incident_views,
@@ -58,6 +59,8 @@ urlpatterns = [
     path("audit/", audit_views.audit_log, name="audit"),
     path("account/tokens/", account_views.tokens, name="account-tokens"),
     path("account/time-zone/", account_views.time_zone, name="account-time-zone"),
+    # One-time action links in pages (e-mail, SMS, push): short, as an SMS carries them.
+    path("a/<str:token>/", action_link_views.action_link, name="action-link"),
 ]
 
 # Login and logout live at the top level (settings.LOGIN_URL = "login").
