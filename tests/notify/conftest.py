@@ -28,3 +28,14 @@ def twilio(settings):
     settings.BATCHWATCH_TWILIO_FROM = twilio_server.FROM
     yield server
     server.close()
+
+
+@pytest.fixture
+def ntfy(settings):
+    from tests.notify import ntfy_server
+
+    server = ntfy_server.FakeNtfy()
+    settings.BATCHWATCH_NTFY_URL = server.url
+    settings.BATCHWATCH_NTFY_TOKEN = ntfy_server.TOKEN
+    yield server
+    server.close()
