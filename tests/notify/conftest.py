@@ -39,3 +39,12 @@ def ntfy(settings):
     settings.BATCHWATCH_NTFY_TOKEN = ntfy_server.TOKEN
     yield server
     server.close()
+
+
+@pytest.fixture
+def teams():
+    from tests.notify import teams_server
+
+    server = teams_server.FakeTeams()
+    yield server
+    server.close()

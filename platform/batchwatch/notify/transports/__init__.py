@@ -6,7 +6,7 @@ otherwise; ``permanent`` errors (a bad address, revoked credentials) are not ret
 the channel broken, temporary ones are retried with backoff, honouring ``retry_after`` when
 the receiver gave one.
 
-One module per family: ``phone`` (Twilio SMS and voice), ``push`` (ntfy); e-mail, webhooks and the log here.
+One module per family: ``phone`` (Twilio SMS and voice), ``push`` (ntfy), ``teams`` (Workflows webhook); e-mail, webhooks and the log here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from batchwatch.core import outbound
-from batchwatch.notify.transports import phone, push
+from batchwatch.notify.transports import phone, push, teams
 from batchwatch.notify.transports.base import TransportError, retry_after
 from batchwatch.notify.transports.base import http as _http
 
@@ -114,6 +114,7 @@ TRANSPORTS: dict[str, Callable] = {
     "sms": phone.send_sms,
     "voice": phone.send_voice,
     "push": push.send_push,
+    "teams": teams.send_teams,
 }
 
 
