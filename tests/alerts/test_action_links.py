@@ -189,6 +189,16 @@ def test_the_post_needs_the_confirmation_pages_csrf_token(incident, links):
     assert strict.post(links["acknowledge"], {"csrfmiddlewaretoken": csrf}).status_code == 200
 
 
+def test_a_push_link_acts_from_the_apps_button_without_the_page(incident, people):
+    """ntfy's action buttons POST from the phone's app: no page, no CSRF cookie."""
+    urls = action_links_create(incident=incident, user=people["alice"], channel="push", now=now())
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(path_of(urls["acknowledge"])).status_code == 200
+    [entry] = entries(incident, TimelineEntry.Kind.ACKNOWLEDGED)
+    assert entry.actor_label == "alice (link in push)"
+    assert strict.post(path_of(urls["snooze"])).status_code == 409  # acknowledged since
+
+
 # --- refusals: each changes nothing and says why ----------------------------------------
 
 
