@@ -48,3 +48,13 @@ def teams():
     server = teams_server.FakeTeams()
     yield server
     server.close()
+
+
+@pytest.fixture
+def pagerduty(settings):
+    from tests.notify import pagerduty_server
+
+    server = pagerduty_server.FakePagerDuty()
+    settings.BATCHWATCH_PAGERDUTY_EVENTS_URL = server.events_url
+    yield server
+    server.close()

@@ -6,7 +6,8 @@ otherwise; ``permanent`` errors (a bad address, revoked credentials) are not ret
 the channel broken, temporary ones are retried with backoff, honouring ``retry_after`` when
 the receiver gave one.
 
-One module per family: ``phone`` (Twilio SMS and voice), ``push`` (ntfy), ``teams`` (Workflows webhook); e-mail, webhooks and the log here.
+One module per family: ``phone`` (Twilio SMS and voice), ``push`` (ntfy), ``teams``
+(Workflows webhook), ``pagerduty`` (Events API v2); e-mail, webhooks and the log here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from batchwatch.core import outbound
-from batchwatch.notify.transports import phone, push, teams
+from batchwatch.notify.transports import pagerduty, phone, push, teams
 from batchwatch.notify.transports.base import TransportError, retry_after
 from batchwatch.notify.transports.base import http as _http
 
@@ -115,6 +116,7 @@ TRANSPORTS: dict[str, Callable] = {
     "voice": phone.send_voice,
     "push": push.send_push,
     "teams": teams.send_teams,
+    "pagerduty": pagerduty.send_pagerduty,
 }
 
 
