@@ -375,6 +375,10 @@ SPECTACULAR_SETTINGS = {
         "RunStateEnum": "batchwatch.runs.models.RunState",
         "IncidentStateEnum": "batchwatch.alerts.models.Incident.State",
         "IntegrationKindEnum": "batchwatch.alerts.models.Integration.Kind",
+        "ContactMethodKindEnum": "batchwatch.accounts.models.ContactMethod.Kind",
+        "NotificationUrgencyEnum": "batchwatch.accounts.models.NotificationRule.Urgency",
+        # Named so that it keeps the name it had before rules had an urgency too.
+        "UrgencyEnum": "batchwatch.alerts.models.Incident.Urgency",
     },
 }
 

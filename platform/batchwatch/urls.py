@@ -17,6 +17,7 @@ from batchwatch.core.api import api_not_found
 from batchwatch.demo.api import DemoInboxView
 from batchwatch.ingest import views as ingest_views
 from batchwatch.ingest.api import IngestKeyViewSet
+from batchwatch.notify.api_contact import ContactMethodViewSet, NotificationRuleViewSet
 from batchwatch.oncall.api import RotationViewSet, person_ical, rotation_ical
 from batchwatch.oncall.api_layers import RotationLayerViewSet
 from batchwatch.oncall.api_overrides import RotationOverrideViewSet
@@ -50,6 +51,8 @@ router.register("team-routes", TeamRouteViewSet, basename="team-route")
 router.register("shift-swaps", ShiftSwapViewSet, basename="shift-swap")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("me/contact-methods", ContactMethodViewSet, basename="me-contact-method")
+router.register("me/notification-rules", NotificationRuleViewSet, basename="me-notification-rule")
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),

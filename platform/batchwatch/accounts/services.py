@@ -6,8 +6,8 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, cast
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -34,16 +34,19 @@ from batchwatch.audit.models import AuditEvent
 from batchwatch.audit.services import record_event
 from batchwatch.core.annotations import Actor
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # Marks "no expiry given": the default lifetime applies (None means "never expires").
 DEFAULT = object()
 # Writing last_used_at on every request would make each API call a write; once a minute is
 # precise enough to tell a token in use from a forgotten one.
 TOUCH_EVERY = timedelta(minutes=1)
-NAME_MAX = ApiToken._meta.get_field("name").max_length
+NAME_MAX: int = ApiToken._meta.get_field("name").max_length or 100
 
 
 def create_token(
-    user: AbstractBaseUser,
+    user: User,
     *,
     name: str,
     expires_at: datetime | object | None = DEFAULT,
@@ -61,9 +64,10 @@ def create_token(
         raise ValidationError({"name": "Give the token a name that says what uses it."})
     if len(name) > NAME_MAX:
         raise ValidationError({"name": f"A name has at most {NAME_MAX} characters."})
-    if expires_at is DEFAULT:
-        expires_at = now + DEFAULT_LIFETIME
-    if expires_at is not None and expires_at <= now:
+    expiry = (
+        now + DEFAULT_LIFETIME if expires_at is DEFAULT else cast("datetime | None", expires_at)
+    )
+    if expiry is not None and expiry <= now:
         raise ValidationError({"expires_at": "An expiry must be in the future."})
     raw = generate_token()
     with transaction.atomic():
@@ -72,7 +76,7 @@ def create_token(
             name=name,
             prefix=raw[:PREFIX_LENGTH],
             token_hash=hash_token(raw),
-            expires_at=expires_at,
+            expires_at=expiry,
         )
         record_event(
             AuditEvent.Action.TOKEN_CREATED,
@@ -82,7 +86,7 @@ def create_token(
             detail={
                 "user": user.get_username(),
                 "prefix": token.prefix,
-                "expires_at": expires_at.isoformat() if expires_at else None,
+                "expires_at": expiry.isoformat() if expiry else None,
             },
             request=request,
         )
@@ -124,7 +128,7 @@ def touch_token(token: ApiToken, *, now: datetime) -> None:
         token.last_used_at = now
 
 
-def rotate_feed_secret(user: AbstractBaseUser, *, request: HttpRequest | None = None) -> FeedSecret:
+def rotate_feed_secret(user: User, *, request: HttpRequest | None = None) -> FeedSecret:
     """A new secret for ``user``'s personal calendar feed: every earlier link stops working."""
     now = datetime.now(UTC)
     with transaction.atomic():
@@ -142,7 +146,7 @@ def rotate_feed_secret(user: AbstractBaseUser, *, request: HttpRequest | None = 
     return feed
 
 
-def profile_time_zone_set(user: AbstractBaseUser, *, time_zone: str) -> Profile:
+def profile_time_zone_set(user: User, *, time_zone: str) -> Profile:
     """Set the zone ``user``'s pages show times in (``""``: their browser's). Only their own:
     callers pass the signed-in person. A display preference, so not audited."""
     with transaction.atomic():
@@ -192,7 +196,7 @@ def _method_event(
 
 
 def contact_method_create(
-    user: AbstractBaseUser,
+    user: User,
     *,
     kind: str,
     address: str = "",
@@ -311,8 +315,16 @@ def contact_method_verify(
         if not problem:
             method.verified_at = now
             method.code_hash, method.code_expires_at, method.code_attempts_left = "", None, 0
+            # The code came back: a test page right after it is no flood.
+            method.last_sent_at = None
             method.save(
-                update_fields=["verified_at", "code_hash", "code_expires_at", "code_attempts_left"]
+                update_fields=[
+                    "verified_at",
+                    "code_hash",
+                    "code_expires_at",
+                    "code_attempts_left",
+                    "last_sent_at",
+                ]
             )
             _method_event(method, "verified", by=by, request=request)
             _rules_default(method)
@@ -363,7 +375,7 @@ def _rule_event(
 
 
 def notification_rule_create(
-    user: AbstractBaseUser,
+    user: User,
     *,
     urgency: str,
     contact_method: ContactMethod,
@@ -429,7 +441,7 @@ def notification_rule_delete(
 
 
 def profile_quiet_hours_set(
-    user: AbstractBaseUser,
+    user: User,
     *,
     start: time | None,
     end: time | None,

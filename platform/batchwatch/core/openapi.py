@@ -59,6 +59,11 @@ TAGS: list[dict[str, str]] = [
         "name": "Tokens & audit",
         "description": "Personal API tokens and the audit log of what people did.",
     },
+    {
+        "name": "Me",
+        "description": "Your own contact methods (verified by a code, tested by a test page) "
+        "and notification rules: how you are paged, per urgency.",
+    },
     {"name": "Demo", "description": "The demo's inbox of notifications (demo mode only)."},
 ]
 
@@ -87,6 +92,7 @@ AREAS: dict[str, str] = {
     "/api/v1/integrations/": "Integrations",
     "/v2/enqueue": "Integrations",
     "/api/v1/tokens/": "Tokens & audit",
+    "/api/v1/me/": "Me",
     "/api/v1/audit/": "Tokens & audit",
     "/api/v1/demo/": "Demo",
 }
