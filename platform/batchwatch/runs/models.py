@@ -164,6 +164,15 @@ class Span(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "span_id"], name="span_unique_trace_span")
         ]
+        indexes = [
+            # The run page's tree: a trace's first spans by start time, without sorting
+            # every span of a large trace (runs.selectors_trace.trace_shape).
+            models.Index(fields=["trace_id", "start_time"], name="span_trace_start_idx"),
+            # ... and its error spans beyond them.
+            models.Index(
+                fields=["trace_id"], condition=models.Q(status_code=2), name="span_trace_error_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.trace_id}/{self.span_id})"
