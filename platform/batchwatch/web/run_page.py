@@ -1,11 +1,12 @@
 """What the run page shows of a run's spans, computed once per page (no query here: the spans
-come from ``runs.selectors``): each waterfall row's label, human duration, engine link and
-whether it is the failing span; the time axis; Spark's stage table; Flink's checkpoints."""
+come from ``runs.selectors``): a window of the waterfall's rows (and the failing span with
+its ancestors), each row's label, human duration, engine link and whether it is the failing
+span; the time axis; Flink's checkpoints (Spark's stage table is ``web/run_stages.py``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -17,14 +18,18 @@ from batchwatch.alerts.selectors_hub import EngineLink
 from batchwatch.catalog.models import Engine, Job
 from batchwatch.runs.models import Run, RunState, Span
 from batchwatch.runs.selectors import SpanNode, SpanRow, SpanTree
+from batchwatch.runs.selectors_trace import SpanStub
 from batchwatch.web import human
 from batchwatch.web.span_labels import span_label
-from batchwatch.web.waterfall_html import rows_html, stages_html
+from batchwatch.web.waterfall_html import rows_html
 
 STATUS_ERROR = 2
 # Rows whose attributes, events and resource are in the page, besides the failing span's;
 # the others' are read when opened (``web/waterfall_html.py``).
 INLINE_DETAILS = 20
+# Rows of the waterfall in a page, and in each further window read in (``?offset=``,
+# ``run_views.waterfall_rows``): a page of 50,000 rows cannot be fast, nor read.
+WINDOW = 200
 # Steps of the time axis, in seconds: the first giving at most MAX_TICKS ticks is used.
 TICK_STEPS = (
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
@@ -70,6 +75,8 @@ class WaterfallRow:
     error: bool
     failing: bool = False
     link: EngineLink | None = None
+    index: int | None = None  # its place in the tree's order; None: beyond the tree's spans
+    gap_before: int = 0  # the tree's rows left out between the row above and this one
 
     @property
     def span(self) -> Span | SpanRow:
@@ -85,31 +92,28 @@ class AxisTick:
 
 @dataclass
 class Waterfall:
+    """A window of the tree's rows (``WINDOW`` from ``offset``) and the failing span with its
+    ancestors when they lie outside it; ``total`` rows in the tree."""
+
     rows: list[WaterfallRow]
     ticks: list[AxisTick]
     length: str  # the window's length, human
     truncated: bool
     failing: WaterfallRow | None = None
+    total: int = 0
+    offset: int = 0
+    more_url: str = ""  # where further rows are read from (``run_views.waterfall_rows``)
 
     @property
     def rows_html(self) -> SafeString:
-        """The rows with their details, escaped (``web/waterfall_html.py``)."""
-        return rows_html(self.rows)
+        """The rows with their details and the gaps between them, escaped
+        (``web/waterfall_html.py``)."""
+        return rows_html(
+            self.rows, total=self.total, offset=self.offset, step=WINDOW, more_url=self.more_url
+        )
 
-
-@dataclass
-class StageRow:
-    row: WaterfallRow
-    stage_id: str
-    attempt: int
-    name: str
-    tasks: str
-    failed_tasks: int
-    skew: float | None
-    spill: str
-    gc: str
-    gc_share: str
-    error: bool
+    def place_of(self, node: SpanNode) -> WaterfallRow | None:
+        return next((row for row in self.rows if row.node is node), None)
 
 
 @dataclass
@@ -117,12 +121,37 @@ class Checkpoints:
     facts: list[tuple[str, str]] = field(default_factory=list)
 
 
-def waterfall(tree: SpanTree, *, job: Job, run: Run, prefix: str = "span") -> Waterfall:
-    """The rows of ``tree`` with what each shows, the axis under the window, and the failing
-    span (status error with no failing span below it, the first in the tree's order)."""
+def waterfall(
+    tree: SpanTree,
+    *,
+    job: Job,
+    run: Run,
+    prefix: str = "span",
+    offset: int = 0,
+    limit: int = WINDOW,
+    beyond: list[SpanNode] | None = None,
+    chain: bool = True,
+    fill: Callable[[list[SpanNode]], None] | None = None,
+) -> Waterfall:
+    """The rows of ``tree`` from ``offset`` (at most ``limit``) with what each shows, the
+    axis under the window, and the failing span (status error with no failing span below it,
+    the first in the tree's order), shown with its ancestors wherever it is; ``beyond``: error
+    spans below the tree's but not in it (``place_beyond``); ``fill`` reads the whole rows of
+    the nodes shown (the tree may hold only their shape, ``runs.selectors_trace``); without
+    ``chain`` the failing span is not added (rows read in below the page's)."""
+    beyond = beyond or []
+    failing = failing_node(tree.flat, beyond)
+    shown = window(
+        tree, offset=offset, limit=limit, failing=failing if chain else None, beyond=beyond
+    )
+    if fill is not None:
+        fill([node for _, node in shown])
     rows = []
-    for node in tree.flat:
+    previous = offset - 1
+    for index, node in shown:
         span = node.span
+        if not hasattr(span, "name"):
+            continue  # a stub whose span is gone since (``fill`` found no row)
         rows.append(
             WaterfallRow(
                 node=node,
@@ -130,20 +159,81 @@ def waterfall(tree: SpanTree, *, job: Job, run: Run, prefix: str = "span") -> Wa
                 duration=human.duration_ms(span.duration_ms),
                 anchor=f"{prefix}-{span.span_id}",
                 error=span.status_code == STATUS_ERROR,
+                failing=node is failing,
                 link=span_engine_link(span, job=job, run=run),
+                index=index,
+                gap_before=max(0, index - previous - 1) if index is not None else 0,
             )
         )
-    failing = failing_row(rows)
-    if failing is not None:
-        failing.failing = True
-    window = (tree.end - tree.start).total_seconds() if tree.start and tree.end else 0.0
+        previous = index if index is not None else previous
+    window_s = (tree.end - tree.start).total_seconds() if tree.start and tree.end else 0.0
     return Waterfall(
         rows=rows,
-        ticks=axis_ticks(window),
-        length=human.duration(window) if rows else "",
+        ticks=axis_ticks(window_s),
+        length=human.duration(window_s) if tree.flat else "",
         truncated=tree.truncated,
-        failing=failing,
+        failing=next((row for row in rows if row.failing), None),
+        total=len(tree.flat),
+        offset=offset,
     )
+
+
+def window(
+    tree: SpanTree, *, offset: int, limit: int, failing: SpanNode | None, beyond: list[SpanNode]
+) -> list[tuple[int | None, SpanNode]]:
+    """The nodes shown, with their place in the tree's order: ``limit`` from ``offset``, then
+    the failing span's ancestors and itself that are not among them."""
+    shown: list[tuple[int | None, SpanNode]] = list(
+        enumerate(tree.flat[offset : offset + limit], start=offset)
+    )
+    if failing is None or any(node is failing for _, node in shown):
+        return shown
+    places = {id(node): i for i, node in enumerate(tree.flat)}
+    by_id = {n.span.span_id: n for n in (*tree.flat, *beyond)}
+    chain: list[tuple[int | None, SpanNode]] = []
+    node: SpanNode | None = failing
+    seen = {id(n) for _, n in shown}
+    while node is not None and id(node) not in seen:
+        chain.append((places.get(id(node)), node))
+        seen.add(id(node))
+        node = by_id.get(node.span.parent_span_id)
+    chain.reverse()
+    in_tree = sorted(shown + [c for c in chain if c[0] is not None], key=lambda c: c[0] or 0)
+    return in_tree + [c for c in chain if c[0] is None]
+
+
+def place_beyond(tree: SpanTree, errors: list[Any]) -> list[SpanNode]:
+    """Nodes of the error spans the tree lacks (``runs.selectors_trace.trace_shape``) that
+    hang below its spans, through each other, with their depth and bar; the others (another
+    try's, or below a span not read) are left out."""
+    by_id = {n.span.span_id: n for n in tree.flat}
+    pending = {e.span_id: e for e in errors}
+    placed: list[SpanNode] = []
+    for error in errors:
+        chain = [error]
+        while chain[-1].parent_span_id in pending and len(chain) <= len(errors):
+            chain.append(pending[chain[-1].parent_span_id])
+        top = by_id.get(chain[-1].parent_span_id)
+        if top is None:
+            continue
+        for span in reversed(chain):
+            if span.span_id in by_id:
+                top = by_id[span.span_id]
+                continue
+            node = SpanNode(span=span, depth=top.depth + 1, children=[])
+            node.offset_pct, node.width_pct = _bar(tree, span)
+            by_id[span.span_id] = top = node
+            placed.append(node)
+    return placed
+
+
+def _bar(tree: SpanTree, span: SpanStub) -> tuple[float, float]:
+    if tree.start is None or tree.end is None:
+        return 0.0, 0.3
+    start_s = tree.start.timestamp()
+    window_s = max(tree.end.timestamp() - start_s, 1e-6)
+    offset = min(max((span.start - start_s) / window_s * 100, 0.0), 99.7)
+    return offset, max(min((span.end - span.start) / window_s * 100, 100.0 - offset), 0.3)
 
 
 def shown_open(wf: Waterfall) -> list[SpanRow]:
@@ -153,16 +243,18 @@ def shown_open(wf: Waterfall) -> list[SpanRow]:
     return [r.span for r in rows if isinstance(r.span, SpanRow) and r.span.events is None]
 
 
-def failing_row(rows: list[WaterfallRow]) -> WaterfallRow | None:
+def failing_node(flat: list[SpanNode], beyond: list[SpanNode]) -> SpanNode | None:
     """The failing span: the deepest of an error's chain (application → job → stage → task),
     and of several such chains the one that ended first (a Spark task killed because its
     stage failed ends after the task that failed it); on a tie, the first in the tree."""
-    ends = [
-        row
-        for row in rows
-        if row.error and not any(c.span.status_code == STATUS_ERROR for c in row.node.children)
-    ]
-    return min(ends, key=lambda row: row.span.end_time, default=None)
+    errors = [n for n in (*flat, *beyond) if n.span.status_code == STATUS_ERROR]
+    above = {n.span.parent_span_id for n in errors if n.span.parent_span_id != n.span.span_id}
+    ends = [n for n in errors if n.span.span_id not in above]
+    return min(ends, key=lambda n: _end(n.span), default=None)
+
+
+def _end(span: Any) -> float:
+    return span.end if isinstance(span, SpanStub) else span.end_time.timestamp()
 
 
 def axis_ticks(window_seconds: float) -> list[AxisTick]:
@@ -251,56 +343,6 @@ def _airflow_link(a: Mapping[str, Any]) -> EngineLink | None:
     base = settings.BATCHWATCH_AIRFLOW_URL.rstrip("/")
     url = f"{base}/dags/{quote(str(dag_id), safe='')}/grid?{urlencode(query)}"
     return EngineLink("Airflow grid", url)
-
-
-@dataclass
-class StageTable:
-    rows: list[StageRow]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def html(self) -> SafeString:
-        """The rows, escaped (``web/waterfall_html.py``)."""
-        return stages_html(self.rows)
-
-
-def spark_stages(wf: Waterfall) -> StageTable:
-    """A row per Spark stage span that carries the event log importer's facts (tasks, failed
-    tasks, skew, spill, GC), by stage id and attempt; empty when none does."""
-    stages = []
-    for row in wf.rows:
-        a = row.span.attributes if isinstance(row.span.attributes, Mapping) else {}
-        if "spark.stage.id" not in a or "tasks" not in a:
-            continue
-        gc_ms, run_ms = _number(a.get("jvm_gc_time_ms")), _number(a.get("executor_run_time_ms"))
-        skew = a.get("skew_ratio")
-        stages.append(
-            StageRow(
-                row=row,
-                stage_id=str(a["spark.stage.id"]),
-                attempt=int(_number(a.get("spark.stage.attempt"))),
-                name=str(a.get("spark.stage.name") or ""),
-                tasks=str(a.get("tasks")),
-                failed_tasks=int(_number(a.get("failed_tasks"))),
-                skew=float(skew) if isinstance(skew, int | float) else None,
-                spill=human.size(_number(a.get("spilled_bytes"))),
-                gc=human.duration_ms(gc_ms),
-                gc_share=f"{gc_ms / run_ms:.0%}" if run_ms else "",
-                error=row.error,
-            )
-        )
-    return StageTable(sorted(stages, key=lambda s: (_number(s.stage_id), s.attempt)))
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool):
-        return 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def flink_checkpoints(run: Run) -> Checkpoints | None:

@@ -28,7 +28,8 @@ from django.utils.safestring import SafeString, mark_safe
 from batchwatch.web import human
 
 if TYPE_CHECKING:  # (run_page builds its rows' HTML here)
-    from batchwatch.web.run_page import StageRow, WaterfallRow
+    from batchwatch.web.run_page import WaterfallRow
+    from batchwatch.web.run_stages import StageRow
 
 
 _SPECIAL = re.compile(r"[&<>\"']")
@@ -173,10 +174,60 @@ def _later(span: Any) -> str:
     return f'<a class="wf-more" href="{escape(url)}">Attributes, events and resource</a>'
 
 
-def rows_html(rows: Iterable[WaterfallRow]) -> SafeString:
-    """Every row, in the viewer's zone (the one ``accounts.middleware`` activated)."""
+def rows_html(
+    rows: list[WaterfallRow], *, total: int, offset: int, step: int, more_url: str = ""
+) -> SafeString:
+    """The rows shown, in the viewer's zone (the one ``accounts.middleware`` activated), with
+    a line for each run of the tree's rows left out (above, between and below them) and one
+    before the spans beyond the tree; ``more_url``: where ``run.js`` reads left-out rows."""
+    zone = timezone.get_current_timezone()
+    parts, last, beyond = [], -1, False
+    for row in rows:
+        if row.index is None and not beyond:
+            beyond = True
+            if last + 1 < total:
+                parts.append(gap_html(first=last + 1, stop=total, step=step, more_url=more_url))
+            parts.append('\n<p class="wf-gap wf-beyond">Further in the trace:</p>')
+        elif row.index is not None and row.index > last + 1:
+            up = row.index <= offset  # rows above the window: a link to the one before
+            parts.append(
+                gap_html(first=last + 1, stop=row.index, step=step, more_url=more_url, up=up)
+            )
+        parts.append(row_html(row, zone=zone))
+        last = row.index if row.index is not None else last
+    if not beyond and rows and last + 1 < total:
+        parts.append(gap_html(first=last + 1, stop=total, step=step, more_url=more_url))
+    return mark_safe("".join(parts))  # noqa: S308 - escaped above
+
+
+def fragment_rows_html(rows: Iterable[WaterfallRow]) -> SafeString:
+    """Rows read in by ``run.js`` (``run_views.waterfall_rows``), without gaps."""
     zone = timezone.get_current_timezone()
     return mark_safe("".join(row_html(row, zone=zone) for row in rows))  # noqa: S308 - escaped above
+
+
+def gap_html(*, first: int, stop: int, step: int, more_url: str, up: bool = False) -> str:
+    """The tree's rows ``first`` to ``stop`` left out: a link to the page of the window
+    holding them (``?offset=``), which ``run.js`` reads in place when ``more_url`` is given
+    (not for the rows above: the page shows them in order)."""
+    hidden = stop - first
+    if hidden <= 0:
+        return ""
+    noun = "span" if hidden == 1 else "spans"
+    if not more_url:
+        return (
+            f'\n<p class="wf-gap"><span class="wf-gap-count">{hidden:,}</span> {noun} not shown</p>'
+        )
+    if up:
+        href, words = f"?offset={max(0, stop - step)}#trace", "show the ones before"
+        data = ""
+    else:
+        href, words = f"?offset={first}#trace", f"show the next {min(step, hidden):,}"
+        data = f' data-src="{escape(more_url)}" data-offset="{first}" data-stop="{stop}"'
+    return (
+        f'\n<p class="wf-gap"{data}><span class="wf-gap-count">{hidden:,}</span> {noun} '
+        f'{"above" if up else "not shown"} · <a class="wf-next" href="{href}">{words}</a></p>'
+    )
 
 
 def stage_html(stage: StageRow) -> str:
@@ -188,12 +239,12 @@ def stage_html(stage: StageRow) -> str:
     skewed = " warn" if stage.skew is not None and stage.skew >= 2 else ""
     skew = f"\N{MULTIPLICATION SIGN}{stage.skew:.1f}" if stage.skew is not None else "—"
     share = f' <span class="muted">({escape(stage.gc_share)})</span>' if stage.gc_share else ""
-    anchor, stage_id = escape(stage.row.anchor), escape(stage.stage_id)
+    href, stage_id = escape(stage.href), escape(stage.stage_id)
     return (
         f"\n<tr{row_class}>"
-        f'<td><a href="#{anchor}">{stage_id}{attempt}</a></td>'
+        f'<td><a href="{href}">{stage_id}{attempt}</a></td>'
         f'<td class="stage-name">{escape(stage.name or "—")}{failed}</td>'
-        f'<td class="num">{escape(stage.row.duration)}</td>'
+        f'<td class="num">{escape(stage.duration)}</td>'
         f'<td class="num">{escape(stage.tasks)}</td>'
         f'<td class="num{bad}">{stage.failed_tasks}</td>'
         f'<td class="num{skewed}">{skew}</td>'
