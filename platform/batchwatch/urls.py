@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from batchwatch.accounts.api import ApiTokenViewSet
+from batchwatch.alerts import twilio_views
 from batchwatch.alerts import views as alert_views
 from batchwatch.alerts.api import AlertViewSet, IncidentViewSet, MaintenanceViewSet, SilenceViewSet
 from batchwatch.alerts.api_integrations import IntegrationViewSet
@@ -79,6 +80,10 @@ urlpatterns = [
     path("slack/interactions/", slack_views.interactions, name="slack-interactions"),
     path("slack/commands/", slack_views.commands, name="slack-commands"),
     path("slack/events/", slack_views.events, name="slack-events"),
+    # Twilio: SMS replies, keypresses on a page's call, delivery status (signed by Twilio).
+    path("integrations/twilio/sms/", twilio_views.sms, name="twilio-sms"),
+    path("integrations/twilio/voice/", twilio_views.voice, name="twilio-voice"),
+    path("integrations/twilio/status/", twilio_views.status, name="twilio-status"),
     path("v2/enqueue", alert_views.pagerduty_enqueue, name="intake-pagerduty"),
     path("api/v1/traces/<str:trace_id>/", TraceView.as_view(), name="trace"),
     path("api/v1/now/", NowView.as_view(), name="now"),
