@@ -6,6 +6,7 @@ from batchwatch.audit import views as audit_views
 from batchwatch.runbooks import views as runbook_views
 from batchwatch.web import (
     action_link_views,
+    contact_views,
     grid_views,
     incident_bulk_views,
     incident_views,
@@ -30,7 +31,6 @@ urlpatterns = [
     path("teams/<slug:slug>/board/", grid_views.team_board, name="team-board"),
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", run_views.run_view, name="run"),
-    path("runs/<int:run_id>/spans/", run_views.waterfall_rows, name="run-spans"),
     path(
         "traces/<str:trace_id>/spans/<str:span_id>/details/",
         run_views.span_details,
@@ -60,6 +60,7 @@ urlpatterns = [
     path("audit/", audit_views.audit_log, name="audit"),
     path("account/tokens/", account_views.tokens, name="account-tokens"),
     path("account/time-zone/", account_views.time_zone, name="account-time-zone"),
+    path("account/notifications/", contact_views.notifications, name="account-notifications"),
     # One-time action links in pages (e-mail, SMS, push): short, as an SMS carries them.
     path("a/<str:token>/", action_link_views.action_link, name="action-link"),
 ]
