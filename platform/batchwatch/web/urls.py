@@ -31,6 +31,7 @@ urlpatterns = [
     path("teams/<slug:slug>/board/", grid_views.team_board, name="team-board"),
     path("teams/<slug:slug>/settings/", team_views.team_settings_page, name="team-settings"),
     path("runs/<int:run_id>/", run_views.run_view, name="run"),
+    path("runs/<int:run_id>/spans/", run_views.waterfall_rows, name="run-spans"),
     path(
         "traces/<str:trace_id>/spans/<str:span_id>/details/",
         run_views.span_details,
