@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -106,6 +108,66 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _serve(var_dir: dict[str, str], port: int, processes: str) -> subprocess.Popen:
+    env = {**os.environ, **var_dir, "WEB_CONCURRENCY": processes, "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=default_signals,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+class _Output:
+    """A server's output, read as it comes (a pipe nobody reads fills up and blocks it)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self._reader.is_alive(), f"exited before saying {text!r}:\n{self.text}"
+            assert time.monotonic() < deadline, f"{text!r} not said in {timeout} s:\n{self.text}"
+            time.sleep(0.01)
+        return self.text
+
+    def closed(self, timeout: float) -> str:
+        """All of it, once every process writing it has exited."""
+        self._reader.join(timeout)
+        assert not self._reader.is_alive(), f"still running {timeout} s later:\n{self.text}"
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def _kill_all(proc: subprocess.Popen) -> None:
+    """After a failure: the server and every process it started (its session), so that
+    nothing outlives the test."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
 @pytest.mark.parametrize(
     ("stop_signal", "processes"),
     [(signal.SIGINT, "1"), (signal.SIGTERM, "1"), (signal.SIGTERM, "2")],
@@ -113,36 +175,87 @@ def _free_port() -> int:
 )
 def test_serve_runs_web_and_scheduler_and_a_signal_stops_both(var_dir, stop_signal, processes):
     port = _free_port()
-    env = {**os.environ, **var_dir, "WEB_CONCURRENCY": processes}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        preexec_fn=default_signals,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _serve(var_dir, port, processes)
     try:
-        body = None
-        for _ in range(100):
+        output = _Output(proc)
+        # Start-up gets a minute (a loaded machine imports slowly); the stop, 20 s.
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    body = r.read()
+                    assert r.read() == b'{"status": "ok"}'
                 break
             except OSError:
+                assert proc.poll() is None, output.text
+                assert time.monotonic() < deadline, f"no answer in 60 s:\n{output.text}"
                 time.sleep(0.1)
-        assert body == b'{"status": "ok"}'
         proc.send_signal(stop_signal)
-        output, _ = proc.communicate(timeout=20)
+        text = output.closed(timeout=20)
+        proc.wait(5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, output
-    assert "Embedded scheduler started." in output
-    assert "Embedded scheduler stopped." in output
+        _kill_all(proc)
+    assert proc.returncode == 0, text
+    assert "Embedded scheduler started." in text
+    assert "Embedded scheduler stopped." in text
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "processes", "moment"),
+    [
+        (signal.SIGTERM, "1", "Batchwatch is serving"),
+        (signal.SIGTERM, "2", "server processes,"),
+        (signal.SIGINT, "2", "server processes,"),
+    ],
+    ids=["sigterm", "sigterm-two-processes", "ctrl-c-two-processes"],
+)
+def test_serve_stops_on_a_signal_that_comes_during_start_up(
+    var_dir, stop_signal, processes, moment
+):
+    """The signal comes as the server starts (with two processes: as it forks them), before
+    it answers. It used to raise KeyboardInterrupt wherever the main thread was, and in the
+    logging module's after-fork hook Python printed it and dropped it: the server then
+    ignored SIGTERM and served on. It must stop, all its processes with it (the output
+    ends only when every process holding it has exited)."""
+    proc = _serve(var_dir, _free_port(), processes)
+    try:
+        output = _Output(proc)
+        output.wait_for(moment)
+        proc.send_signal(stop_signal)
+        text = output.closed(timeout=20)
+        proc.wait(5)
+    finally:
+        _kill_all(proc)
+    assert proc.returncode == 0, text
+    assert "Embedded scheduler started." in text
+    assert "Embedded scheduler stopped." in text
+    assert "Exception ignored" not in text
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+def test_serve_restarts_a_process_that_dies_and_still_stops_cleanly(var_dir):
+    port = _free_port()
+    proc = _serve(var_dir, port, "2")
+    try:
+        output = _Output(proc)
+        output.wait_for("Embedded scheduler started.")
+        children = _children(proc.pid)
+        assert len(children) == 3  # two server processes and the scheduler's
+        os.kill(children[0], signal.SIGKILL)
+        assert f"process {children[0]} exited" in output.wait_for("starting another")
+        deadline = time.monotonic() + 20
+        while len(set(_children(proc.pid)) - set(children)) < 1:
+            assert time.monotonic() < deadline, "no process replaced the one that died"
+            time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert r.read() == b'{"status": "ok"}'
+        proc.send_signal(signal.SIGTERM)
+        text = output.closed(timeout=20)
+        proc.wait(5)
+    finally:
+        _kill_all(proc)
+    assert proc.returncode == 0, text
+    assert "SIGTERM: stopping 3 processes" in text
+    assert "Embedded scheduler stopped." in text
 
 
 def test_serve_refuses_a_port_in_use(var_dir):
