@@ -1,4 +1,5 @@
-"""Admin for API tokens: who has which, when it was used; never the hash or the token."""
+"""Admin for API tokens (who has which, when it was used; never the hash or the token) and for
+people's contact methods and notification rules (read, and removed; never the code's hash)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from datetime import UTC, datetime
 from django import forms
 from django.contrib import admin, messages
 
-from batchwatch.accounts.models import DEFAULT_LIFETIME, ApiToken
-from batchwatch.accounts.services import create_token, revoke_token
+from batchwatch.accounts.models import DEFAULT_LIFETIME, ApiToken, ContactMethod, NotificationRule
+from batchwatch.accounts.services import (
+    contact_method_delete,
+    create_token,
+    notification_rule_delete,
+    revoke_token,
+)
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -93,3 +99,63 @@ class ApiTokenAdmin(admin.ModelAdmin):
             revoke_token(token, by=request.user, request=request)
             count += 1
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+class NotificationRuleInline(admin.TabularInline):
+    model = NotificationRule
+    fields = ["urgency", "delay_minutes", "position"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ContactMethod)
+class ContactMethodAdmin(admin.ModelAdmin):
+    """Read and remove only: a method is added and verified by its person, with a code sent
+    to it (the account page); removing goes through the service, so it is audited."""
+
+    list_display = ["user", "kind", "label", "address", "verified_at", "created_at"]
+    list_filter = ["kind", ("verified_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "label", "address"]
+    list_select_related = ["user"]
+    fields = ["user", "kind", "label", "address", "verified_at", "created_at"]
+    readonly_fields = fields
+    inlines = [NotificationRuleInline]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        contact_method_delete(obj, by=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for method in queryset.select_related("user"):
+            contact_method_delete(method, by=request.user, request=request)
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    """Read and remove only: people set their own rules (the account page, the API)."""
+
+    list_display = ["user", "urgency", "contact_method", "delay_minutes", "position"]
+    list_filter = ["urgency"]
+    search_fields = ["user__username"]
+    list_select_related = ["user", "contact_method"]
+    fields = ["user", "urgency", "contact_method", "delay_minutes", "position", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        notification_rule_delete(obj, by=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset.select_related("user", "contact_method"):
+            notification_rule_delete(rule, by=request.user, request=request)
