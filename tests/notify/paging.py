@@ -12,7 +12,11 @@ from batchwatch.notify.services import Recipient, deliver_due, notification_enqu
 from tests.alerts.conftest import firing, receive
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
-HOSTILE_JOB = "[Sign in](https://evil.example/login) <at>everyone</at> **now**\n- item\r\x00x"
+# Markdown a card would render, a Teams mention, a line break, a list marker, a terminal
+# escape and a bell (no NUL: PostgreSQL text cannot hold one).
+HOSTILE_JOB = (
+    "[Sign in](https://evil.example/login) <at>everyone</at> **now**\n- item\r\x1b[2Jx\x07"
+)
 
 
 def open_incident(job: str = "airflow/ledger/nightly") -> Incident:

@@ -45,7 +45,7 @@ def test_a_hostile_job_name_shows_as_typed(db, teams, route_tree):
     ]
     for text in texts:
         assert "[Sign in](" not in text and "**now**" not in text and "<at>" not in text
-        assert "\x00" not in text and "\r" not in text
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     jobs = next(f["value"] for f in card["body"][1]["facts"] if f["title"] == "Jobs")
     assert jobs.startswith(r"\[Sign in\]\(https://evil.example/login\) \<at\>everyone")
     assert all("evil.example" not in a["url"] for a in card["actions"])

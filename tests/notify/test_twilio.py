@@ -52,7 +52,7 @@ def test_hostile_text_reaches_an_sms_on_one_line_without_control_characters(db, 
     page("sms", PHONE, subject=HOSTILE_JOB)
     deliver_due(now=T0)
     first_line = twilio.messages[0].get("Body").split("\n")[0]
-    assert first_line.isprintable() and "\r" not in first_line
+    assert first_line.isprintable() and "\x1b" not in first_line and "\r" not in first_line
     assert "[Sign in](https://evil.example/login)" in first_line  # shown as typed: SMS is text
 
 
