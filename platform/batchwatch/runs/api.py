@@ -7,8 +7,9 @@ from datetime import datetime
 
 from django.http import Http404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, viewsets
+from rest_framework.filters import SearchFilter
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,7 @@ from batchwatch.catalog.models import Engine
 from batchwatch.catalog.selectors import by_owner_team
 from batchwatch.core.api import UtcDateTimeFilter
 from batchwatch.core.links import path_for
+from batchwatch.core.pagination import NewestFirstCursorPagination
 from batchwatch.runs.models import Run, RunSource, RunState, Span
 from batchwatch.runs.selectors import (
     run_attempts,
@@ -175,10 +177,22 @@ class RunFilter(filters.FilterSet):
         return by_owner_team(queryset, value, path="job__owner_team")
 
 
+class RunPagination(NewestFirstCursorPagination):
+    field = "started_at"  # (runs.models: the run_started_idx index)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Runs, newest start first (runs not started yet before them), a page at a "
+        "time: follow `next` and `previous`. The ledger holds millions of runs, so the list is "
+        "neither counted nor ordered otherwise."
+    )
+)
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsAuthenticated]
     filterset_class = RunFilter
-    ordering_fields = ["started_at", "ended_at", "duration_seconds", "scheduled_at"]
+    filter_backends = [filters.DjangoFilterBackend, SearchFilter]
+    pagination_class = RunPagination
     search_fields = ["external_id", "job__key", "failure_reason"]
 
     def get_queryset(self):

@@ -96,6 +96,8 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["job", "-started_at"], name="run_job_started_idx"),
             models.Index(fields=["state", "-started_at"], name="run_state_started_idx"),
+            # The API's run list, newest first, a page at a time (runs.api.RunPagination).
+            models.Index(fields=["-started_at", "-id"], name="run_started_idx"),
             # The ledger's sweeps: expected runs still waiting, runs still running.
             models.Index(
                 fields=["state", "scheduled_at"],
