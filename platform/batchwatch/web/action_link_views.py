@@ -28,7 +28,7 @@ from batchwatch.alerts.action_links import (
     action_token_parse,
 )
 from batchwatch.alerts.selectors_action_links import action_link_preview
-from batchwatch.alerts.services.action_links import action_link_use
+from batchwatch.alerts.services.action_link_use import action_link_use
 
 TEMPLATE = "web/action_link.html"
 PUSH = "push"  # the channel whose links ntfy's buttons POST to from the app

@@ -8,10 +8,11 @@ transaction (``notify.services.notification_enqueue``), delivered after commit.
 One module per step an alert goes through (``receive`` → ``suppression`` → ``grouping`` →
 ``timers``/``flushes`` → ``escalation``) and per thing people act on (``incidents``,
 ``silences``, ``maintenance``, ``integrations``, ``team_routes``, and from outside the pages:
-``action_links``, ``channel_actions``); the names below are the public ones.
+``action_links``, ``action_link_use``, ``channel_actions``); the names below are the public ones.
 """
 
-from batchwatch.alerts.services.action_links import action_link_use, action_links_create
+from batchwatch.alerts.services.action_link_use import action_link_use
+from batchwatch.alerts.services.action_links import action_links_create
 from batchwatch.alerts.services.channel_actions import incident_act_from_channel
 from batchwatch.alerts.services.escalation import step_recipients
 from batchwatch.alerts.services.grouping import HIGH_SEVERITIES, RouteOutcome

@@ -1,41 +1,25 @@
-"""One-time action links: made for a page (``action_links_create``), used once by the POST of
-their confirmation page (``action_link_use``). See ``alerts/action_links.py`` for their form
-and the rules that refuse one."""
+"""One-time action links made for a page (``action_links_create``), and the lines an e-mail
+shows them in. Used by ``action_link_use``; their form and the rules that refuse one are in
+``alerts/action_links.py``."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import transaction
 
-from batchwatch.alerts.action_links import (
-    ActionLinkRefused,
-    ActionToken,
-    refusal_for,
-    secret_hash,
-    unknown_link,
-)
+from batchwatch.alerts.action_links import ActionToken, secret_hash
 from batchwatch.alerts.models import ActionLink, Incident
-from batchwatch.alerts.selectors_action_links import action_link_find
-from batchwatch.alerts.services.channel_actions import VIA_LINK, incident_act_from_channel
-from batchwatch.alerts.services.incidents import FiringAlertsError
 from batchwatch.core.links import absolute_url
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
 
 ACTION_LINK_VIEW = "web:action-link"
 
 
 def action_links_create(
-    *, incident: Incident, user: User, channel: str, now: datetime
+    *, incident: Incident, user_id: int, channel: str, now: datetime
 ) -> dict[str, str]:
-    """One link per action that applies to ``incident`` now, for ``user``, sent over
+    """One link per action that applies to ``incident`` now, for the user ``user_id``, sent over
     ``channel`` (``email``, ``sms``, ``push``...): ``{action: absolute URL}``, written in one
     query. A transport puts it into the notification's payload as ``action_links``.
 
@@ -54,7 +38,7 @@ def action_links_create(
         links.append(
             ActionLink(
                 secret_hash=secret_hash(secret),
-                user=user,
+                user_id=user_id,
                 incident=incident,
                 action=action,
                 channel=channel[:12],
@@ -69,59 +53,19 @@ def action_links_create(
     return urls
 
 
-@dataclass(frozen=True)
-class ActionLinkUsed:
-    link: ActionLink
-    incident: Incident
+LINK_LABELS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "snooze": "Snooze 1 hour"}
+# Pages to these carry links: e-mail shows them, SMS and push transports read the payload's.
+LINK_TRANSPORTS = frozenset({"email", "sms", "push"})
 
 
-def action_link_use(
-    *, token: ActionToken, viewer_id: int | None, now: datetime, force: bool = False
-) -> ActionLinkUsed:
-    """Act once through the link ``token`` names, as its user; raises ``ActionLinkRefused``
-    (nothing changed) when it may not.
-
-    The link is marked used by a conditional UPDATE in the transaction of the action, so two
-    POSTs of one link act once: the second waits for the first's row lock, then finds it used.
-    ``force`` resolves even while alerts fire (the confirmation page said how many)."""
-    try:
-        with transaction.atomic():
-            link = action_link_find(token)
-            incident = None
-            if link is not None:
-                # Under the incident's row lock, then the link read again: a concurrent use of
-                # this link (or another action on the incident) has committed or not begun.
-                incident = Incident.objects.select_for_update().get(pk=link.incident_id)
-                link.refresh_from_db(fields=["used_at"])
-            refusal = refusal_for(link, token, incident=incident, viewer_id=viewer_id, now=now)
-            if refusal is not None or link is None or incident is None:
-                raise refusal or unknown_link()
-            claimed = ActionLink.objects.filter(
-                pk=link.pk, used_at=None, expires_at__gt=now
-            ).update(used_at=now)
-            if not claimed:  # (SQLite serializes writers; PostgreSQL has the lock above)
-                raise ActionLinkRefused(410, "This link was already used. Nothing was changed.")
-            incident = incident_act_from_channel(
-                incident=incident,
-                user=link.user,
-                action=link.action,
-                channel=link.channel,
-                via=VIA_LINK,
-                now=now,
-                force=force,
-            )
-    except FiringAlertsError as exc:
-        raise ActionLinkRefused(
-            409,
-            f"{' '.join(exc.messages)} Nothing was changed: open this link again to resolve "
-            "it and them.",
-            incident_id=token.incident_id,
-        ) from None
-    except ValidationError as exc:
-        raise ActionLinkRefused(
-            409,
-            f"{' '.join(exc.messages)} This link no longer applies; nothing was changed.",
-            incident_id=token.incident_id,
-        ) from None
-    link.used_at = now
-    return ActionLinkUsed(link=link, incident=incident)
+def action_links_text(links: dict[str, str]) -> str:
+    """The links as lines under a page's text ("" for none)."""
+    if not links:
+        return ""
+    lines = [f"{LINK_LABELS.get(action, action)}: {url}" for action, url in links.items()]
+    return (
+        "\n\n"
+        + "\n".join(lines)
+        + "\n(Each link asks you to confirm, acts once, and lasts until the incident changes "
+        "or the link expires.)"
+    )

@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 
 from batchwatch.alerts.models import Incident, TimelineEntry, Timer
+from batchwatch.alerts.services.action_links import (
+    LINK_TRANSPORTS,
+    action_links_create,
+    action_links_text,
+)
 from batchwatch.alerts.services.timeline import timeline_write
 from batchwatch.alerts.services.timers import _timer_set
 from batchwatch.notify.models import Channel
@@ -65,12 +70,25 @@ def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> 
     step = steps[step_index]
     recipients, why = step_recipients(step, now=now)
     for recipient in recipients:
+        body = f"Escalation step {step_index + 1} of '{snapshot.get('name')}' ({why})."
+        payload: dict[str, Any] = {
+            "incident": incident.pk,
+            "step": step_index + 1,
+            "loop": loop + 1,
+        }
+        if recipient.user_id and recipient.transport in LINK_TRANSPORTS:
+            # (A replayed step writes links again; nobody receives those, and they expire.)
+            links = action_links_create(
+                incident=incident, user_id=recipient.user_id, channel=recipient.transport, now=now
+            )
+            payload["action_links"] = links
+            body += action_links_text(links)
         notification_enqueue(
             purpose="page",
             recipient=recipient,
             subject=f"[{incident.urgency.upper()}] #{incident.pk} {incident.title}",
-            body=f"Escalation step {step_index + 1} of '{snapshot.get('name')}' ({why}).",
-            payload={"incident": incident.pk, "step": step_index + 1, "loop": loop + 1},
+            body=body,
+            payload=payload,
             idempotency_key=(
                 f"page:{incident.pk}:{incident.escalation_token}:{loop}:{step_index}:"
                 f"{recipient.transport}:{recipient.address}"
