@@ -4,7 +4,9 @@ ones with an error (status, body, ``Retry-After``) before it answers as the prov
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -38,7 +40,17 @@ class StandIn(LocalServer):
         self.requests: list[Request] = []
         self._failures: list[Answer] = []
         self._lock = threading.Lock()
+        self._connections: list[socket.socket] = []
         self._start(_handler(self))
+
+    def close(self) -> None:
+        # Connections are kept alive, and the sender's pool keeps them: a later test's
+        # stand-in given the same port would otherwise see its requests answered by this one.
+        with self._lock:
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        super().close()
 
     def fail(self, status: int, body: object = None, *, times: int = 1, retry_after=None):
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
@@ -58,6 +70,11 @@ class StandIn(LocalServer):
 def _handler(stand_in: StandIn):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # kept alive, as the real services do
+
+        def setup(self):
+            super().setup()
+            with stand_in._lock:
+                stand_in._connections.append(self.connection)
 
         def _serve(self):
             length = int(self.headers.get("Content-Length") or 0)
