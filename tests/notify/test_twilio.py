@@ -147,3 +147,15 @@ def test_a_twilio_outage_is_retried_with_backoff(db, twilio):
     notification.refresh_from_db()
     assert notification.attempts == 3 and len(twilio.calls) == 1
     assert Notification.objects.get().state == "delivered"
+
+
+def test_a_lost_answer_means_a_second_sms(db, twilio):
+    # Twilio's REST API takes no idempotency key: a message Twilio made but whose answer was
+    # lost is sent again on retry. The at-least-once window of docs/alerting.md, measured.
+    twilio.lose_answers = 1
+    notification = page("sms", PHONE)
+    assert deliver(notification.pk, now=T0) == "pending"
+    assert deliver_due(now=T0 + timedelta(seconds=5)) == 1
+    assert len(twilio.messages) == 2
+    notification.refresh_from_db()
+    assert notification.provider_id == twilio.messages[1].sid

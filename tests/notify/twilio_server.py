@@ -7,7 +7,8 @@ It serves what Batchwatch's SMS and voice transports call, as Twilio documents t
 (account SID and auth token; 401 and error 20003 otherwise). A create answers 201 with the
 resource's JSON (``sid`` ``SM…``/``CA…``, ``status`` "queued"); errors answer Twilio's JSON
 (``code``, ``message``, ``more_info``, ``status``): 21211 for a ``To`` that is not E.164,
-21610 for a number that replied STOP, 21602 for no body, 21617 for a body too long.
+21610 for a number that replied STOP, 21602 for no body, 21617 for a body too long. It can
+be told to lose the answer of the next creates (``lose_answers``: made, then 502).
 
 It also plays Twilio calling back: ``status_callback(sid, status)`` POSTs the documented
 parameters (``MessageSid``/``MessageStatus`` or ``CallSid``/``CallStatus``) to the URL the
@@ -64,6 +65,8 @@ class Created:
 class FakeTwilio(StandIn):
     unsubscribed: set[str] = field(default_factory=set)
     created: list[Created] = field(default_factory=list)
+    # The next creates are made, but their answer is lost (a 502 from a proxy in between).
+    lose_answers: int = 0
 
     def __post_init__(self):
         self._serial = itertools.count(1)
@@ -105,6 +108,9 @@ class FakeTwilio(StandIn):
         prefix = "SM" if kind == "Messages" else "CA"
         sid = prefix + f"{next(self._serial):032x}"
         self.created.append(Created(kind, sid, params))
+        if self.lose_answers:
+            self.lose_answers -= 1
+            return Answer(502, b"Bad Gateway")
         resource = {
             "sid": sid,
             "account_sid": ACCOUNT_SID,
