@@ -17,7 +17,7 @@ from batchwatch.alerts import services
 from batchwatch.alerts.action_links import ActionLinkRefused, action_token_parse
 from batchwatch.alerts.models import ActionLink, Incident, TimelineEntry
 from batchwatch.alerts.services.action_link_use import action_link_use
-from batchwatch.alerts.services.action_links import action_links_create
+from batchwatch.alerts.services.action_links import action_links_create, action_links_prune
 from batchwatch.notify.models import Notification
 from tests.alerts.conftest import T0, firing, receive, run_until
 
@@ -118,6 +118,13 @@ def test_an_e_mail_page_carries_the_links_and_they_act(client, route_tree, peopl
     token = action_token_parse(links["acknowledge"].rstrip("/").rsplit("/", 1)[-1])
     action_link_use(token=token, viewer_id=None, now=T0 + timedelta(minutes=1))
     assert len(entries(incident, TimelineEntry.Kind.ACKNOWLEDGED)) == 1
+
+
+def test_links_expired_a_week_ago_are_pruned(incident, people):
+    action_links_create(incident=incident, user_id=people["alice"].pk, channel="sms", now=T0)
+    assert action_links_prune(now=T0 + timedelta(days=8)) == 0  # expire T0 + 1 day: kept
+    assert action_links_prune(now=T0 + timedelta(days=8, seconds=31)) == 6
+    assert not ActionLink.objects.exists()
 
 
 # --- GET changes nothing ----------------------------------------------------------------

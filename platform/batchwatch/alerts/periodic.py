@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from batchwatch.alerts.from_signals import signal_alerts_recover, signals_route
 from batchwatch.alerts.services import (
     INTAKE_CHUNK,
+    action_links_prune,
     alerts_reconsider,
     intake_drain,
     intake_drain_due,
@@ -30,6 +31,11 @@ def drain_intake(now: datetime) -> None:
 @periodic(every=timedelta(minutes=10), name="alerts.intake_prune")
 def prune_intake(now: datetime) -> None:
     intake_prune(now=now)
+
+
+@periodic(every=timedelta(hours=1), name="alerts.action_links_prune")
+def prune_action_links(now: datetime) -> None:
+    action_links_prune(now=now)
 
 
 @periodic(every=timedelta(seconds=5), name="alerts.signals")

@@ -12,7 +12,7 @@ One module per step an alert goes through (``receive`` → ``suppression`` → `
 """
 
 from batchwatch.alerts.services.action_link_use import action_link_use
-from batchwatch.alerts.services.action_links import action_links_create
+from batchwatch.alerts.services.action_links import action_links_create, action_links_prune
 from batchwatch.alerts.services.channel_actions import incident_act_from_channel
 from batchwatch.alerts.services.escalation import step_recipients
 from batchwatch.alerts.services.grouping import HIGH_SEVERITIES, RouteOutcome
@@ -90,6 +90,7 @@ __all__ = [
     "SuppressionReason",
     "action_link_use",
     "action_links_create",
+    "action_links_prune",
     "alerts_accept",
     "alerts_receive",
     "alerts_reconsider",

@@ -69,3 +69,14 @@ def action_links_text(links: dict[str, str]) -> str:
         + "\n(Each link asks you to confirm, acts once, and lasts until the incident changes "
         "or the link expires.)"
     )
+
+
+# An expired link is kept a while, so that a late click is told "expired" rather than "not
+# valid"; then it goes (links are made for every page: three a person paged).
+KEEP_EXPIRED = timedelta(days=7)
+
+
+def action_links_prune(*, now: datetime) -> int:
+    """Delete the links that expired more than ``KEEP_EXPIRED`` ago; how many."""
+    deleted, _ = ActionLink.objects.filter(expires_at__lt=now - KEEP_EXPIRED).delete()
+    return deleted
