@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from batchwatch.accounts.models import (
     ApiToken,
@@ -17,6 +18,8 @@ from batchwatch.accounts.models import (
     hash_token,
     normalise_phone,
 )
+
+M = TypeVar("M", bound=Model)
 
 
 def token_for_raw(raw: str) -> ApiToken | None:
@@ -79,19 +82,31 @@ def contact_method_for_phone(*, number: str) -> ContactMethod | None:
     return found[0]
 
 
+def _working_high_urgency_rule(user_ref: str) -> Exists:
+    return Exists(
+        NotificationRule.objects.filter(
+            user_id=OuterRef(user_ref),
+            urgency=NotificationRule.Urgency.HIGH,
+            contact_method__verified_at__isnull=False,
+        )
+    )
+
+
+def lacking_high_urgency_method(rows: QuerySet[M]) -> QuerySet[M]:
+    """``rows`` (any queryset of a model with a ``user`` foreign key, such as a team's
+    memberships) narrowed to those whose user is active and has no high-urgency rule on a
+    verified method. Lazy: the caller adds its ``values_list`` and reads it in one query."""
+    return rows.filter(user__is_active=True).exclude(_working_high_urgency_rule("user_id"))
+
+
 def users_without_high_urgency_method(user_ids: Iterable[int] | QuerySet) -> list:
     """The active users among ``user_ids`` with no high-urgency rule on a verified method, by
     user name: nothing but their account e-mail would page them. One query; ``user_ids`` may
     be a ``values("user_id")`` queryset (a team's members), which becomes a subquery."""
-    working = NotificationRule.objects.filter(
-        user_id=OuterRef("pk"),
-        urgency=NotificationRule.Urgency.HIGH,
-        contact_method__verified_at__isnull=False,
-    )
     return list(
         get_user_model()
         .objects.filter(pk__in=user_ids, is_active=True)
-        .exclude(Exists(working))
+        .exclude(_working_high_urgency_rule("pk"))
         .only("pk", "username", "first_name", "last_name", "email")
         .order_by("username")
     )

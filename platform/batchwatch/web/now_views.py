@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from batchwatch.web.now import now_board
+from batchwatch.web.now import now_board, now_reach
 
 # now.js swaps in only answers carrying this header: a login page (the session expired)
 # or an error page is never put in the board.
@@ -21,7 +21,8 @@ BOARD_HEADER = "X-Batchwatch-Board"
 @never_cache
 def now_page(request):
     board = now_board(request.user, now=datetime.now(UTC))
-    return render(request, "web/now.html", {"board": board})
+    reach = now_reach(request.user, board)
+    return render(request, "web/now.html", {"board": board, "reach": reach})
 
 
 @require_GET

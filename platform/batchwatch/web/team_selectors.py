@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from batchwatch.accounts.selectors import users_without_high_urgency_method
 from batchwatch.alerts.models import Integration, Route
 from batchwatch.catalog.models import Membership, Team
 from batchwatch.ingest.models import IngestKey
@@ -32,6 +33,8 @@ class TeamSettings:
     routes: list[Route]  # the configuration's that page through one of the team's policies
     team_routes: list[Route] = field(default_factory=list)  # the team's own, in their order
     channels: list[Channel] = field(default_factory=list)  # the team's
+    # Members whom nothing but their account e-mail would page at high urgency.
+    unreachable: set[int] = field(default_factory=set)
     owners: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,9 +82,13 @@ def team_settings(team: Team, *, now: datetime) -> TeamSettings:
     steps = EscalationStep.objects.select_related("rotation", "user", "team").order_by(
         "position", "id"
     )
+    memberships = list(team_memberships(team))
     return TeamSettings(
         team=team,
-        memberships=list(team_memberships(team)),
+        memberships=memberships,
+        unreachable={
+            user.pk for user in users_without_high_urgency_method([m.user_id for m in memberships])
+        },
         rotations=rotations,
         ingest_keys=list(
             IngestKey.objects.filter(team=team)
