@@ -103,7 +103,8 @@ def test_the_shortcut_for_no_argument_or_one_id_equals_reverse(script_prefix):
     for prefix in ("/", "/bw/"):
         set_script_prefix(prefix)
         for viewname, arity in _named_routes():
-            for args in ([], [0], [7], [123456]) if arity == 1 else ([],) if arity == 0 else ():
+            ones = ([0], [7], [123456], ["ledger"], ["Risk_team-2"], ["a b"], ["é"])
+            for args in ones if arity == 1 else ([],) if arity == 0 else ():
                 try:
                     expected = reverse(viewname, args=args, query={"a": "b c"})
                 except Exception as refused:  # (say, a format-suffix route given a number)
@@ -114,6 +115,15 @@ def test_the_shortcut_for_no_argument_or_one_id_equals_reverse(script_prefix):
                 assert path_for(viewname, *args) == expected.partition("?")[0]
                 checked += 1
     assert checked > 40
+
+
+def test_only_a_slug_route_reuses_its_text_for_slugs():
+    assert path_for("web:team", "risk-2_b") == "/teams/risk-2_b/"
+    assert path_for("web:rotation", "Ledger") == "/rotations/Ledger/"
+    with pytest.raises(NoReverseMatch):
+        path_for("web:team", "a b")  # (not a slug: reverse() answers, and refuses it)
+    with pytest.raises(NoReverseMatch):
+        path_for("web:job", "ledger")  # (the route takes a number)
 
 
 def test_a_negative_or_non_integer_argument_goes_through_reverse():

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from batchwatch.alerts.models import Incident
 from batchwatch.catalog import services as catalog
@@ -352,6 +354,33 @@ def test_no_query_per_incident_run_or_rotation(
     assert page.count('class="now-slo"') == 5
     with django_assert_max_num_queries(21):
         assert client.get("/now/board/").status_code == 200
+
+
+def _paged_team(n: int, person) -> None:
+    """Team ``n`` with a rotation, an unacknowledged incident, a missed and an on-time run."""
+    team = catalog.team_create(slug=f"t{n}", name=f"Team {n}")
+    job = catalog.job_create(engine="dbt", namespace="prod", name=f"m{n}", owner_team=team)
+    _incident(f"Incident {n}", team=team)
+    _run(job, RunState.MISSED, hours_ago=2)
+    _run(job, RunState.SUCCEEDED, hours_ago=3, ended_at=_now() - timedelta(hours=2))
+    rotation = Rotation.objects.create(slug=f"rot{n}", name=f"Rot {n}", team=team)
+    layer_save(rotation=rotation, participants=[person], start_date=date(2026, 1, 1),
+               handoff_time=time(9, 0), turn_length=timedelta(days=1))  # fmt: skip
+
+
+def test_staff_read_every_team_in_a_number_of_queries_that_does_not_grow(
+    client, admin, world, make_user, django_assert_max_num_queries
+):
+    client.force_login(admin)
+    _paged_team(0, make_user("u0"))
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/now/").status_code == 200
+    for n in range(1, 9):
+        _paged_team(n, make_user(f"u{n}"))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get("/now/").content.decode()
+    assert page.count("now-incident-title") == 3 + 9 and 'href="/teams/t8/"' in page
+    assert 'href="/rotations/rot8/"' in page and 'href="/teams/t8/settings/"' in page
 
 
 def test_the_api_in_a_fixed_number_of_queries(

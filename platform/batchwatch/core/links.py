@@ -16,12 +16,20 @@ Batchwatch's own URLs come from its URLconf (``reverse()``), never from f-string
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.urls import (
+    NoReverseMatch,
+    Resolver404,
+    get_script_prefix,
+    get_urlconf,
+    resolve,
+    reverse,
+)
 
 SCHEMES = frozenset({"http", "https"})
 
@@ -32,12 +40,17 @@ def path_for(
     """The path of ``viewname`` (``"web:job"``) for these arguments, with ``query`` encoded
     after a ``?`` when it has items: ``path_for("web:job", 7)`` is ``"/jobs/7/"``."""
     one_id = len(args) == 1 and type(args[0]) is int and args[0] >= 0
-    if not kwargs and (not args or one_id) and (query is None or type(query) is dict):
-        # The common shapes (no argument, or one id), as the ledger builds thousands of links
-        # per pass: reverse() matches the URL's pattern every time (~50 us); the route's
-        # text around its id is the same for every id, so reverse once per view and reuse it.
-        route = _route_around_id(
-            viewname, len(args), settings.ROOT_URLCONF, get_urlconf(), get_script_prefix()
+    one_slug = len(args) == 1 and type(args[0]) is str and _SLUG.match(args[0]) is not None
+    if not kwargs and (not args or one_id or one_slug) and (query is None or type(query) is dict):
+        # The common shapes (no argument, one id or one slug), as the ledger builds thousands
+        # of links per pass and a page lists a hundred teams: reverse() matches the URL's
+        # pattern every time (~50 us); the route's text around its id (its slug) is the same
+        # for every one, so reverse once per view and reuse it.
+        where = (settings.ROOT_URLCONF, get_urlconf(), get_script_prefix())
+        route = (
+            _route_around_slug(viewname, *where)
+            if one_slug
+            else _route_around_id(viewname, len(args), *where)
         )
         if route is not None:
             head, tail = route
@@ -67,6 +80,29 @@ def _route_around_id(
         return None
     head, found, tail = path.partition(str(_SENTINEL))
     return (head, tail) if found and str(_SENTINEL) not in tail else None
+
+
+# A slug as the ``slug`` converter takes it: reverse() puts it in the path as it is.
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+\Z")
+_SLUG_SENTINEL = "Bw-sentinel_slug0"
+
+
+@functools.lru_cache(maxsize=1024)
+def _route_around_slug(
+    viewname: str, root_urlconf: str, urlconf: str | None, prefix: str
+) -> tuple[str, str] | None:
+    """For a route taking one ``<slug:...>`` and nothing else, the text before and after it;
+    ``None`` for any other route (a ``str`` or custom converter may refuse a slug that the
+    ``slug`` converter takes, so only reverse() answers for those)."""
+    try:
+        path = reverse(viewname, args=[_SLUG_SENTINEL], urlconf=urlconf)
+        route = resolve("/" + path.removeprefix(prefix), urlconf=urlconf).route
+    except (NoReverseMatch, Resolver404, TypeError, ValueError):
+        return None
+    if route.count("<") != 1 or "<slug:" not in route:
+        return None
+    head, found, tail = path.partition(_SLUG_SENTINEL)
+    return (head, tail) if found and _SLUG_SENTINEL not in tail else None
 
 
 def absolute_url(

@@ -98,6 +98,8 @@ class Run(models.Model):
             models.Index(fields=["state", "-started_at"], name="run_state_started_idx"),
             # The API's run list, newest first, a page at a time (runs.api.RunPagination).
             models.Index(fields=["-started_at", "-id"], name="run_started_idx"),
+            # The Now page: jobs that succeeded on time in the last day (runs_needing_attention).
+            models.Index(fields=["state", "ended_at"], name="run_state_ended_idx"),
             # The ledger's sweeps: expected runs still waiting, runs still running.
             models.Index(
                 fields=["state", "scheduled_at"],
