@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -166,7 +166,7 @@ def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
     """Each rotation of the teams (``None``: all) with who is on call at ``at``, until when
     and who follows, by team and name. Unlike :func:`oncall_for_teams`, overrides and swaps
     are read for all rotations at once: six queries whatever the number of rotations."""
-    rotations = rotations_with_layers().order_by("team__name", "name")
+    rotations = Rotation.objects.select_related("team").order_by("team__name", "name")
     if team_ids is not None:
         rotations = rotations.filter(team_id__in=team_ids)
     found = list(rotations)
@@ -187,10 +187,12 @@ def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
             swaps.setdefault(s.rotation_id, []).append(
                 PeriodSpec(s.taker_id, s.starts_at, s.ends_at, s.requester_id)
             )
+    layers = _layer_specs(ids)
     current: list[tuple[Rotation, list[Shift]]] = []  # the shift now and the one after
     for rotation in found:
-        spec = replace(
-            rotation_spec_layers(rotation),
+        spec = RotationSpec(
+            zone=ZoneInfo(rotation.timezone),
+            layers=tuple(layers.get(rotation.pk, ())),
             overrides=tuple(overrides.get(rotation.pk, ())),
             swaps=tuple(swaps.get(rotation.pk, ())),
         )
@@ -207,23 +209,35 @@ def oncall_now(team_ids: list[int] | None, at: datetime) -> list[OnCallNow]:
     ]
 
 
-def rotation_spec_layers(rotation: Rotation) -> RotationSpec:
-    """A rotation's layers as a spec, from its prefetched layers (no overrides or swaps)."""
-    return RotationSpec(
-        zone=ZoneInfo(rotation.timezone),
-        layers=tuple(
+def _layer_specs(rotation_ids: list[int]) -> dict[int, list[LayerSpec]]:
+    """The layers of the rotations as specs, by rotation id, in two queries read as plain
+    values (a hundred rotations' layers and people as model instances cost more than their
+    schedules)."""
+    people: dict[int, list[int]] = {}
+    for layer_id, user_id in (
+        LayerParticipant.objects.filter(layer__rotation_id__in=rotation_ids)
+        .order_by("position", "id")
+        .values_list("layer_id", "user_id")
+    ):
+        people.setdefault(layer_id, []).append(user_id)
+    specs: dict[int, list[LayerSpec]] = {}
+    for layer in (
+        RotationLayer.objects.filter(rotation_id__in=rotation_ids)
+        .order_by("position", "id")
+        .values()
+    ):
+        specs.setdefault(layer["rotation_id"], []).append(
             LayerSpec(
-                position=layer.position,
-                start_local=datetime.combine(layer.start_date, layer.handoff_time),
-                turn=layer.turn_length,
-                participants=tuple(p.user_id for p in layer.participants.all()),
-                restrictions=parse_restrictions(layer.restrictions or []),
-                ends_at=layer.ends_at,
-                name=layer.name,
+                position=layer["position"],
+                start_local=datetime.combine(layer["start_date"], layer["handoff_time"]),
+                turn=layer["turn_length"],
+                participants=tuple(people.get(layer["id"], ())),
+                restrictions=parse_restrictions(layer["restrictions"] or []),
+                ends_at=layer["ends_at"],
+                name=layer["name"],
             )
-            for layer in rotation.layers.all()
-        ),
-    )
+        )
+    return specs
 
 
 def paging_gaps(team_ids: list[int] | None) -> dict[int, list[str]]:
