@@ -83,7 +83,10 @@ def test_a_voice_page_places_one_call_reading_the_incident_out(db, twilio, route
     assert "Press 1 to acknowledge, 2 to escalate, 3 to resolve." in twiml
     assert "&lt;close&gt; &amp; post" in twiml and "<close>" not in twiml  # XML-escaped
     assert call.params["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
-    assert twilio.gather_action(call.sid).endswith("/integrations/twilio/voice/")
+    # The keypress names its incident itself, even before the call's SID is stored.
+    assert twilio.gather_action(call.sid).endswith(
+        f"/integrations/twilio/voice/?incident={incident.pk}"
+    )
     notification.refresh_from_db()
     assert notification.provider_id == call.sid and call.sid.startswith("CA")
 

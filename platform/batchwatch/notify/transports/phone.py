@@ -160,10 +160,13 @@ def call_twiml(notification) -> str:
         f"Batchwatch page. {number}{one_line(facts.title, 300)}. {state}"
         "Press 1 to acknowledge, 2 to escalate, 3 to resolve."
     )
+    # The incident rides in the action URL (signed with it by Twilio), so a key pressed before
+    # the call's SID is stored on the notification still finds its incident.
+    action = settings.BATCHWATCH_BASE_URL + VOICE_PATH
+    if facts.number:
+        action += f"?incident={facts.number}"
     response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1, action=settings.BATCHWATCH_BASE_URL + VOICE_PATH, method="POST", timeout=8
-    )
+    gather = response.gather(num_digits=1, action=action, method="POST", timeout=8)
     gather.say(text, loop=2)  # (escaped: VoiceResponse builds the XML)
     response.say("No key was pressed. Goodbye.")
     response.hangup()
