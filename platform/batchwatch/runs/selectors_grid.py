@@ -4,19 +4,23 @@ of jobs (a window function and two index-driven subqueries, on SQLite and Postgr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from batchwatch.catalog.models import Job
 from batchwatch.catalog.selectors import schedule_occurrences
-from batchwatch.runs.models import Run, RunState, Signal
+from batchwatch.runs.models import Run, RunState
 
 GRID_RUNS = 14
+# A job's health, worst first: the order of jobs and teams on the grid. "at_risk" comes from
+# the SLOs and deadline predictions; the others from the runs and the ledger (base_health).
+HEALTH = ("missed", "failed", "late", "at_risk", "ok", "none")
 # The squares read runs of this long ago at most: the window function then sorts a few weeks
 # of runs per job rather than a job's whole history.
 GRID_LOOKBACK = timedelta(days=62)
@@ -58,13 +62,13 @@ class JobRuns:
 
 
 def job_runs_grid(
-    jobs: QuerySet[Job], *, now: datetime, per_job: int = GRID_RUNS
+    job_ids: Sequence[int], *, now: datetime, per_job: int = GRID_RUNS
 ) -> dict[int, JobRuns]:
-    """For each of ``jobs``: its ``per_job`` newest runs and due occurrences (of the last
+    """For each of the jobs: its ``per_job`` newest runs and due occurrences (of the last
     :data:`GRID_LOOKBACK`), its current occurrence and the next one the ledger expects (it
     writes them a day ahead: :func:`next_by_schedule` tells the others). Three queries at
     most, however many jobs."""
-    job_ids = jobs.order_by().values("pk")
+    job_ids = list(job_ids)
     since = now - GRID_LOOKBACK
     squares = (
         Run.objects.filter(job_id__in=job_ids)
@@ -90,7 +94,8 @@ def job_runs_grid(
         "expected_at"
     )
     marks = (
-        jobs.order_by()
+        Job.objects.filter(pk__in=job_ids)
+        .order_by()
         .annotate(
             current_id=Subquery(current.values("id")[:1]),
             next_at=Subquery(upcoming.values("expected_at")[:1]),
@@ -112,6 +117,27 @@ def job_runs_grid(
     return grid
 
 
+def base_health(runs: JobRuns) -> str:
+    """The worst of: the occurrence due now (missed, failed, late, overrunning), the latest
+    outcome (missed or failed: nothing finished since), open late starts of earlier
+    occurrences; else "ok" (or "none": no run and nothing due). Not the SLOs' "at_risk"."""
+    due = runs.occurrence if runs.occurrence and runs.occurrence.scheduled_at else None
+    kind = due.state if due else None
+    outcome = next((r.state for r in runs.squares if r.state in _OUTCOMES), None)
+    if RunState.MISSED in (kind, outcome):
+        return "missed"
+    if RunState.FAILED in (kind, outcome):
+        return "failed"
+    late_start = due is not None and kind == RunState.SCHEDULED and due.late_start
+    overrunning = due is not None and kind == RunState.RUNNING and due.overran
+    if late_start or overrunning or runs.waiting_late:
+        return "late"
+    return "ok" if runs.squares or due is not None else "none"
+
+
+_OUTCOMES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.MISSED})
+
+
 def next_by_schedule(job: Job, *, now: datetime) -> datetime | None:
     """The next occurrence of an active scheduled job from its schedule (no query when its
     calendar is loaded): for occurrences beyond the ledger's lookahead."""
@@ -119,16 +145,3 @@ def next_by_schedule(job: Job, *, now: datetime) -> datetime | None:
         return None
     found = schedule_occurrences(job, now, None, limit=1)
     return found[0] if found else None
-
-
-def jobs_at_risk(team_ids: list[int] | None) -> set[int]:
-    """Jobs with a run not finished yet that an open predicted-miss warning is about
-    (``slo.predictions``): one query."""
-    signals = Signal.objects.filter(
-        kind=Signal.Kind.PREDICTED_MISS,
-        resolved=False,
-        run__state__in=[RunState.SCHEDULED, RunState.RUNNING],
-    )
-    if team_ids is not None:
-        signals = signals.filter(job__owner_team_id__in=team_ids)
-    return set(signals.order_by().values_list("job_id", flat=True).distinct())

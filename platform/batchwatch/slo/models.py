@@ -164,3 +164,24 @@ class SLOState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slo} / {self.job}: {self.status}"
+
+
+class JobHealth(models.Model):
+    """A job's health from its runs and the ledger (``runs.selectors_grid.base_health``), kept
+    so the health grid orders and counts thousands of jobs worst first in SQL, reading the
+    runs of only the jobs a page shows. Brought up to date by ``job_health_refresh`` (the
+    grid's pages call it first) for the jobs whose runs were written since their last check
+    or whose next occurrence came due; the SLOs' "at risk" is read live."""
+
+    job = models.OneToOneField(
+        Job, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
+    # Its index in runs.selectors_grid.HEALTH: ordering worst first is ordering by rank.
+    rank = models.PositiveSmallIntegerField()
+    # The wall-clock time of the last check (runs written since make it stale) and the next
+    # occurrence the ledger expects (when it comes due, the occurrence due now changes).
+    checked_at = models.DateTimeField(db_index=True)
+    next_change_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.job_id}: {self.rank}"

@@ -13,14 +13,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from batchwatch.catalog.models import Job
 from batchwatch.runs.ledger import evaluate as ledger_evaluate
 from batchwatch.runs.ledger import signal_build, signals_emit
 from batchwatch.runs.models import Run, RunState, Signal
+from batchwatch.runs.selectors_grid import HEALTH, base_health, job_runs_grid
 from batchwatch.slo.metrics import snapshot_state
-from batchwatch.slo.models import SLO, SLOState
+from batchwatch.slo.models import SLO, JobHealth, SLOState
 from batchwatch.slo.predictions import predicted_misses_many
 from batchwatch.slo.selectors import (
     Checked,
@@ -288,6 +290,47 @@ def evaluate_all(now: datetime) -> dict[str, int]:
     ledger_changed = any(result.get(k) for k in ("expected", "late", "missed", "overran"))
     snapshot_state(changed=ledger_changed or bool(result["slo_states_changed"]))
     return result
+
+
+def job_health_refresh(now: datetime) -> int:
+    """Bring the jobs' health rows (:class:`JobHealth`) up to date as of ``now``: of the jobs
+    whose runs were written since their last check (less the check margin, as for SLO
+    states), whose next occurrence came due, or that have none yet. Returns how many were
+    computed; four queries when none was stale, the grid's reads of the stale jobs else."""
+    wall, margin = timezone.now(), _check_margin()
+    last = JobHealth.objects.aggregate(last=Max("checked_at"))["last"]
+    changed = runs_changed_since(last - margin if last is not None else None)
+    checked = dict(
+        JobHealth.objects.filter(job_id__in=list(changed)).values_list("job_id", "checked_at")
+    )
+    stale = {
+        job_id
+        for job_id, written in changed.items()
+        if job_id not in checked or written > checked[job_id] - margin
+    }
+    due = Q(health__isnull=True) | Q(health__next_change_at__lte=now)
+    stale.update(Job.objects.filter(due).values_list("pk", flat=True))
+    ordered = sorted(stale)
+    for i in range(0, len(ordered), 2000):  # (the first pass reads every job's squares)
+        chunk = ordered[i : i + 2000]
+        grid = job_runs_grid(chunk, now=now)
+        rows = [
+            JobHealth(
+                job_id=job_id,
+                rank=HEALTH.index(base_health(grid[job_id])),
+                checked_at=wall,
+                next_change_at=grid[job_id].next_expected,
+            )
+            for job_id in chunk
+            if job_id in grid
+        ]
+        JobHealth.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["job"],
+            update_fields=["rank", "checked_at", "next_change_at"],
+        )
+    return len(ordered)
 
 
 @transaction.atomic

@@ -19,7 +19,10 @@ from batchwatch.web.grid import HEALTH, HEALTH_LABELS, HealthGrid, health_grid
 # grid.js swaps in only answers carrying this header (not a login or an error page).
 BOARD_HEADER = "X-Batchwatch-Board"
 MAX_SEARCH = 200
-OVERVIEW_PER_TEAM = 25
+# Jobs per page, worst first: the overview's across the teams (each team's group shows those
+# of its jobs on the page, the others counted), a team page's of that team.
+OVERVIEW_PAGE = 50
+TEAM_PAGE = 50
 
 
 def _filters(request, *, team: str | None = None) -> dict[str, str]:
@@ -36,7 +39,13 @@ def _filters(request, *, team: str | None = None) -> dict[str, str]:
     }
 
 
-def _grid(request, filters: dict[str, str], *, per_team: int | None) -> HealthGrid:
+def _page_number(request) -> int:
+    """The ``page`` of the query string; anything but a positive number is the first."""
+    value = request.GET.get("page") or ""
+    return int(value) if value.isdigit() and 0 < len(value) < 7 else 1
+
+
+def _grid(request, filters: dict[str, str], *, page_size: int) -> HealthGrid:
     return health_grid(
         request.user,
         now=datetime.now(UTC),
@@ -44,17 +53,19 @@ def _grid(request, filters: dict[str, str], *, per_team: int | None) -> HealthGr
         state=filters["state"] or None,
         search=filters["q"] or None,
         engine=filters["engine"] or None,
-        per_team=per_team,
+        page=_page_number(request),
+        page_size=page_size,
     )
 
 
-def _context(request, filters: dict[str, str], **extra) -> dict:
-    # The overview shows each team's worst jobs; one team's (its page, or filtered) all.
-    per_team = None if filters["team"] else OVERVIEW_PER_TEAM
+def _context(request, filters: dict[str, str], *, page_size: int, **extra) -> dict:
     narrowing = {k: v for k, v in filters.items() if v and k != "team"}
+    # The page links keep the filters; on the overview the team is one of them.
+    kept = {k: v for k, v in filters.items() if v and (k != "team" or "team" not in extra)}
     return {
-        "grid": _grid(request, filters, per_team=per_team),
+        "grid": _grid(request, filters, page_size=page_size),
         "team_query": urlencode(narrowing),
+        "page_query": urlencode(kept),
         "grid_runs": GRID_RUNS,
         "filters": filters,
         "states": [(h, HEALTH_LABELS[h]) for h in HEALTH],
@@ -74,7 +85,9 @@ def _board(request, template: str, context: dict):
 @never_cache
 def overview(request):
     filters = _filters(request)
-    context = _context(request, filters, teams=Team.objects.order_by("name"))
+    context = _context(
+        request, filters, page_size=OVERVIEW_PAGE, teams=Team.objects.order_by("name")
+    )
     return render(request, "web/overview.html", context)
 
 
@@ -83,7 +96,8 @@ def overview(request):
 @never_cache
 def overview_board(request):
     """The overview's board alone, for its refresh."""
-    return _board(request, "web/_grid_board.html", _context(request, _filters(request)))
+    context = _context(request, _filters(request), page_size=OVERVIEW_PAGE)
+    return _board(request, "web/_grid_board.html", context)
 
 
 @require_GET
@@ -94,6 +108,7 @@ def team_page(request, slug: str):
     context = _context(
         request,
         _filters(request, team=slug),
+        page_size=TEAM_PAGE,
         team=team,
         # Its members and staff see the settings page (its owners change it).
         settings_visible=can_manage_jobs_of(request.user, team),
@@ -107,5 +122,5 @@ def team_page(request, slug: str):
 def team_board(request, slug: str):
     """The team page's board alone, for its refresh."""
     team = get_object_or_404(Team, slug=slug)
-    context = _context(request, _filters(request, team=slug), team=team)
+    context = _context(request, _filters(request, team=slug), page_size=TEAM_PAGE, team=team)
     return _board(request, "web/_grid_board.html", context)
