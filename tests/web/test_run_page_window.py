@@ -110,6 +110,8 @@ def test_a_failing_span_beyond_the_spans_the_tree_holds(client, teammate, team_a
     assert 'title="stage 150: save at compaction.py:150"' in failing_details(page)
     assert f'Failing span: <a href="#span-{150:016x}">' in page
     assert "the first 100 by start time" in page
+    # Two more than a trace the tree holds whole: the trace's count and its error spans.
+    assert queries_of(client, f"/runs/{run.pk}/") <= 10
 
 
 def test_the_stages_that_matter_and_the_whole_table_by_pages(client, teammate, team_a):
