@@ -74,6 +74,7 @@ def site(admin, ledger_job, rotation, route_tree):
         "team-settings": {"slug": ledger_job.owner_team.slug},
         "team-board": {"slug": ledger_job.owner_team.slug},
         "run": {"run_id": run.pk},
+        "run-spans": {"run_id": run.pk},
         "span-details": {"trace_id": span.trace_id, "span_id": span.span_id},
         "incident": {"incident_id": Incident.objects.get().pk},
         "incident-act": {"incident_id": Incident.objects.get().pk},
