@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import set_script_prefix
 
 from batchwatch.catalog.models import Job
 from batchwatch.runs.api import RunSerializer
@@ -52,6 +53,24 @@ def test_a_run_without_a_trace_links_none(run):
         signal_build(run=run, kind="late", severity="warning", summary="x", now=NOW).links["trace"]
         == ""
     )
+
+
+def test_a_signals_links_follow_the_base_url_and_script_prefix_in_force(run, settings):
+    """The views reversed for signals are kept per process, keyed by what they depend on:
+    a change of base URL or script prefix makes them again."""
+
+    def build():
+        return signal_build(run=run, kind="failed", severity="critical", summary="x", now=NOW)
+
+    assert build().links["run"] == f"{BASE}/runs/{run.pk}/"
+    settings.BATCHWATCH_BASE_URL = "https://elsewhere.example.com"
+    assert build().links["job"] == f"https://elsewhere.example.com/jobs/{run.job.pk}/"
+    set_script_prefix("/mounted/")
+    try:
+        assert build().links["run"] == f"https://elsewhere.example.com/runs/{run.pk}/"
+    finally:
+        set_script_prefix("/")
+    assert build().links["trace"] == f"https://elsewhere.example.com/api/v1/traces/{run.trace_id}/"
 
 
 def test_the_runs_api_url_is_the_run_pages_path(run):
