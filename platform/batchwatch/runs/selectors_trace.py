@@ -32,18 +32,13 @@ class EpochSeconds(Func):
     template = "(julianday(%(expressions)s) - 2440587.5) * 86400.0"  # SQLite
     output_field = FloatField()
 
-    @property
-    def convert_value(self) -> Any:
-        return _as_is  # (both databases give a float)
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        return []  # (both databases give a float; a converter is a call per row)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(
             compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8"
         )
-
-
-def _as_is(value: Any, expression: Any, connection: Any) -> Any:
-    return value
 
 
 @dataclass(slots=True)
@@ -87,7 +82,8 @@ def _stubs(spans: QuerySet[Span]) -> list[SpanStub]:
 
 
 def stub_tree(stubs: list[SpanStub], *, root_span_id: str = "") -> SpanTree:
-    """``runs.selectors.span_tree`` of stubs: their times are seconds."""
+    """``runs.selectors.span_tree`` of stubs (their times are seconds), without the bars'
+    places, which only the rows shown need."""
     by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in stubs}
     roots: list[SpanNode] = []
     for node in sorted(by_id.values(), key=attrgetter("span.start", "span.span_id")):
@@ -107,11 +103,10 @@ def stub_tree(stubs: list[SpanStub], *, root_span_id: str = "") -> SpanTree:
         stack.extend((child, depth + 1) for child in reversed(node.children))
     if not flat:
         return SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
-    start, end = min(n.span.start for n in flat), max(n.span.end for n in flat)
-    window = max(end - start, 1e-6)
-    for node in flat:
-        node.offset_pct = (node.span.start - start) / window * 100
-        node.width_pct = max((node.span.end - node.span.start) / window * 100, 0.3)
+    # (each shown row's bar is placed by the page: web.run_page.waterfall)
+    start, end = min([s.start for s in stubs]), max([s.end for s in stubs])
+    if len(flat) < len(stubs):  # below a root: its subtree's window
+        start, end = min([n.span.start for n in flat]), max([n.span.end for n in flat])
     return SpanTree(
         roots=roots,
         flat=flat,

@@ -144,6 +144,9 @@ def waterfall(
     shown = window(
         tree, offset=offset, limit=limit, failing=failing if chain else None, beyond=beyond
     )
+    for _, node in shown:
+        if isinstance(node.span, SpanStub):  # (``stub_tree`` leaves the bars to the rows shown)
+            node.offset_pct, node.width_pct = _bar(tree, node.span)
     if fill is not None:
         fill([node for _, node in shown])
     rows = []

@@ -27,6 +27,9 @@ FAILED = 20
 TOP = 10
 # Rows of the whole table in a page (``?stages=<offset>``).
 PAGE = 200
+# Failed tasks as the stubs hold them when none failed (text on PostgreSQL), read without
+# converting thousands of them.
+NO_FAILURES = frozenset({None, "0", 0})
 
 
 @dataclass
@@ -119,7 +122,12 @@ def plan_stages(tree: SpanTree, *, offset: int | None = None) -> StagePlan:
     total = len(stages)
     if offset is None and total > WHOLE:
         # (a choice by the largest, not a sort of thousands of stages)
-        failed = [s for s in stages if s[2].span.status_code == STATUS_ERROR or number(s[0][3])]
+        failed = [
+            s
+            for s in stages
+            if s[2].span.status_code == STATUS_ERROR
+            or (s[0][3] not in NO_FAILURES and number(s[0][3]))
+        ]
         longest = heapq.nlargest(TOP, stages, key=lambda s: s[2].span.duration_ms)
         skewed = heapq.nlargest(TOP, stages, key=lambda s: number(s[0][4]))
         chosen = {id(s[2]) for s in (*failed[:FAILED], *longest, *skewed)}
