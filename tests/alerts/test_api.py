@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from batchwatch.alerts.models import Incident, Silence
 from batchwatch.oncall.ical import person_feed_token
@@ -178,3 +180,23 @@ def test_a_rotation_schedule_is_described_as_the_plain_list_it_is(api_as, rotati
         "array"
     )
     assert {p["name"] for p in operation["parameters"]} == {"id", "start", "end"}
+
+
+def test_the_incident_list_counts_alerts_per_row_in_a_fixed_number_of_queries(
+    api_as, admin, incident, team_a, django_assert_max_num_queries
+):
+    client = api_as(admin)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/api/v1/incidents/").status_code == 200
+    quiet = [
+        Incident.objects.create(
+            title=f"Quiet {n}", group_key=f"q{n}", team=team_a, created_at=datetime.now(UTC)
+        )
+        for n in range(5)
+    ]
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        rows = client.get("/api/v1/incidents/").json()["results"]
+    counts = {row["id"]: row["alert_count"] for row in rows}
+    assert counts == {incident.pk: 1, **{q.pk: 0 for q in quiet}}
+    # (counted per row of the page, not by grouping every incident before the LIMIT)
+    assert not any('GROUP BY "alerts_incident"."id"' in q["sql"] for q in few.captured_queries)

@@ -367,6 +367,9 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["state", "-created_at"], name="incident_state_idx"),
             models.Index(fields=["team", "state"], name="incident_team_idx"),
+            # The lists, newest first (alerts.selectors.incidents_query): a page reads the
+            # newest rows in order instead of sorting them all.
+            models.Index(fields=["-created_at", "-id"], name="incident_created_idx"),
         ]
 
     def __str__(self) -> str:
