@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from batchwatch.alerts.models import Incident
 from batchwatch.alerts.permissions import can_view_incident
-from batchwatch.alerts.selectors_hub import HubAlert
+from batchwatch.alerts.selectors_hub import HubAlert, incident_pages
 from batchwatch.core.links import path_for
 from batchwatch.core.numbers import parse_id
 from batchwatch.notify.models import Notification
@@ -222,7 +222,7 @@ def hub_data(hub: IncidentHub) -> dict[str, Any]:
                 "attempts": n.attempts,
                 "last_error": n.last_error,
             }
-            for n in hub.pages
+            for n in incident_pages(incident)
         ],
         "runbook": (
             {

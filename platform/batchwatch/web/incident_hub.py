@@ -1,6 +1,7 @@
 """What the incident page and ``GET /api/v1/incidents/{id}/hub/`` show of one incident: its
-alerts with their links and moments, what ran since, lineage both ways, who was paged, the
-runbook and its first steps, the silence form prefilled. Reads only; a fixed number of queries
+alerts with their links and moments, what ran since, lineage both ways, the runbook and its
+first steps, the silence form prefilled (who was paged: ``notify.selectors.incident_deliveries``
+on the page, ``incident_pages`` in the API). Reads only; a fixed number of queries
 whatever the number of alerts."""
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from batchwatch.alerts.selectors_hub import (
     UpstreamIncident,
     downstream_jobs,
     incident_alerts,
-    incident_pages,
     upstream_incidents,
 )
 from batchwatch.alerts.selectors_silences import incident_silence_matchers
 from batchwatch.core.links import path_for
-from batchwatch.notify.models import Notification
 from batchwatch.runbooks.models import Runbook
 from batchwatch.runbooks.rendering import render as render_markdown
 from batchwatch.runbooks.selectors import incident_context, incident_runbook
@@ -49,7 +48,6 @@ class IncidentHub:
     recovered: int
     downstream: list[DownstreamJob]
     upstream: list[UpstreamIncident]
-    pages: list[Notification]
     runbook: Runbook | None
     first_steps: FirstSteps | None
     silence_url: str
@@ -64,7 +62,6 @@ def incident_hub(incident: Incident, *, now: datetime) -> IncidentHub:
         recovered=_recovered(alerts),
         downstream=downstream_jobs(alerts),
         upstream=upstream_incidents(incident, alerts),
-        pages=incident_pages(incident),
         runbook=runbook,
         first_steps=first_steps(runbook, incident) if runbook else None,
         silence_url=path_for("web:silences", query=_silence_query(incident)) + "#new-silence",

@@ -1,6 +1,7 @@
 """The incident page, the hub of on-call work: what is broken and since when, where to look
 (job, run, trace, dashboard, the engine's UI), what waits downstream and what may have caused
-it upstream, the runbook's first steps, who was paged, the timeline with notes, and the actions.
+it upstream, the runbook's first steps, the delivery log (who was paged and notified, how, and
+what the provider reported), the timeline with notes, and the actions.
 
 Thin: reads in ``incident_hub`` (also ``GET /api/v1/incidents/{id}/hub/``), services to act.
 An incident is shown only to whoever may act on it and to the people it paged; others get a
@@ -25,7 +26,7 @@ from batchwatch.alerts.permissions import can_act_on_incident, can_view_incident
 from batchwatch.alerts.selectors import incident_timeline
 from batchwatch.alerts.selectors_people import reassign_candidates
 from batchwatch.core.links import path_for
-from batchwatch.notify.selectors import broken_channels_of
+from batchwatch.notify.selectors import broken_channels_of, incident_deliveries
 from batchwatch.web.incident_hub import incident_hub
 
 SNOOZES = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
@@ -66,6 +67,7 @@ def incident_page(request, incident_id: int):
             "people": reassign_candidates(incident, now=now),
             "snoozes": list(SNOOZES),
             "broken_channels": broken_channels_of(incident),
+            "deliveries": incident_deliveries(incident_id=incident.pk, viewer=request.user),
             "slack_messages": incident.slack_messages.exclude(ts=""),
         },
     )
