@@ -30,6 +30,9 @@ from batchwatch.alerts.services.bulk import (
     IncidentFilter,
     incidents_bulk_act,
 )
+from batchwatch.alerts.services.phone_actions import STATUSES as PROVIDER_STATUSES
+from batchwatch.notify.models import Notification
+from batchwatch.notify.selectors import incident_deliveries
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -173,6 +176,35 @@ class CandidateSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username")
     reason = serializers.CharField(help_text='"on call (<rotation>)", "member of <team>", "other"')
     group = serializers.ChoiceField(choices=["oncall", "team", "other"])
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField(help_text="When it was queued.")
+    who = serializers.CharField(
+        help_text="The person's name, else the channel's, else the (masked) address."
+    )
+    username = serializers.CharField(help_text='The person it went to; "" for a channel.')
+    address = serializers.CharField(
+        help_text="Where it went: a phone number in full to staff and to its person, masked "
+        '(+1 *** *** 1234) to others; "" when it is a URL, topic or key you may not see.'
+    )
+    transport = serializers.ChoiceField(choices=Notification.Transport.choices)
+    purpose = serializers.ChoiceField(choices=Notification.Purpose.choices)
+    provider_id = serializers.CharField(
+        help_text="The provider's id of the message or call (Twilio's SID); \"\" if none."
+    )
+    state = serializers.ChoiceField(choices=Notification.State.choices)
+    delivered_at = serializers.DateTimeField(allow_null=True, help_text="Handed to the provider.")
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    provider_status = serializers.ChoiceField(
+        choices=["", *sorted(PROVIDER_STATUSES), "unknown"],
+        help_text='The provider\'s latest status callback; "" before any.',
+    )
+    provider_status_at = serializers.DateTimeField(allow_null=True)
+    provider_error_code = serializers.CharField(help_text="The provider's error code, if any.")
+    answered_by = serializers.CharField(help_text='A call\'s "human" or "machine_…"; else "".')
 
 
 class BulkInput(serializers.Serializer):
@@ -348,6 +380,16 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         """Whom to reassign to: the team's on-call first, then its members, then others."""
         candidates = reassign_candidates(self.get_object(), now=_now())
         return Response(CandidateSerializer(candidates, many=True).data)
+
+    @extend_schema(responses=DeliverySerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def deliveries(self, request, pk=None):
+        """The incident's delivery log, oldest first: who was paged or notified, how, our
+        delivery state and the provider's latest status callback (queued, sent, delivered,
+        failed, answered, no-answer, busy...)."""
+        incident = self.get_object()
+        rows = incident_deliveries(incident_id=incident.pk, viewer=request.user)
+        return Response(DeliverySerializer(rows, many=True).data)
 
     @extend_schema(request=BulkInput, responses=BulkResultSerializer)
     @action(detail=False, methods=["post"])
