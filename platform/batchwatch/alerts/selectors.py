@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
 
 from batchwatch.alerts.config import load_config
@@ -120,16 +120,25 @@ def inhibited_count(incident: Incident, *, now: datetime) -> int:
 
 
 def incidents_unacknowledged(
-    team_ids: list[int] | None, *, user_id: int, limit: int = 100
-) -> list[Incident]:
+    team_ids: list[int] | None, *, user_id: int, limit: int = 25
+) -> tuple[list[Incident], int]:
     """Triggered incidents of the teams or assigned to the user (``team_ids`` None: every
     incident), high urgency first, then the oldest: what waits for someone to acknowledge
-    it. One query, with team, assignee and alert count."""
+    it; the first ``limit`` and how many there are in all. One query, with team, assignee,
+    alert count (a subquery, counted for the rows read only) and the total (a window)."""
+    alerts = (
+        IncidentAlert.objects.filter(incident=OuterRef("pk"))
+        .order_by()
+        .values("incident")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     query = Incident.objects.filter(state=Incident.State.TRIGGERED)
     if team_ids is not None:
         query = query.filter(Q(team_id__in=team_ids) | Q(assignee_id=user_id))
-    return list(
+    rows: list[Incident] = list(
         query.select_related("team", "assignee")
-        .annotate(alert_count=Count("memberships"))
+        .annotate(alert_count=Coalesce(Subquery(alerts), 0), total=Window(Count("*")))
         .order_by("urgency", "created_at", "id")[:limit]
     )
+    return rows, (getattr(rows[0], "total", 0) if rows else 0)

@@ -86,7 +86,11 @@ class NowSerializer(serializers.Serializer):
     all_teams = serializers.BooleanField(help_text="Staff see every team's, others their own.")
     teams = serializers.ListField(child=serializers.CharField(), help_text="Slugs in scope.")
     unacknowledged_count = serializers.IntegerField()
-    incidents = NowIncidentSerializer(many=True, help_text="Triggered, of my teams or mine.")
+    incidents = NowIncidentSerializer(
+        many=True,
+        help_text="Triggered, of my teams or mine: high urgency, then the oldest; the first 25 "
+        "(unacknowledged_count counts them all).",
+    )
     oncall = NowOnCallSerializer(many=True)
     runs = NowRunSerializer(many=True, help_text="Late, missed and at risk, last 24 hours.")
     slos = NowSloSerializer(many=True, help_text="Burning error budget fastest.")

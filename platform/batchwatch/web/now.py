@@ -24,6 +24,9 @@ from batchwatch.slo.selectors import fastest_burn, runs_at_risk, slo_states_burn
 
 # "Today" for runs: the last day, so a run missed at 23:00 is still there at 03:00.
 RUNS_SINCE = timedelta(hours=24)
+# Incidents listed on the board: at 3 a.m. the first screenfuls matter (high urgency, oldest
+# first); the rest are counted and one link away, and the board stays fast with hundreds.
+NOW_INCIDENTS = 25
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,12 @@ class NowBoard:
     slos: list[SloRow]
     gaps: list[TeamGap]
     on_time_jobs: int
+    unacknowledged: int  # all of them; ``incidents`` holds the first NOW_INCIDENTS
     roles: dict[int, str] = field(default_factory=dict)
 
     @property
-    def unacknowledged(self) -> int:
-        return len(self.incidents)
+    def more_incidents(self) -> int:
+        return self.unacknowledged - len(self.incidents)
 
     @property
     def title(self) -> str:
@@ -104,11 +108,15 @@ def now_board(user, *, now: datetime) -> NowBoard:
                 f"nobody is on call in {entry.rotation.name} now"
             )
     runs, on_time = _run_rows(team_ids, now=now)
+    incidents, unacknowledged = incidents_unacknowledged(
+        team_ids, user_id=user.pk, limit=NOW_INCIDENTS
+    )
     return NowBoard(
         now=now,
         everything=everything,
         teams=teams,
-        incidents=incidents_unacknowledged(team_ids, user_id=user.pk),
+        incidents=incidents,
+        unacknowledged=unacknowledged,
         oncall=oncall,
         mine=[e for e in oncall if e.user is not None and e.user.pk == user.pk],
         runs=runs,
