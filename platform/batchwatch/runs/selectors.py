@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -140,11 +141,14 @@ class SpanTree:
     truncated: bool
 
 
-def span_tree(spans: list[Span] | list[SpanRow], *, root_span_id: str = "") -> SpanTree:
-    """Spans as a tree (depth-first), limited to ``root_span_id``'s subtree when it is given."""
+def depth_first(
+    spans: Sequence[Any], *, start: str, root_span_id: str = ""
+) -> tuple[list[SpanNode], list[SpanNode]]:
+    """(every node depth-first, the roots) of spans linked by ``parent_span_id``, children
+    in the order of their ``start`` attribute; only ``root_span_id``'s subtree when given."""
     by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in spans}
     roots: list[SpanNode] = []
-    for node in sorted(by_id.values(), key=attrgetter("span.start_time", "span.span_id")):
+    for node in sorted(by_id.values(), key=attrgetter(f"span.{start}", "span.span_id")):
         parent = by_id.get(node.span.parent_span_id)
         if parent is not None and parent is not node:
             parent.children.append(node)
@@ -159,6 +163,12 @@ def span_tree(spans: list[Span] | list[SpanRow], *, root_span_id: str = "") -> S
         node.depth = depth
         flat.append(node)
         stack.extend((child, depth + 1) for child in reversed(node.children))
+    return flat, roots
+
+
+def span_tree(spans: list[Span] | list[SpanRow], *, root_span_id: str = "") -> SpanTree:
+    """Spans as a tree (depth-first), limited to ``root_span_id``'s subtree when it is given."""
+    flat, roots = depth_first(spans, start="start_time", root_span_id=root_span_id)
     start = min((n.span.start_time for n in flat), default=None)
     end = max((n.span.end_time for n in flat), default=None)
     if start and end:

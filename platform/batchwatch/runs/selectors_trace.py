@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
 from django.db.models import FloatField, Func, QuerySet
@@ -18,6 +17,7 @@ from batchwatch.runs.selectors import (
     MAX_TRACE_SPANS,
     SpanNode,
     SpanTree,
+    depth_first,
     span_rows,
 )
 
@@ -84,23 +84,7 @@ def _stubs(spans: QuerySet[Span]) -> list[SpanStub]:
 def stub_tree(stubs: list[SpanStub], *, root_span_id: str = "") -> SpanTree:
     """``runs.selectors.span_tree`` of stubs (their times are seconds), without the bars'
     places, which only the rows shown need."""
-    by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in stubs}
-    roots: list[SpanNode] = []
-    for node in sorted(by_id.values(), key=attrgetter("span.start", "span.span_id")):
-        parent = by_id.get(node.span.parent_span_id)
-        if parent is not None and parent is not node:
-            parent.children.append(node)
-        else:
-            roots.append(node)  # the root, or a span whose parent we never received
-    if root_span_id and root_span_id in by_id:
-        roots = [by_id[root_span_id]]
-    flat: list[SpanNode] = []
-    stack = [(r, 0) for r in reversed(roots)]
-    while stack:
-        node, depth = stack.pop()
-        node.depth = depth
-        flat.append(node)
-        stack.extend((child, depth + 1) for child in reversed(node.children))
+    flat, roots = depth_first(stubs, start="start", root_span_id=root_span_id)
     if not flat:
         return SpanTree(roots=[], flat=[], start=None, end=None, truncated=False)
     # (each shown row's bar is placed by the page: web.run_page.waterfall)
