@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import zoneinfo
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 
 import phonenumbers
@@ -142,6 +142,18 @@ class Profile(models.Model):
         return in_quiet_hours(
             instant, start=self.quiet_start, end=self.quiet_end, zone=self.time_zone or "UTC"
         )
+
+    def quiet_until(self, instant: datetime) -> datetime:
+        """``instant`` itself when it is outside quiet hours, else when they end (the next
+        ``quiet_end`` on this person's wall clock, in UTC): when a held page may go out."""
+        if self.quiet_end is None or not self.is_quiet_at(instant):
+            return instant
+        zone = zoneinfo.ZoneInfo(self.time_zone or "UTC")
+        local = instant.astimezone(zone)
+        end = datetime.combine(local.date(), self.quiet_end, tzinfo=zone)
+        if end <= local:
+            end = datetime.combine(local.date() + timedelta(days=1), self.quiet_end, tzinfo=zone)
+        return end.astimezone(UTC)
 
 
 def in_quiet_hours(instant: datetime, *, start: time, end: time, zone: str) -> bool:

@@ -58,6 +58,27 @@ def notification_rules_of(user) -> QuerySet[NotificationRule]:
     return NotificationRule.objects.filter(user=user).select_related("contact_method", "user")
 
 
+def paging_rules_for(*, user_ids: Iterable[int], urgency: str) -> dict[int, list[NotificationRule]]:
+    """The rules of ``urgency`` that page each of ``user_ids`` now, in the order they act:
+    only rules on verified methods (a method whose address changed waits for its new
+    verification). Each rule comes with its method and its person's profile (quiet hours)
+    when they have one. One query for all the people; someone with no such rule is absent.
+    """
+    rules: dict[int, list[NotificationRule]] = {}
+    query = (
+        NotificationRule.objects.filter(
+            user_id__in=list(user_ids),
+            urgency=urgency,
+            contact_method__verified_at__isnull=False,
+        )
+        .select_related("contact_method", "user__profile")
+        .order_by("user_id", "delay_minutes", "position", "id")
+    )
+    for rule in query:
+        rules.setdefault(rule.user_id, []).append(rule)
+    return rules
+
+
 def contact_method_for_phone(*, number: str) -> ContactMethod | None:
     """The verified SMS or voice method whose number is ``number`` (any format ``phonenumbers``
     reads in international form), with its user; None when there is none, or when people of

@@ -98,6 +98,9 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed permanently"
+        # Not sent because it was no longer wanted when it fell due (``notify.presend``: an
+        # acknowledgement elsewhere stopped a person's later pages).
+        CANCELLED = "cancelled", "Cancelled"
 
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
     transport = models.CharField(max_length=12, choices=Transport.choices)

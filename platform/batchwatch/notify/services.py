@@ -15,7 +15,7 @@ from django.db.models import Exists, F, Model, OuterRef, Q
 from django.utils import timezone
 
 from batchwatch.catalog.models import Team
-from batchwatch.notify import leases, transports
+from batchwatch.notify import leases, presend, transports
 from batchwatch.notify.models import Channel, Notification
 from batchwatch.notify.tasks import deliver_notification
 
@@ -248,6 +248,11 @@ def _deliver_one(notification: Notification, now: datetime) -> str | None:
     if not _begin_send(notification, now):
         logger.info("notify.taken_over", extra={"id": notification.pk})
         return None
+    # (An acknowledgement landing between this check and the send still lets this one page
+    # out: the window is one request, and every later page is stopped.)
+    reason = presend.reason_not_to_send(notification)
+    if reason:
+        return _cancelled(notification, reason)
     state, provider_id = _send(notification, now)
     if state == Notification.State.DELIVERED:
         _mark_sent(notification, now, provider_id=provider_id)
@@ -347,6 +352,39 @@ def _mark_sent(notification: Notification, now: datetime, *, provider_id: str = 
             pause = min(pause * 2, MARK_RETRY_MAX_PAUSE)
 
 
+def _cancelled(notification: Notification, reason: str) -> str:
+    """End a claimed row unsent: it was no longer wanted (``presend``)."""
+    Notification.objects.filter(
+        pk=notification.pk, claim=notification.claim, state=Notification.State.SENDING
+    ).update(state=Notification.State.CANCELLED, lease_until=None, last_error=reason, claim="")
+    logger.info("notify.cancelled", extra={"id": notification.pk, "reason": reason})
+    return Notification.State.CANCELLED
+
+
+def _bring_forward_next_page(notification: Notification, now: datetime) -> None:
+    """A person's page failed for good: their next page about the same incident and
+    escalation (the same ``payload["token"]``) goes out now instead of at its rule's delay,
+    so that a dead phone number does not cost the minutes until the next method."""
+    token = (notification.payload or {}).get("token")
+    if token is None or not notification.user_id or not notification.incident_id:
+        return
+    waiting = (
+        Notification.objects.filter(
+            incident_id=notification.incident_id,
+            user_id=notification.user_id,
+            state=Notification.State.PENDING,
+            next_attempt_at__gt=now,
+        )
+        .only("pk", "payload")
+        .order_by("next_attempt_at", "id")
+    )
+    following = next((n for n in waiting if (n.payload or {}).get("token") == token), None)
+    if following is not None:
+        Notification.objects.filter(pk=following.pk, state=Notification.State.PENDING).update(
+            next_attempt_at=now
+        )
+
+
 def _failed(notification: Notification, exc: transports.TransportError, now: datetime) -> str:
     out_of_attempts = notification.attempts >= settings.BATCHWATCH_OUTBOX_MAX_ATTEMPTS
     mine = Notification.objects.filter(pk=notification.pk, claim=notification.claim)
@@ -357,6 +395,7 @@ def _failed(notification: Notification, exc: transports.TransportError, now: dat
             Channel.objects.filter(pk=notification.channel_id).update(
                 is_broken=True, last_error=exc.message, broken_at=now
             )
+        _bring_forward_next_page(notification, now)
     else:
         state = Notification.State.PENDING
         mine.update(
