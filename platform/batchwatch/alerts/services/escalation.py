@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 
+from batchwatch.accounts.selectors import paging_rules_for
 from batchwatch.alerts.models import Incident, TimelineEntry, Timer
 from batchwatch.alerts.services.action_links import (
     LINK_TRANSPORTS,
@@ -17,6 +19,7 @@ from batchwatch.alerts.services.timeline import timeline_write
 from batchwatch.alerts.services.timers import _timer_set
 from batchwatch.notify.models import Channel
 from batchwatch.notify.services import Recipient, notification_enqueue
+from batchwatch.notify.services_contact import recipient_for
 from batchwatch.oncall.models import EscalationStep
 from batchwatch.oncall.selectors import rotation_next, rotation_oncall, rotations_with_layers
 
@@ -28,6 +31,42 @@ def _user_recipient(user: User) -> Recipient:
     if user.email:
         return Recipient("email", user.email, user_id=user.pk, label=user.get_username())
     return Recipient("log", user.get_username(), user_id=user.pk, label=user.get_username())
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One page a step writes: to a channel, to a person's account e-mail, or one of a
+    person's notification rules (``rule_id``), due at ``deliver_at`` (None: at once)."""
+
+    recipient: Recipient
+    deliver_at: datetime | None = None
+    rule_id: int | None = None
+
+
+def _pages_of(recipients: list[Recipient], *, urgency: str, now: datetime) -> list[_Page]:
+    """A step's recipients as pages: each person reached through their notification rules of
+    the incident's urgency (one query for all of them), a person without any at their
+    account e-mail as before rules existed, channels as they are. A low-urgency rule's page
+    waits for the end of its person's quiet hours."""
+    people = [r.user_id for r in recipients if r.user_id and r.channel is None]
+    rules = paging_rules_for(user_ids=people, urgency=urgency) if people else {}
+    pages: list[_Page] = []
+    for recipient in recipients:
+        own = rules.get(recipient.user_id or 0) if recipient.channel is None else None
+        if not own:
+            pages.append(_Page(recipient))
+            continue
+        for rule in own:
+            due = now + timedelta(minutes=rule.delay_minutes)
+            profile = getattr(rule.user, "profile", None)
+            if urgency == Incident.Urgency.LOW and profile is not None:
+                due = profile.quiet_until(due)
+            method = rule.contact_method
+            target = recipient_for(method)
+            label = f"{recipient.label} ({method.get_kind_display()}"
+            label += f" at +{rule.delay_minutes} min)" if rule.delay_minutes else ")"
+            pages.append(_Page(replace(target, label=label), due if due > now else None, rule.pk))
+    return pages
 
 
 def step_recipients(step: dict[str, Any], *, now: datetime) -> tuple[list[Recipient], str]:
@@ -53,6 +92,48 @@ def step_recipients(step: dict[str, Any], *, now: datetime) -> tuple[list[Recipi
     return [Recipient(c.kind, c.address, channel=c, label=c.name) for c in channels], "team channel"
 
 
+def _page_write(
+    incident: Incident,
+    page: _Page,
+    *,
+    body: str,
+    key: str,
+    step_index: int,
+    loop: int,
+    now: datetime,
+) -> None:
+    """Put one of a step's pages in the outbox (nothing when the step ran before)."""
+    payload: dict[str, Any] = {"incident": incident.pk, "step": step_index + 1, "loop": loop + 1}
+    text = body
+    if page.rule_id is not None:
+        # Fenced (alerts.paging_fence): sent only while this escalation still runs.
+        payload["token"] = incident.escalation_token
+    recipient = page.recipient
+    if recipient.user_id and recipient.transport in LINK_TRANSPORTS:
+        # (A replayed step writes links again; nobody receives those, and they expire.)
+        links = action_links_create(
+            incident=incident, user_id=recipient.user_id, channel=recipient.transport, now=now
+        )
+        payload["action_links"] = links
+        text += action_links_text(links)
+    notification_enqueue(
+        purpose="page",
+        recipient=recipient,
+        subject=f"[{incident.urgency.upper()}] #{incident.pk} {incident.title}",
+        body=text,
+        payload=payload,
+        idempotency_key=key
+        + (
+            f"rule:{page.rule_id}"
+            if page.rule_id is not None
+            else f"{recipient.transport}:{recipient.address}"
+        ),
+        now=now,
+        incident=incident,
+        deliver_at=page.deliver_at,
+    )
+
+
 def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> None:
     snapshot = incident.escalation_snapshot or {}
     steps = snapshot.get("steps") or []
@@ -69,33 +150,10 @@ def _escalate(incident: Incident, step_index: int, loop: int, now: datetime) -> 
         return
     step = steps[step_index]
     recipients, why = step_recipients(step, now=now)
-    for recipient in recipients:
-        body = f"Escalation step {step_index + 1} of '{snapshot.get('name')}' ({why})."
-        payload: dict[str, Any] = {
-            "incident": incident.pk,
-            "step": step_index + 1,
-            "loop": loop + 1,
-        }
-        if recipient.user_id and recipient.transport in LINK_TRANSPORTS:
-            # (A replayed step writes links again; nobody receives those, and they expire.)
-            links = action_links_create(
-                incident=incident, user_id=recipient.user_id, channel=recipient.transport, now=now
-            )
-            payload["action_links"] = links
-            body += action_links_text(links)
-        notification_enqueue(
-            purpose="page",
-            recipient=recipient,
-            subject=f"[{incident.urgency.upper()}] #{incident.pk} {incident.title}",
-            body=body,
-            payload=payload,
-            idempotency_key=(
-                f"page:{incident.pk}:{incident.escalation_token}:{loop}:{step_index}:"
-                f"{recipient.transport}:{recipient.address}"
-            ),
-            now=now,
-            incident=incident,
-        )
+    body = f"Escalation step {step_index + 1} of '{snapshot.get('name')}' ({why})."
+    key = f"page:{incident.pk}:{incident.escalation_token}:{loop}:{step_index}:"
+    for page in _pages_of(recipients, urgency=incident.urgency, now=now):
+        _page_write(incident, page, body=body, key=key, step_index=step_index, loop=loop, now=now)
     who = ", ".join(r.label or r.address for r in recipients) or "nobody"
     loop_text = f" (repeat {loop})" if loop else ""
     timeline_write(
