@@ -443,3 +443,18 @@ def test_api_is_in_the_schema(client, db):
     operation = schema["paths"]["/api/v1/now/"]["get"]
     assert operation["summary"] == "What needs me now"
     assert "200" in operation["responses"]
+
+
+def test_staff_see_twenty_rotations_and_teams_that_cannot_be_paged_and_the_rest_counted(
+    client, admin, make_user
+):
+    client.force_login(admin)
+    for n in range(23):
+        _paged_team(n, make_user(f"u{n}"))
+    page = client.get("/now/").content.decode()
+    assert page.count('href="/rotations/rot') == 20
+    assert "3 more rotations</a>" in page and 'href="/rotations/"' in page
+    assert page.count('class="now-gap"') == 20 and "and 3 more teams" in page
+    # The JSON board carries them all.
+    board = client.get("/api/v1/now/").json()
+    assert len(board["oncall"]) == 23

@@ -27,6 +27,10 @@ RUNS_SINCE = timedelta(hours=24)
 # Incidents listed on the board: at 3 a.m. the first screenfuls matter (high urgency, oldest
 # first); the rest are counted and one link away, and the board stays fast with hundreds.
 NOW_INCIDENTS = 25
+# On-call entries and teams that cannot be paged listed on the page (staff see every team's:
+# a hundred of each is no longer something to read at a glance); the rest are counted, and
+# the JSON board (/api/v1/now/) carries them all.
+NOW_LIST = 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,26 @@ class NowBoard:
     @property
     def more_incidents(self) -> int:
         return self.unacknowledged - len(self.incidents)
+
+    @property
+    def oncall_shown(self) -> list[OnCallNow]:
+        """The first NOW_LIST on-call entries: nobody on call first, then the viewer's own
+        rotations, then the others in their order."""
+        mine = {id(e) for e in self.mine}
+        ranked = sorted(self.oncall, key=lambda e: (e.user is not None, id(e) not in mine))
+        return ranked[:NOW_LIST]
+
+    @property
+    def oncall_more(self) -> int:
+        return max(0, len(self.oncall) - NOW_LIST)
+
+    @property
+    def gaps_shown(self) -> list[TeamGap]:
+        return self.gaps[:NOW_LIST]
+
+    @property
+    def gaps_more(self) -> int:
+        return max(0, len(self.gaps) - NOW_LIST)
 
     @property
     def title(self) -> str:
