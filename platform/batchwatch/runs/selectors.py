@@ -123,11 +123,15 @@ def trace_span(trace_id: str, span_id: str) -> Span | None:
     return Span.objects.filter(trace_id=trace_id, span_id=span_id).first()
 
 
-@dataclass
+@dataclass(slots=True)
 class SpanNode:
+    """A span's place in its tree. A leaf's ``children`` is the one empty tuple, not a list
+    of its own: the run page's tree holds thousands of nodes, most of them leaves, and every
+    list is one more object for the garbage collector to follow (``depth_first``)."""
+
     span: Any  # a Span, or a SpanRow on the run page
     depth: int
-    children: list[SpanNode]
+    children: Sequence[SpanNode] = ()
     offset_pct: float = 0.0  # where the bar starts in the waterfall, % of the window
     width_pct: float = 0.0
 
@@ -146,12 +150,13 @@ def depth_first(
 ) -> tuple[list[SpanNode], list[SpanNode]]:
     """(every node depth-first, the roots) of spans linked by ``parent_span_id``, children
     in the order of their ``start`` attribute; only ``root_span_id``'s subtree when given."""
-    by_id = {s.span_id: SpanNode(span=s, depth=0, children=[]) for s in spans}
+    by_id = {s.span_id: SpanNode(span=s, depth=0) for s in spans}
+    children: dict[str, list[SpanNode]] = {}  # (only of the spans that have any)
     roots: list[SpanNode] = []
     for node in sorted(by_id.values(), key=attrgetter(f"span.{start}", "span.span_id")):
         parent = by_id.get(node.span.parent_span_id)
         if parent is not None and parent is not node:
-            parent.children.append(node)
+            children.setdefault(parent.span.span_id, []).append(node)
         else:
             roots.append(node)  # the root, or a span whose parent we never received
     if root_span_id and root_span_id in by_id:
@@ -162,6 +167,7 @@ def depth_first(
         node, depth = stack.pop()
         node.depth = depth
         flat.append(node)
+        node.children = children.get(node.span.span_id, ())
         stack.extend((child, depth + 1) for child in reversed(node.children))
     return flat, roots
 

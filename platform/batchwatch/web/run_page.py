@@ -223,7 +223,7 @@ def place_beyond(tree: SpanTree, errors: list[Any]) -> list[SpanNode]:
             if span.span_id in by_id:
                 top = by_id[span.span_id]
                 continue
-            node = SpanNode(span=span, depth=top.depth + 1, children=[])
+            node = SpanNode(span=span, depth=top.depth + 1)
             node.offset_pct, node.width_pct = _bar(tree, span)
             by_id[span.span_id] = top = node
             placed.append(node)
