@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import NoReverseMatch, URLResolver, get_resolver, reverse, set_script_prefix
 
-from batchwatch.core.links import absolute_url, absolute_urls_by_id, path_for
+from batchwatch.core.links import absolute_url, absolute_urls_by_id, path_for, paths_by_id
 
 BASES = ["http://127.0.0.1:8000", "https://batchwatch.example.com/bw"]
 
@@ -152,3 +152,14 @@ def test_urls_by_id_equal_absolute_url(settings, prefix):
             trace("a/b")
     finally:
         set_script_prefix("/")
+
+
+@pytest.mark.parametrize("prefix", ["/", "/bw/"])
+def test_paths_by_id_equal_path_for(script_prefix, prefix):
+    """The health grid's links in bulk: the same paths as path_for, prefix included."""
+    set_script_prefix(prefix)
+    run = paths_by_id("web:run")
+    for pk in (0, 7, 123456789):
+        assert run(pk) == path_for("web:run", pk)
+    with pytest.raises(NoReverseMatch):
+        run(-1)  # (reverse() answers, and refuses it)

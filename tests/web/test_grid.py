@@ -13,7 +13,7 @@ import pytest
 
 from batchwatch.alerts.models import Alert, Incident, IncidentAlert
 from batchwatch.catalog import services as catalog
-from batchwatch.catalog.models import Job
+from batchwatch.catalog.models import Job, Team
 from batchwatch.oncall.models import Rotation
 from batchwatch.oncall.services import layer_save
 from batchwatch.runs.models import Run, RunSource, RunState, Signal, expected_external_id
@@ -377,3 +377,23 @@ def test_the_pages_load_their_script_and_have_no_inline_script(client, teammate,
         assert re.search(r'<script src="[^"]*batchwatch/grid(\.[0-9a-f]+)?\.js" defer>', page)
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)
         assert " onclick=" not in page
+
+
+def test_names_others_chose_are_escaped_in_the_rows_facts_and_other_teams(
+    client, team_a, teammate, admin, world
+):
+    # The rows, a team's facts and the other teams' list are built in Python (grid_html.py):
+    # every name there is someone's text.
+    hostile = "<img/src=x/onerror=alert(1)>"
+    Team.objects.create(slug="quiet", name=hostile)  # (no job: among the other teams)
+    teammate.first_name = hostile
+    teammate.save()
+    rotation = Rotation.objects.create(slug="ledger-primary", name=hostile, team=team_a)
+    layer_save(rotation=rotation, participants=[teammate], start_date=date(2026, 1, 1),
+               handoff_time=time(9, 0), turn_length=timedelta(days=1))  # fmt: skip
+    _incident(hostile, team=team_a, job=_job(team_a, hostile))
+    page = _page(client, admin)
+    assert hostile not in page
+    # The team's name, the rotation's, the person's, the incident's title in the facts and
+    # in its row, the job's name.
+    assert page.count("&lt;img/src=x/onerror=alert(1)&gt;") >= 6

@@ -59,6 +59,21 @@ def path_for(
     return reverse(viewname, args=args, kwargs=kwargs, query=query or None)
 
 
+def paths_by_id(viewname: str) -> Callable[[int], str]:
+    """``path_for(viewname, id)`` for many ids, as a page of hundreds of links needs it (the
+    health grid's squares): the URLconf and script prefix, which path_for reads per call from
+    the thread's state, are read once here. Made again per page."""
+    where = (settings.ROOT_URLCONF, get_urlconf(), get_script_prefix())
+    route = _route_around_id(viewname, 1, *where)
+
+    def path(value: int) -> str:
+        if route is not None and type(value) is int and value >= 0:
+            return f"{route[0]}{value}{route[1]}"
+        return path_for(viewname, value)
+
+    return path
+
+
 _SENTINEL = 9_087_654_321
 
 

@@ -26,7 +26,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Lower
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from batchwatch.alerts.selectors_jobs import OpenIncident, OpenIncidents, open_incidents
 from batchwatch.alerts.selectors_people import incidents_visible_to
@@ -46,7 +46,7 @@ from batchwatch.runs.selectors_grid import (
 from batchwatch.slo.models import SLOState
 from batchwatch.slo.services import job_health_refresh
 from batchwatch.web import human
-from batchwatch.web.grid_html import squares_html
+from batchwatch.web.grid_html import counts_html, facts_html, row_html, squares_html
 
 __all__ = ["HEALTH", "HEALTH_LABELS", "GridJob", "GridTeam", "HealthGrid", "health_grid"]
 
@@ -108,6 +108,10 @@ class GridJob:
         return squares_html(self.squares)
 
     @property
+    def html(self) -> SafeString:
+        return row_html(self)
+
+    @property
     def health_label(self) -> str:
         return HEALTH_LABELS[self.health]
 
@@ -163,6 +167,29 @@ class GridTeam:
     @property
     def name(self) -> str:
         return self.team.name if self.team else "Unowned jobs"
+
+    @property
+    def path(self) -> str:
+        """The team's page; the unowned jobs' is the overview (with ``?team=-``)."""
+        return path_for("web:team", self.team.slug) if self.team else path_for("web:overview")
+
+    @property
+    def counts_html(self) -> SafeString:
+        """Its counts in its header: "all OK" when it has rows and none is unwell."""
+        return counts_html(self.counts, all_ok=bool(self.jobs))
+
+    @property
+    def others_counts_html(self) -> SafeString:
+        """Its counts in the other teams' list: "all OK" when it has jobs, none unwell."""
+        return counts_html(self.counts, all_ok=bool(self.total))
+
+    @property
+    def facts_html(self) -> SafeString:
+        return facts_html(self)
+
+    @property
+    def rows_html(self) -> SafeString:
+        return mark_safe("".join(row.html for row in self.jobs))  # noqa: S308 (escaped rows)
 
     @property
     def id(self) -> int | None:
