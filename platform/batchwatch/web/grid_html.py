@@ -1,12 +1,13 @@
-"""The health grid's rows, squares, team facts and counts as HTML, built here rather than in
-template loops: a page shows fifty jobs of up to fifty teams, fourteen squares each, and
-Django's template engine spends several times as long per value (a lookup, a filter, a date
-through the active time zone) as joining strings does: on the overview of a large catalog it
-was most of the page's time.
+"""The health grid's rows, squares, team facts, counts and other teams as HTML, built here
+rather than in template loops: a page shows fifty jobs of up to fifty teams, fourteen squares
+each, and Django's template engine spends several times as long per value (a lookup, a
+filter, a date through the active time zone) as joining strings does: on the overview of a
+large catalog it was most of the page's time.
 
-The markup is that of ``templates/web/_grid_team.html``, which includes it. Every value is
-escaped here (``html.escape``, as the template's autoescaping would): job names, incident
-titles and people's names are text others chose.
+The markup is that of ``templates/web/_grid_team.html`` and ``_grid_board.html`` (the other
+teams, through ``templatetags/bw_grid.py``), which include it. Every value is escaped here
+(``html.escape``, as the template's autoescaping would): job names, incident titles and
+people's names are text others chose.
 """
 
 from __future__ import annotations
