@@ -175,6 +175,11 @@ def main() -> None:
     import django
 
     django.setup()
+    from batchwatch.core.heap import freeze_startup_heap
+
+    # The evaluating process as serve and the worker start theirs: the URLconf loaded and the
+    # start-up heap frozen out of the collector's sight (core.heap).
+    freeze_startup_heap()
     deadline_jobs = create_slos()
     baseline()
     full_passes(now)
