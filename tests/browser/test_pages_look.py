@@ -4,7 +4,7 @@ the folder), no page scrolls sideways at 390 px, and axe-core finds no serious o
 accessibility violation (contrast of both themes included).
 
 One tab walks every page: the width and the colour scheme change in place (CSS media queries
-follow at once), which keeps 18 pages x 4 variants near a minute."""
+follow at once), which keeps 19 pages x 4 variants near a minute."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from batchwatch.accounts.services import contact_method_create
+from batchwatch.alerts.services.action_links import action_links_create
 from batchwatch.demo.loader import load_demo_catalog
 from batchwatch.oncall.models import Rotation
 from batchwatch.runbooks.models import Runbook
@@ -53,6 +55,12 @@ def _pages() -> list[Shown]:
     rotation = Rotation.objects.filter(team__slug="ledger").first() or Rotation.objects.first()
     runbook = Runbook.objects.order_by("slug").first()
     assert rotation is not None and runbook is not None
+    alice = get_user_model().objects.get(username="alice")
+    contact_method_create(alice, kind="sms", address="+14155550123", label="Phone")
+    links = action_links_create(
+        incident=incident, user_id=alice.pk, channel="email", now=datetime.now(UTC)
+    )
+    link = next(iter(links.values()))  # its confirmation page (a GET changes nothing)
     return [
         Shown("overview", "/"),
         Shown("team", "/teams/ledger/"),
@@ -67,6 +75,8 @@ def _pages() -> list[Shown]:
         Shown("runbooks", "/runbooks/"),
         Shown("runbook", f"/runbooks/{runbook.slug}/"),
         Shown("account-tokens", "/account/tokens/"),
+        Shown("account-notifications", "/account/notifications/"),
+        Shown("action-link", "/" + link.split("/", 3)[3]),
         Shown("team-settings", "/teams/ledger/settings/"),
         Shown("audit", "/audit/"),
         Shown("api-docs", "/api/docs/", axe=False),
